@@ -1,0 +1,115 @@
+"""Value types shared by the whole daemon: what a posting is, as the daemon sees it.
+
+These are frozen msgspec Structs: cheap to build, compare and hash. The wire shapes of the Ozon
+API (which differ between methods) live in `daemon.ozon.parse`; it turns them into the types here.
+
+This module imports only the standard library and msgspec; everything else may import it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+__all__ = [
+    "CancelReason",
+    "Cancellation",
+    "KeyInfo",
+    "Posting",
+    "PostingCancelReasons",
+    "Product",
+]
+
+
+class Product(msgspec.Struct, frozen=True, kw_only=True):
+    """One product line of a posting. `price` is Ozon's decimal text (e.g. "590" or "590.0000")."""
+
+    sku: int
+    offer_id: str = ""
+    name: str = ""
+    quantity: int = 0
+    price: str = ""
+    currency: str = ""
+
+
+class Cancellation(msgspec.Struct, frozen=True, kw_only=True):
+    """Why and by whom a posting was cancelled, as Ozon reports it.
+
+    `cancellation_type` is Ozon's open enum (`seller`, `client`, `customer`, `ozon`, `system`,
+    `delivery`, or something new); `initiator` is Ozon's localized text (Продавец, Клиент...).
+    """
+
+    reason_id: int = 0
+    reason: str = ""
+    cancellation_type: str = ""
+    initiator: str = ""
+    cancelled_after_ship: bool = False
+    affect_cancellation_rating: bool = False
+
+
+class Posting(msgspec.Struct, frozen=True, kw_only=True):
+    """One FBS/rFBS posting: everything the daemon needs to watch its deadline and act on it.
+
+    All datetimes are timezone-aware UTC. `shipment_date` is the deadline by which the posting
+    must be assembled and handed over. Enum-like strings (`status`, `substatus`,
+    `available_actions`) are kept exactly as Ozon sent them, unknown values included.
+    `requirements` names the non-empty `requirements.*` lists (data still missing before the
+    posting can be assembled, e.g. `products_requiring_mandatory_mark`).
+    """
+
+    posting_number: str
+    status: str
+    shipment_date: datetime
+    order_number: str = ""
+    order_id: int | None = None
+    substatus: str = ""
+    shipment_date_without_delay: datetime | None = None
+    in_process_at: datetime | None = None
+    delivering_date: datetime | None = None
+    warehouse_id: int | None = None
+    warehouse_name: str = ""
+    delivery_method_id: int | None = None
+    delivery_method_name: str = ""
+    tpl_integration_type: str = ""
+    available_actions: tuple[str, ...] = ()
+    products: tuple[Product, ...] = ()
+    cancellation: Cancellation | None = None
+    next_tariff_starts_at: datetime | None = None
+    requirements: tuple[str, ...] = ()
+    parent_posting_number: str = ""
+
+    @property
+    def can_cancel(self) -> bool:
+        """True when Ozon lists `cancel` among the posting's available actions."""
+        return "cancel" in self.available_actions
+
+
+class CancelReason(msgspec.Struct, frozen=True, kw_only=True):
+    """A cancel reason from `/v2/posting/fbs/cancel-reason/list` or the per-posting list.
+
+    `available_for_cancellation` is None where Ozon does not say (the per-posting list).
+    """
+
+    id: int
+    title: str = ""
+    type_id: str = ""
+    available_for_cancellation: bool | None = None
+
+
+class PostingCancelReasons(msgspec.Struct, frozen=True, kw_only=True):
+    """The reasons Ozon allows for cancelling one posting (`/v1/posting/fbs/cancel-reason`)."""
+
+    posting_number: str
+    reasons: tuple[CancelReason, ...] = ()
+
+    def allows(self, reason_id: int) -> bool:
+        """True when `reason_id` is one of the reasons allowed for this posting."""
+        return any(reason.id == reason_id for reason in self.reasons)
+
+
+class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What `/v1/roles` tells about an API key: its role names and when it expires (if known)."""
+
+    roles: tuple[str, ...] = ()
+    expires_at: datetime | None = None
