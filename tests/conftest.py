@@ -1,0 +1,32 @@
+"""Shared pytest fixtures and paths for the whole test suite. Keep it small.
+
+`SHARED` is the read-only `shared/` folder that sits beside the repository checkout (CI puts it
+there too): Ozon fixtures and the official OpenAPI documents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.openapi_schema import load_document
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+OZON_FIXTURES = SHARED / "ozon" / "fixtures"
+FBS_OPENAPI_2026 = SHARED / "ozon" / "ozon-fbs-openapi-2026.json"
+SELLER_OPENAPI_2025 = SHARED / "ozon" / "ozon-seller-openapi-2025-09.json"
+
+
+@pytest.fixture(scope="session")
+def fbs_openapi() -> dict[str, Any]:
+    """The official 2026 FBS OpenAPI document (v4 list methods, get, cancel, cancel-reason)."""
+    return load_document(FBS_OPENAPI_2026)
+
+
+@pytest.fixture(scope="session")
+def seller_openapi() -> dict[str, Any]:
+    """The official 2025-09 Seller OpenAPI document (cancel-reason/list, /v1/roles)."""
+    return load_document(SELLER_OPENAPI_2025)
