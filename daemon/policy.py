@@ -1,0 +1,401 @@
+"""The deadline policy: what to alert and which postings to select for cancelling, and when.
+
+PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
+`Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
+next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
+`daemon.policy_keys` and the standard library.
+
+Time semantics (D = shipment_date, left = D - now):
+- reminder for step S: fires once 0 < left < S (strictly: with exactly S left, not yet). Steps
+  crossed together give one reminder for the smallest; the others are marked done silently.
+- overdue: now >= D (at D exactly, nothing is left). Repeat k fires at D + k * overdue_repeat
+  ("0s": only k = 0). A held posting gets the first overdue alert but no repeats. Steps crossed
+  while already overdue are marked done silently.
+- cancel selection: now >= D + overdue_for and the other guards of `_can_select`.
+
+Ledger keys (posting_number, event, step) and their step formats are in `daemon.policy_keys`.
+Every step carries the deadline it was computed against, so a moved deadline
+re-arms reminders and overdue alerts.
+
+Caller: per account per cycle, `decide(...)`; queue `alerts`, record `ledger_keys()` (insert or
+ignore); when not `dry_run`, hand `selected` to the executor, which applies `limit_per_cycle`
+and `share_breaker_trips` (the dry run annotates with the same rules). Schedule the next
+evaluation no later than `next_wakeup(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, TypeVar
+
+from daemon import policy_keys as key
+from daemon.models import Posting
+from daemon.policy_keys import LedgerKey, format_span, format_step, rfc3339
+
+Event = Literal["reminder", "overdue", "deadline_changed", "would_cancel", "cancelled_elsewhere"]
+_EVENT_ORDER = ("deadline_changed", "reminder", "overdue", "would_cancel", "cancelled_elsewhere")
+# The smallest datetime step: a reminder fires at the first instant strictly after D - S.
+_TICK = timedelta(microseconds=1)
+
+# fmt: off
+# Ozon's documented statuses (API-FACTS 6.1); any other status is unknown.
+KNOWN_STATUSES = frozenset({
+    "awaiting_registration", "acceptance_in_progress", "awaiting_approve",
+    "awaiting_verification", "awaiting_packaging", "awaiting_deliver", "arbitration",
+    "client_arbitration", "delivering", "driver_pickup", "delivered", "cancelled",
+    "cancelled_from_split_pending", "not_accepted", "sent_by_seller",
+})
+# Handed over, on its way, delivered, disputed, cancelled or being split: never cancel these.
+NO_CANCEL_SUBSTATUSES = frozenset({
+    "posting_transferring_to_delivery", "posting_in_carriage", "posting_driver_pick_up",
+    "posting_on_way_to_city", "posting_transferred_to_courier_service",
+    "posting_in_courier_service", "posting_on_way_to_pickup_point", "posting_in_pickup_point",
+    "posting_conditionally_delivered", "posting_delivered", "posting_received",
+    "posting_returned_to_warehouse", "posting_not_in_sort_center", "posting_in_arbitration",
+    "posting_in_client_arbitration", "posting_canceled", "posting_split_pending",
+    "sent_by_seller",
+})
+# fmt: on
+
+
+@dataclass(frozen=True)
+class CancelRules:
+    """`[policy.cancel]` of one account; defaults as in CONTRACT section 3."""
+
+    enabled: bool = False
+    overdue_for: timedelta = timedelta(hours=48)
+    statuses: frozenset[str] = frozenset({"awaiting_packaging"})
+    reason_id: int = 402
+    reason_message: str = "Could not be shipped in time"
+    max_per_cycle: int = 5
+    max_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.overdue_for < timedelta(0) or self.max_per_cycle < 0:
+            raise ValueError("overdue_for and max_per_cycle must not be negative")
+        if not 0 <= self.max_share <= 1:
+            raise ValueError(f"max_share must be between 0 and 1, not {self.max_share}")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """`[policy]` of one account (per-account overrides already applied by the config)."""
+
+    watch_statuses: frozenset[str] = frozenset({"awaiting_packaging", "awaiting_deliver"})
+    remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
+    overdue_repeat: timedelta = timedelta(hours=12)
+    cancel: CancelRules = field(default_factory=CancelRules)
+
+    def __post_init__(self) -> None:
+        if any(step <= timedelta(0) for step in self.remind_before):
+            raise ValueError("every remind_before step must be positive")
+        if self.overdue_repeat < timedelta(0):
+            raise ValueError("overdue_repeat must not be negative")
+
+    @property
+    def steps(self) -> tuple[timedelta, ...]:
+        """The reminder steps, smallest first, without duplicates."""
+        return tuple(sorted(set(self.remind_before)))
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A posting on watch: its current state, its hold and the shipment_date seen before.
+
+    `held` says a hold exists; `held_until` is when it ends (None: until released).
+    `previous_shipment_date` is None the first time the posting is seen.
+    """
+
+    posting: Posting
+    previous_shipment_date: datetime | None = None
+    held: bool = False
+    held_until: datetime | None = None
+
+    def is_held(self, now: datetime) -> bool:
+        """True while the hold applies at `now`."""
+        return self.held and (self.held_until is None or now < self.held_until)
+
+
+@dataclass(frozen=True)
+class Departed:
+    """A posting that left the watch this cycle, in its final state.
+
+    `cancelled_by_us`: the journal shows this daemon cancelled it. `has_parts`: the caller
+    knows postings split from it (parts passed to `decide` are found without this flag).
+    """
+
+    posting: Posting
+    cancelled_by_us: bool = False
+    has_parts: bool = False
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An event to alert; `reason` goes unchanged into logs and messages."""
+
+    event: Event
+    posting: Posting
+    step: str
+    reason: str
+
+    @property
+    def key(self) -> LedgerKey:
+        """The ledger key recording that this alert was generated."""
+        return LedgerKey(self.posting.posting_number, self.event, self.step)
+
+
+@dataclass(frozen=True)
+class CancelSelection:
+    """A posting the cancel rules select, with why; `step` is its `would_cancel` step."""
+
+    posting: Posting
+    reason: str
+    step: str
+
+    @property
+    def key(self) -> LedgerKey:
+        """The `would_cancel` ledger key of this selection (reported once)."""
+        return LedgerKey(self.posting.posting_number, "would_cancel", self.step)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What one account's cycle should do, each tuple soonest deadline first.
+
+    `alerts`: events to send, then record. `mark_done`: ledger keys to record without alerting.
+    `selected`: postings the cancel rules select (listed in dry runs too); the executor acts on
+    them only when `dry_run` is False, and then reports held-back ones as `would_cancel` itself.
+    `watched`: how many postings are on watch (the share breaker's denominator).
+    """
+
+    alerts: tuple[Alert, ...]
+    mark_done: tuple[LedgerKey, ...]
+    selected: tuple[CancelSelection, ...]
+    dry_run: bool
+    watched: int
+
+    def ledger_keys(self) -> tuple[LedgerKey, ...]:
+        """Every key to record: the alerts' keys, then `mark_done`."""
+        return tuple(alert.key for alert in self.alerts) + self.mark_done
+
+
+def is_watched(posting: Posting, rules: Rules) -> bool:
+    """True for a status in `watch_statuses`, and for any status Ozon does not document
+    (better an alert too many than a deadline missed); such postings are never cancelled."""
+    return posting.status in rules.watch_statuses or posting.status not in KNOWN_STATUSES
+
+
+def share_breaker_trips(selected: int, watched: int, max_share: float) -> bool:
+    """True when cancelling `selected` of `watched` postings in one cycle must be refused:
+    3 or more, and more than `max_share` of them."""
+    return selected >= 3 and (watched <= 0 or selected / watched > max_share)
+
+
+_T = TypeVar("_T")
+
+
+def limit_per_cycle(
+    selected: Sequence[_T], max_per_cycle: int
+) -> tuple[tuple[_T, ...], tuple[_T, ...]]:
+    """Split `selected` (in order) into (this cycle's at most `max_per_cycle`, the rest)."""
+    count = max(0, max_per_cycle)
+    return tuple(selected[:count]), tuple(selected[count:])
+
+
+def _can_select(posting: Posting, cancel: CancelRules) -> bool:
+    """The guards of a cancel selection that do not depend on time or holds."""
+    return (
+        posting.status in cancel.statuses
+        and posting.status in KNOWN_STATUSES
+        and posting.can_cancel
+        and "ship_async_in_process" not in posting.available_actions
+        and posting.delivering_date is None
+        and posting.substatus not in NO_CANCEL_SUBSTATUSES
+    )
+
+
+def _is_split(posting: Posting, has_parts: bool, parents: Set[str]) -> bool:
+    return (
+        has_parts
+        or posting.status == "cancelled_from_split_pending"
+        or posting.substatus == "posting_split_pending"
+        or posting.posting_number in parents
+    )
+
+
+def _cancelled_reason(posting: Posting) -> str:
+    info = posting.cancellation
+    who = (info.initiator or info.cancellation_type) if info else ""
+    why = f": {info.reason}" if info and info.reason else ""
+    return f"cancelled outside ozon-sync by {who or 'someone else'}{why}"
+
+
+def _check(now: datetime, postings: Iterable[Posting]) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, not {now!r}")
+    seen: set[str] = set()
+    for posting in postings:
+        if posting.posting_number in seen:
+            raise ValueError(f"posting {posting.posting_number} is passed twice")
+        seen.add(posting.posting_number)
+
+
+def decide(
+    watched: Iterable[Watched],
+    now: datetime,
+    rules: Rules,
+    fired: Set[tuple[str, str, str]] = frozenset(),
+    departed: Iterable[Departed] = (),
+    *,
+    dry_run: bool = False,
+) -> Decisions:
+    """Decide one cycle of one account.
+
+    Given the postings on watch (those `is_watched` rejects are ignored), the aware `now`,
+    the account's `rules`, the ledger keys already recorded and the postings that left the
+    watch this cycle, return the `Decisions`, independent of the order of the inputs.
+    Dry run when `dry_run` or cancelling is disabled: selections become `would_cancel` alerts.
+    Raises ValueError for a naive `now` or a posting number passed twice.
+    """
+    watched, departed = tuple(watched), tuple(departed)
+    postings = [w.posting for w in watched] + [d.posting for d in departed]
+    _check(now, postings)
+    out = _Collector(fired)
+    on_watch = [w for w in watched if is_watched(w.posting, rules)]
+    for item in on_watch:
+        _deadline_events(item, now, rules, out)
+    selected = sorted(
+        (s for w in on_watch if (s := _select(w, now, rules.cancel)) is not None),
+        key=lambda s: (s.posting.shipment_date, s.posting.posting_number),
+    )
+    dry = dry_run or not rules.cancel.enabled
+    if dry:
+        cancel = rules.cancel
+        trips = share_breaker_trips(len(selected), len(on_watch), cancel.max_share)
+        this_cycle, _ = limit_per_cycle(selected, cancel.max_per_cycle)
+        for index, selection in enumerate(selected):
+            reason = f"{selection.reason}; dry run, nothing is cancelled"
+            if trips:
+                reason += f"; the share breaker would hold back all {len(selected)}"
+            elif index >= len(this_cycle):
+                reason += f"; over max_per_cycle {cancel.max_per_cycle} this cycle"
+            out.fire("would_cancel", selection.posting, selection.step, reason)
+    parents = {p.parent_posting_number for p in postings if p.parent_posting_number}
+    for gone in departed:
+        posting = gone.posting
+        if gone.cancelled_by_us or _is_split(posting, gone.has_parts, parents):
+            continue
+        if posting.status == "cancelled" or posting.substatus == "posting_canceled":
+            reason = _cancelled_reason(posting)
+            out.fire("cancelled_elsewhere", posting, key.CANCELLED_ELSEWHERE_STEP, reason)
+    return Decisions(
+        alerts=tuple(sorted(out.alerts, key=_alert_order)),
+        mark_done=tuple(sorted(set(out.marks))),
+        selected=tuple(selected),
+        dry_run=dry,
+        watched=len(on_watch),
+    )
+
+
+class _Collector:
+    """Alerts and silent marks of one `decide` call, skipping keys already fired."""
+
+    def __init__(self, fired: Set[tuple[str, str, str]]) -> None:
+        self.fired = fired
+        self.alerts: list[Alert] = []
+        self.marks: list[LedgerKey] = []
+
+    def fire(self, event: Event, posting: Posting, step: str, reason: str) -> None:
+        if (posting.posting_number, event, step) not in self.fired:
+            self.alerts.append(Alert(event, posting, step, reason))
+
+    def mark(self, posting: Posting, event: Event, step: str) -> None:
+        if (posting.posting_number, event, step) not in self.fired:
+            self.marks.append(LedgerKey(posting.posting_number, event, step))
+
+
+def _alert_order(alert: Alert) -> tuple[datetime, str, int, str]:
+    p = alert.posting
+    return (p.shipment_date, p.posting_number, _EVENT_ORDER.index(alert.event), alert.step)
+
+
+def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector) -> None:
+    """deadline_changed, reminder and overdue decisions for one watched posting."""
+    posting, deadline, old = item.posting, item.posting.shipment_date, item.previous_shipment_date
+    left = deadline - now
+    if old is not None and old != deadline:
+        way = "later" if deadline > old else "earlier"
+        reason = (
+            f"shipment_date moved {way} by {format_span(abs(deadline - old))}: "
+            f"{rfc3339(old)} -> {rfc3339(deadline)}"
+        )
+        out.fire("deadline_changed", posting, key.deadline_changed_step(old, deadline), reason)
+    if left > timedelta(0):
+        crossed = [step for step in rules.steps if left < step]
+        if crossed:
+            reason = (
+                f"{format_span(left)} left to shipment_date {rfc3339(deadline)}, "
+                f"under the {format_step(crossed[0])} reminder step"
+            )
+            out.fire("reminder", posting, key.reminder_step(crossed[0], deadline), reason)
+        for step in crossed[1:]:
+            out.mark(posting, "reminder", key.reminder_step(step, deadline))
+        return
+    for step in rules.steps:  # crossed while already overdue: overdue covers them
+        out.mark(posting, "reminder", key.reminder_step(step, deadline))
+    held = item.is_held(now)
+    repeats = rules.overdue_repeat > timedelta(0) and not held
+    k = -left // rules.overdue_repeat if repeats else 0
+    reason = f"overdue by {format_span(-left)} (shipment_date {rfc3339(deadline)})"
+    out.fire("overdue", posting, key.overdue_step(k, deadline), reason + ("; held" if held else ""))
+    if k:  # recorded so that a hold placed later does not bring a "first" overdue alert
+        out.mark(posting, "overdue", key.overdue_step(0, deadline))
+
+
+def _select(item: Watched, now: datetime, cancel: CancelRules) -> CancelSelection | None:
+    """The cancel selection of one watched posting, or None when the rules do not select it."""
+    posting, deadline = item.posting, item.posting.shipment_date
+    if item.is_held(now) or not _can_select(posting, cancel):
+        return None
+    if now < deadline + cancel.overdue_for:
+        return None
+    reason = (
+        f"overdue by {format_span(now - deadline)}, "
+        f"over overdue_for {format_step(cancel.overdue_for)}"
+    )
+    return CancelSelection(posting, reason, key.would_cancel_step(deadline))
+
+
+def next_wakeup(
+    watched: Iterable[Watched],
+    now: datetime,
+    rules: Rules,
+    fired: Set[tuple[str, str, str]] = frozenset(),
+) -> datetime | None:
+    """The first moment after `now` at which `decide` may decide something new for these
+    postings (a reminder step, the deadline, an overdue repeat, a hold ending, a cancel
+    threshold), given `fired` as recorded after deciding at `now`; None if there is none.
+    Raises ValueError for a naive `now`.
+    """
+    watched = tuple(watched)
+    _check(now, ())
+    moments: list[datetime] = []
+    for item in watched:
+        posting, deadline = item.posting, item.posting.shipment_date
+        if not is_watched(posting, rules):
+            continue
+        number = posting.posting_number
+        for step in rules.steps:
+            if (number, "reminder", key.reminder_step(step, deadline)) not in fired:
+                moments.append(deadline - step + _TICK)
+        moments.append(deadline)
+        if rules.overdue_repeat > timedelta(0) and now >= deadline:
+            k = (now - deadline) // rules.overdue_repeat
+            moments.append(deadline + (k + 1) * rules.overdue_repeat)
+        if item.held and item.held_until is not None:
+            moments.append(item.held_until)
+        if _can_select(posting, rules.cancel):
+            moments.append(deadline + rules.cancel.overdue_for)
+    return min((moment for moment in moments if moment > now), default=None)

@@ -1,0 +1,92 @@
+"""Ledger keys and time texts of the deadline policy, in one place.
+
+A ledger key is (posting_number, event, step); the ledger records each key once, and an alert is
+generated only for a key not recorded yet. The step strings are built only here:
+
+    event                step                example
+    reminder             "<S>@<D>"           "4h@2026-11-26T10:00:00Z", "1h30m@2026-11-26T10:00:00Z"
+    overdue              "#<k>@<D>"          "#0@2026-11-26T10:00:00Z" (first), "#1@..." (repeat 1)
+    deadline_changed     "<old D>-><new D>"  "2026-11-26T10:00:00Z->2026-11-27T10:00:00Z"
+    would_cancel         "@<D>"              "@2026-11-26T10:00:00Z"
+    cancelled_elsewhere  "cancelled"
+
+S is a reminder step in hours, minutes and seconds ("24h", "1h30m", "45s"); D is the
+shipment_date the decision was computed against, RFC 3339 UTC with "Z" (microseconds only when
+present); k = (now - D) // overdue_repeat, 0 for a held posting or overdue_repeat "0s". Because
+every step carries its deadline, a moved shipment_date re-arms reminders, overdue alerts and
+would_cancel, while the same deadline never fires the same step twice.
+
+This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+__all__ = [
+    "CANCELLED_ELSEWHERE_STEP",
+    "LedgerKey",
+    "deadline_changed_step",
+    "format_span",
+    "format_step",
+    "overdue_step",
+    "reminder_step",
+    "rfc3339",
+    "would_cancel_step",
+]
+
+CANCELLED_ELSEWHERE_STEP = "cancelled"
+
+
+class LedgerKey(NamedTuple):
+    """One ledger entry: an event about a posting at a step (formats in the module docstring)."""
+
+    posting_number: str
+    event: str
+    step: str
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` as RFC 3339 UTC text with "Z" (microseconds only when present)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def format_step(duration: timedelta) -> str:
+    """A duration as a compact config-style string: "24h", "1h30m", "45s", "0s"."""
+    seconds = int(duration.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+    return "".join(parts) or "0s"
+
+
+def format_span(duration: timedelta) -> str:
+    """A duration for people: its two largest units, rounded down ("2d 3h", "3h 59m", "45s")."""
+    seconds = max(0, int(duration.total_seconds()))
+    parts: list[str] = []
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        count, seconds = divmod(seconds, size)
+        if count or parts:
+            parts.append(f"{count}{unit}")
+    return " ".join(part for part in parts[:2] if not part.startswith("0")) or "0s"
+
+
+def reminder_step(step: timedelta, deadline: datetime) -> str:
+    """The ledger step of the reminder for `step` before `deadline`."""
+    return f"{format_step(step)}@{rfc3339(deadline)}"
+
+
+def overdue_step(repeat: int, deadline: datetime) -> str:
+    """The ledger step of overdue alert number `repeat` (0 = the first) for `deadline`."""
+    return f"#{repeat}@{rfc3339(deadline)}"
+
+
+def deadline_changed_step(old: datetime, new: datetime) -> str:
+    """The ledger step of a move of shipment_date from `old` to `new`."""
+    return f"{rfc3339(old)}->{rfc3339(new)}"
+
+
+def would_cancel_step(deadline: datetime) -> str:
+    """The ledger step of the `would_cancel` report for a posting with `deadline`."""
+    return f"@{rfc3339(deadline)}"
