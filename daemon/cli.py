@@ -17,6 +17,7 @@ import structlog
 import typer
 
 from daemon import __version__
+from daemon.checks import DatabaseFolderError, check_offline
 from daemon.config import Config, ConfigError, load_config, resolve_secrets
 from daemon.logs import configure_logging, redact_text, register_secrets
 
@@ -177,8 +178,6 @@ def check(
 ) -> None:
     """Validate the config and print it with secrets masked; unless --offline, make one cheap
     read call per account to prove its API key works; with --notify, test every route."""
-    from daemon.checks import check_offline
-
     config = _config(ctx)
     secrets = resolve_secrets(config)
     register_secrets(secrets.all_values())
@@ -244,6 +243,8 @@ def _exit_code_for(err: BaseException) -> tuple[int, str] | None:
         return err.exit_code, str(err)
     if isinstance(err, ConfigError):
         return EXIT.CONFIG, str(err)
+    if isinstance(err, DatabaseFolderError):
+        return EXIT.DATABASE, str(err)
     for mapper in _MAPPERS:
         mapped = mapper(err)
         if mapped is not None:

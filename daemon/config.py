@@ -171,7 +171,8 @@ def _quiet_hours(value: Any) -> tuple[time, time]:
     if isinstance(value, tuple):
         return value
     parts = value.split("-") if isinstance(value, str) else []
-    if len(parts) != 2:
+    matches = [_CLOCK.match(part.strip()) for part in parts]
+    if len(parts) != 2 or not all(matches):
         raise PydanticCustomError(
             "quiet_hours", '"{value}" is not a window such as "22:00-08:00"', {"value": value}
         )

@@ -31,6 +31,7 @@ __all__ = [
 MASK = "***"
 _QUIET_LIBRARIES = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
 _MIN_FRAGMENT = 6
+_HANDLER_NAME = "ozon-sync"
 
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
@@ -154,9 +155,11 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _HANDLER_NAME:  # ours from an earlier call; leave others alone
+            root.removeHandler(old)
     root.addHandler(handler)
     numeric = logging.getLevelName(level.upper())
     root.setLevel(numeric if isinstance(numeric, int) else logging.INFO)

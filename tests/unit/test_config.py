@@ -1,0 +1,381 @@
+"""Config: defaults, per-account overrides, every bad input with its own exact message, secrets."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.config import (
+    ConfigError,
+    default_config_path,
+    load_config,
+    resolve_secrets,
+)
+from daemon.secrets import Secret
+from tests.conftest import REPO_ROOT
+
+MINIMAL = """
+[[accounts]]
+name = "shop-1"
+client_id = "123456"
+api_key_env = "OZON_SHOP1_KEY"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value.problems
+
+
+def test_example_config_loads_with_every_default() -> None:
+    config = load_config(REPO_ROOT / "config.example.toml")
+    assert config.daemon.database == "/var/lib/ozon-sync/ozon-sync.db"
+    assert config.daemon.poll_interval == timedelta(minutes=5)
+    assert config.daemon.timezone == "Europe/Moscow"
+    assert config.daemon.language == "en"
+    assert config.daemon.digest_at == time(9, 0)
+    assert config.daemon.keep_history == timedelta(days=90)
+    assert config.ozon.base_url == "https://api-seller.ozon.ru"
+    assert config.ozon.max_requests_per_second == 20
+    assert config.policy.remind_before == [timedelta(hours=h) for h in (24, 4, 1)]
+    assert config.policy.cancel.enabled is False
+    assert config.policy.cancel.reason_id == 402
+    assert config.accounts[0].api_key_env == "OZON_SHOP1_KEY"
+    assert config.notify == []
+
+
+def test_example_config_documents_every_key() -> None:
+    text = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
+    keys = [
+        "database", "poll_interval", "timezone", "language", "log_format", "log_level",
+        "digest_at", "keep_history", "base_url", "timeout", "retry_for",
+        "max_requests_per_second", "name", "client_id", "api_key_env", "api_key_file",
+        "api_key_credential", "api_key", "warehouse_ids", "watch_statuses", "remind_before",
+        "overdue_repeat", "enabled", "overdue_for", "statuses", "reason_id", "reason_message",
+        "max_per_cycle", "max_share", "url", "url_env", "url_file", "url_credential", "events",
+        "accounts", "quiet_hours", "listen", "heartbeat_url", "heartbeat_url_env",
+        "[accounts.policy]", "[policy.cancel]",
+    ]  # fmt: skip
+    missing = [key for key in keys if key not in text]
+    assert missing == []
+
+
+def test_minimal_config_takes_contract_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    rules = config.rules_for(config.accounts[0])
+    assert rules.watch_statuses == {"awaiting_packaging", "awaiting_deliver"}
+    assert rules.remind_before == (timedelta(hours=24), timedelta(hours=4), timedelta(hours=1))
+    assert rules.overdue_repeat == timedelta(hours=12)
+    assert rules.cancel.overdue_for == timedelta(hours=48)
+    assert rules.cancel.statuses == {"awaiting_packaging"}
+    assert rules.cancel.max_per_cycle == 5
+    assert rules.cancel.max_share == pytest.approx(0.2)
+
+
+def test_account_policy_overrides_merge_over_the_global_policy(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + """
+            [accounts.policy]
+            remind_before = ["2h"]
+            [accounts.policy.cancel]
+            enabled = true
+
+            [[accounts]]
+            name = "shop-2"
+            client_id = "2"
+            api_key_env = "K2"
+
+            [policy]
+            overdue_repeat = "6h"
+            [policy.cancel]
+            max_per_cycle = 2
+            """,
+        )
+    )
+    first = config.rules_for(config.accounts[0])
+    second = config.rules_for(config.accounts[1])
+    assert first.remind_before == (timedelta(hours=2),)
+    assert first.cancel.enabled is True
+    assert first.overdue_repeat == timedelta(hours=6)  # from [policy], not overridden
+    assert first.cancel.max_per_cycle == 2  # merged key by key inside [policy.cancel]
+    assert second.remind_before == (timedelta(hours=24), timedelta(hours=4), timedelta(hours=1))
+    assert second.cancel.enabled is False
+
+
+BAD_INPUTS = [
+    (
+        "unknown key",
+        MINIMAL + "[daemon]\npoll_intervall = '5m'\n",
+        ["daemon.poll_intervall: unknown key"],
+    ),
+    (
+        "unknown key in an account",
+        MINIMAL + "api_kee = 'x'\n",
+        ["accounts[0].api_kee: unknown key"],
+    ),
+    (
+        "bad duration in a list",
+        MINIMAL + "[policy]\nremind_before = ['24h', '4x']\n",
+        ['policy.remind_before[1]: "4x" is not a duration (use e.g. "90s", "5m", "1h30m", "2d")'],
+    ),
+    (
+        "duration under its lower bound",
+        MINIMAL + "[daemon]\npoll_interval = '5s'\n",
+        ['daemon.poll_interval: "5s" is below the minimum of "10s"'],
+    ),
+    (
+        "bad zone",
+        MINIMAL + "[daemon]\ntimezone = 'Mars/Olympus'\n",
+        [
+            'daemon.timezone: unknown time zone "Mars/Olympus" '
+            "(use an IANA name such as Asia/Shanghai)"
+        ],
+    ),
+    (
+        "two secret sources for one account",
+        MINIMAL + "api_key_file = '/etc/key'\n",
+        [
+            'accounts[0]: account "shop-1" sets api_key_env and api_key_file; '
+            "set exactly one API key source"
+        ],
+    ),
+    (
+        "no secret source",
+        "[[accounts]]\nname = 'a'\nclient_id = '1'\n",
+        [
+            'accounts[0]: account "a" sets no API key; set one of api_key_env, api_key_file, '
+            "api_key_credential, api_key"
+        ],
+    ),
+    (
+        "duplicate names",
+        MINIMAL + MINIMAL,
+        ['accounts[1].name: duplicate account name "shop-1" (also accounts[0])'],
+    ),
+    (
+        "empty 402 message",
+        MINIMAL + "[policy.cancel]\nreason_message = ''\n",
+        ["policy.cancel.reason_message: must not be empty when reason_id is 402"],
+    ),
+    (
+        "empty 402 message in an account override",
+        MINIMAL + "[accounts.policy.cancel]\nreason_message = '  '\n",
+        ["accounts[0].policy.cancel.reason_message: must not be empty when reason_id is 402"],
+    ),
+    (
+        "bad language",
+        MINIMAL + "[daemon]\nlanguage = 'de'\n",
+        ["daemon.language: \"de\" is not one of 'en', 'zh' or 'ru'"],
+    ),
+    (
+        "bad quiet hours",
+        MINIMAL + "[[notify]]\nurl = 'json://127.0.0.1/x'\nquiet_hours = '22-08'\n",
+        ['notify[0].quiet_hours: "22-08" is not a window such as "22:00-08:00"'],
+    ),
+    (
+        "unknown event in a route",
+        MINIMAL + "[[notify]]\nurl = 'json://127.0.0.1/x'\nevents = ['overdue', 'late']\n",
+        [
+            'notify[0].events: unknown event "late" (known: reminder, overdue, would_cancel, '
+            "cancelled, cancel_failed, deadline_changed, cancelled_elsewhere, api_error, "
+            "recovered, key_expiring, digest)"
+        ],
+    ),
+    (
+        "route naming an unknown account",
+        MINIMAL + "[[notify]]\nurl = 'json://127.0.0.1/x'\naccounts = ['shop-9']\n",
+        ['notify[0].accounts: no account is named "shop-9"'],
+    ),
+    (
+        "no accounts",
+        "[daemon]\nlanguage = 'en'\n",
+        ["accounts: is required"],
+    ),
+    (
+        "share out of range",
+        MINIMAL + "[policy.cancel]\nmax_share = 1.5\n",
+        ["policy.cancel.max_share: 1.5: input should be less than or equal to 1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
+)
+def test_each_bad_input_gives_its_own_exact_message(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    assert problems_of(tmp_path, text) == expected
+
+
+def test_every_problem_is_collected_in_one_error(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        MINIMAL
+        + MINIMAL
+        + "[daemon]\npoll_interval = '1s'\ntimezone = 'Nowhere'\n[policy]\ntypo = 1\n",
+    )
+    paths = [problem.split(":")[0] for problem in problems]
+    assert sorted(paths) == sorted(
+        ["daemon.poll_interval", "daemon.timezone", "policy.typo", "accounts[1].name"]
+    )
+
+
+def test_toml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "[daemon]\npoll_interval = \n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [f"{path}:2:17: invalid TOML: Invalid value"]
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert default_config_path({}) == Path("/etc/ozon-sync/config.toml")
+    (tmp_path / "config.toml").write_text("")
+    assert default_config_path({}) == Path("config.toml")
+    assert default_config_path({"OZON_SYNC_CONFIG": "/x.toml"}) == Path("/x.toml")
+
+
+def test_database_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    relative = load_config(write(sub, MINIMAL + "[daemon]\ndatabase = 'state/x.db'\n"))
+    assert relative.database_path({}) == sub / "state" / "x.db"
+    absolute = load_config(write(sub, MINIMAL + "[daemon]\ndatabase = '/var/x.db'\n"))
+    assert absolute.database_path({}) == Path("/var/x.db")
+    unset = load_config(write(sub, MINIMAL))
+    assert unset.database_path({"STATE_DIRECTORY": "/var/lib/ozon-sync:/other"}) == Path(
+        "/var/lib/ozon-sync/ozon-sync.db"
+    )
+    assert unset.database_path({}) == tmp_path / "ozon-sync.db"
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_secrets_come_from_env_file_credential_or_inline(tmp_path: Path) -> None:
+    (tmp_path / "k2").write_text("key-two\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "shop-3").write_text("key-three")
+    text = f"""
+    [[accounts]]
+    name = "a1"
+    client_id = "1"
+    api_key_env = "K1"
+    [[accounts]]
+    name = "a2"
+    client_id = "2"
+    api_key_file = "{tmp_path / "k2"}"
+    [[accounts]]
+    name = "a3"
+    client_id = "3"
+    api_key_credential = "shop-3"
+    [[accounts]]
+    name = "a4"
+    client_id = 4
+    api_key = "key-four"
+    [[notify]]
+    url_env = "ROUTE"
+    """
+    config = load_config(write(tmp_path, text))
+    secrets = resolve_secrets(
+        config,
+        {"K1": "key-one", "CREDENTIALS_DIRECTORY": str(creds), "ROUTE": "tgram://123:tok/9"},
+    )
+    revealed = {name: secret.reveal() for name, secret in secrets.api_keys.items()}
+    assert revealed == {"a1": "key-one", "a2": "key-two", "a3": "key-three", "a4": "key-four"}
+    assert secrets.route_urls[0].reveal() == "tgram://123:tok/9"
+    assert config.accounts[3].client_id == "4"
+
+
+SECRET_PROBLEMS = [
+    (
+        "missing variable",
+        "api_key_env = 'OZON_MISSING'",
+        {},
+        'accounts[0].api_key_env: environment variable OZON_MISSING of account "a" is not set',
+    ),
+    (
+        "empty variable",
+        "api_key_env = 'OZON_EMPTY'",
+        {"OZON_EMPTY": ""},
+        'accounts[0].api_key_env: environment variable OZON_EMPTY of account "a" is empty',
+    ),
+    (
+        "missing file",
+        "api_key_file = '/nonexistent/key'",
+        {},
+        'accounts[0].api_key_file: file /nonexistent/key of account "a" does not exist',
+    ),
+    (
+        "credential without systemd",
+        "api_key_credential = 'a-key'",
+        {},
+        'accounts[0].api_key_credential: systemd credential a-key of account "a" is not '
+        "available ($CREDENTIALS_DIRECTORY is not set; use LoadCredential= in the unit)",
+    ),
+    (
+        "missing credential",
+        "api_key_credential = 'a-key'",
+        {"CREDENTIALS_DIRECTORY": "/nonexistent"},
+        'accounts[0].api_key_credential: systemd credential a-key of account "a" does not exist',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "env", "expected"),
+    [c[1:] for c in SECRET_PROBLEMS],
+    ids=[c[0] for c in SECRET_PROBLEMS],
+)
+def test_each_missing_secret_names_the_account_and_its_source(
+    tmp_path: Path, source: str, env: dict[str, str], expected: str
+) -> None:
+    config = load_config(write(tmp_path, f"[[accounts]]\nname='a'\nclient_id='1'\n{source}\n"))
+    with pytest.raises(ConfigError) as caught:
+        resolve_secrets(config, env)
+    assert caught.value.problems == [expected]
+
+
+def test_loading_a_config_never_reads_secrets(tmp_path: Path) -> None:
+    # status/history/hold work on a server where the key exists only inside the systemd unit.
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.accounts[0].api_key_env == "OZON_SHOP1_KEY"
+
+
+def test_secrets_never_show_in_repr_or_masked_config(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            "[[accounts]]\nname='a'\nclient_id='1'\napi_key='inline-secret-key'\n"
+            "[[notify]]\nurl='tgram://999:route-token-abc/42'\n",
+        )
+    )
+    secrets = resolve_secrets(config, {})
+    assert "inline-secret-key" not in repr(config)
+    assert "route-token-abc" not in repr(config)
+    assert "inline-secret-key" not in repr(secrets)
+    assert "inline-secret-key" not in str(config.masked())
+    assert "route-token-abc" not in str(config.masked())
+    assert repr(Secret("x")) == "Secret('***')"
+    assert str(Secret("x")) == "Secret('***')"
