@@ -1,0 +1,106 @@
+"""The SQLite state cache: domain verbs only; no SQL anywhere else in the daemon.
+
+Open it once per process and keep it open::
+
+    with Store.open(path, mode="writer") as store:      # run/once; "reader": status/history;
+        ...                                              # "annotate": hold/release
+
+Every verb is synchronous and takes `now` (aware datetime) when it needs a time: the store
+never reads the clock. Small verbs are short transactions fine to call on the event loop; the
+bulk ones (`upsert_postings`, `mark_departed`, `postings`, `prune`) should run through
+`asyncio.to_thread`: every thread gets its own connection.
+
+Verbs (see each docstring):
+
+- Postings: `upsert_postings(account, postings, now) -> UpsertResult` (new / changed with
+  previous status and deadline / unchanged count; unchanged rows are not written),
+  `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
+  -> list[CachedPosting]`, `posting(number, now, *, account)`, `watched_numbers(account)`,
+  `posting_history(number, *, account)`, `digest_counts(account, now) -> DigestCounts`.
+- Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
+  `release(number) -> bool`, `holds(now) -> dict`.
+- Alert ledger: `record_alert_keys(account, keys, now) -> list[AlertKey]` (only the new ones
+  may alert), `fired_keys(account, posting_numbers=None) -> set[AlertKey]`.
+- Actions: `claim_action(account, number, kind, now, *, dry_run, reason) -> int | None`,
+  `finish_action(id, "done" | "failed" | "unknown", now, *, reason)`,
+  `open_actions(account=None)`, `latest_action(account, number, kind)`.
+- Sync state: `record_sync_success(account, now) -> bool` (True: recovered),
+  `record_sync_failure(account, error, now) -> bool` (True: streak started),
+  `mark_api_error_alerted(account) -> bool`, `get_sync_state(account)`, `sync_states()`.
+- Outbox: `enqueue_alert(account, event, numbers, now, *, urgent, payload, routes, reason,
+  dry_run, not_before) -> int`, `deliveries_due(now, *, route_id, limit)`, `routes_due(now)`,
+  `mark_delivered(id, route, now)`, `mark_failed(id, route, error, next_try_at)`,
+  `postpone(id, route, until)`, `drop(id, route, reason, now)`,
+  `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
+  `alert(id)`.
+- Journal and upkeep: `history(limit=50) -> list[HistoryEntry]`, `prune(older_than)`.
+
+Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
+every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a write on a
+reader) raises ValueError or RuntimeError: bugs, not operating conditions.
+
+Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
+records (returned values), postings / journal / outbox (the verbs).
+Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
+and daemon.models; never config, policy, ozon, notify or anything above them.
+"""
+
+from __future__ import annotations
+
+from daemon.store.base import DEFAULT_BUSY_TIMEOUT, FULL_CHECK_MAX_BYTES, Mode
+from daemon.store.errors import (
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreSchemaError,
+    StoreUnavailableError,
+)
+from daemon.store.journal import JournalVerbs
+from daemon.store.outbox import OutboxVerbs
+from daemon.store.postings import PostingVerbs
+from daemon.store.records import (
+    Action,
+    ActionOutcome,
+    Alert,
+    AlertKey,
+    CachedPosting,
+    Delivery,
+    DigestCounts,
+    HistoryEntry,
+    PostingChange,
+    PruneResult,
+    SyncState,
+    UpsertResult,
+    json_timestamp,
+)
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT",
+    "FULL_CHECK_MAX_BYTES",
+    "Action",
+    "ActionOutcome",
+    "Alert",
+    "AlertKey",
+    "CachedPosting",
+    "Delivery",
+    "DigestCounts",
+    "HistoryEntry",
+    "Mode",
+    "PostingChange",
+    "PruneResult",
+    "Store",
+    "StoreBusyError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreSchemaError",
+    "StoreUnavailableError",
+    "SyncState",
+    "UpsertResult",
+    "json_timestamp",
+]
+
+
+class Store(PostingVerbs, JournalVerbs, OutboxVerbs):
+    """The state cache of one database file; open it with `Store.open(path, mode=...)`."""

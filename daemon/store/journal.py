@@ -1,0 +1,269 @@
+"""Store verbs that make things happen at most once: the alert ledger, the action journal, and
+per-account sync state.
+
+All three are compare-and-set: the database decides which call "won" (a primary key or a partial
+unique index), inside one `BEGIN IMMEDIATE` transaction, so a second thread, a restart or a
+second process can never generate an alert twice or cancel a posting twice.
+
+Imports only the standard library and the store's modules.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, get_args
+
+from daemon.store.base import StoreBase
+from daemon.store.records import (
+    Action,
+    ActionOutcome,
+    AlertKey,
+    SyncState,
+    from_text,
+    optional_from_text,
+    to_text,
+)
+
+__all__ = ["JournalVerbs"]
+
+_ACTION_COLUMNS = (
+    "id, account, posting_number, kind, dry_run, reason, claimed_at, outcome, outcome_reason, "
+    "unknown_at, finished_at"
+)
+_SYNC_COLUMNS = (
+    "account, last_success_at, last_failure_at, failing_since, consecutive_failures, "
+    "last_error, api_error_alerted"
+)
+
+
+class JournalVerbs(StoreBase):
+    """Ledger, action journal and sync-state verbs (mixed into Store)."""
+
+    # -- alert ledger -------------------------------------------------------------------------
+
+    def record_alert_keys(
+        self, account: str, keys: Iterable[AlertKey | tuple[str, str, str]], now: datetime
+    ) -> list[AlertKey]:
+        """Record alert keys of `account` fired at `now`; return those that were new.
+
+        Only the returned keys may produce alerts: a key already in the ledger (from an earlier
+        cycle, a restart or a concurrent call) is ignored. Order follows `keys`, duplicates once.
+        """
+        at = to_text(now)
+        fresh: list[AlertKey] = []
+        with self._write() as conn:
+            for key in dict.fromkeys(AlertKey(*k) for k in keys):
+                cursor = conn.execute(
+                    "INSERT INTO alert_ledger (account, posting_number, event, step, at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (account, key.posting_number, key.event, key.step, at),
+                )
+                if cursor.rowcount == 1:
+                    fresh.append(key)
+        return fresh
+
+    def fired_keys(
+        self, account: str, posting_numbers: Iterable[str] | None = None
+    ) -> set[AlertKey]:
+        """Alert keys of `account` already in the ledger (of those postings, when given)."""
+        sql = "SELECT posting_number, event, step FROM alert_ledger WHERE account = ?"
+        params: tuple[str, ...] = (account,)
+        if posting_numbers is not None:
+            sql += " AND posting_number IN (SELECT value FROM json_each(?))"
+            params = (account, _json_list(posting_numbers))
+        with self._read() as conn:
+            return {AlertKey(*row) for row in conn.execute(sql, params)}
+
+    # -- action journal -----------------------------------------------------------------------
+
+    def claim_action(
+        self,
+        account: str,
+        posting_number: str,
+        kind: str,
+        now: datetime,
+        *,
+        dry_run: bool,
+        reason: str,
+    ) -> int | None:
+        """Claim the right to act (`kind`, e.g. "cancel") on a posting; the claim id, or None.
+
+        None means a claim for the same account, posting, kind and dry-run flag exists that is
+        open, done or of unknown outcome: only the call that created a claim may act, so a
+        posting never gets a second cancel unless the first is known to have failed. Record
+        the intent before acting and `finish_action` after.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (account, posting_number, kind, int(dry_run), reason, to_text(now)),
+            )
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def finish_action(
+        self, action_id: int, outcome: ActionOutcome, now: datetime, *, reason: str = ""
+    ) -> None:
+        """Record the outcome of claimed action `action_id` at `now`.
+
+        "done" and "failed" are final ("failed" frees the posting for a new claim); "unknown"
+        (e.g. a timeout on the cancel call) keeps the claim until a later re-read resolves it
+        with "done" or "failed". `reason` says why (an error text: never a secret).
+        Raises ValueError for an unknown id, an invalid outcome or an already final action.
+        """
+        if outcome not in get_args(ActionOutcome):
+            raise ValueError(f"outcome must be one of {get_args(ActionOutcome)}, not {outcome!r}")
+        at = to_text(now)
+        with self._write() as conn:
+            row = conn.execute("SELECT outcome FROM actions WHERE id = ?", (action_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"no action with id {action_id}")
+            if row[0] in ("done", "failed"):
+                raise ValueError(f"action {action_id} is already final ({row[0]})")
+            if outcome == "unknown":
+                conn.execute(
+                    "UPDATE actions SET outcome = 'unknown', outcome_reason = ?, "
+                    "unknown_at = coalesce(unknown_at, ?) WHERE id = ?",
+                    (reason, at, action_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE actions SET outcome = ?, outcome_reason = ?, finished_at = ? "
+                    "WHERE id = ?",
+                    (outcome, reason, at, action_id),
+                )
+
+    def open_actions(self, account: str | None = None) -> list[Action]:
+        """Claims without a final outcome (never finished, or "unknown"), oldest first.
+
+        After a crash or an unknown outcome the executor re-reads each posting and resolves the
+        claim with `finish_action`.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE (outcome IS NULL OR "  # noqa: S608 - constant columns
+                "outcome = 'unknown') AND (? IS NULL OR account = ?) ORDER BY id",
+                (account, account),
+            ).fetchall()
+        return [_action(row) for row in rows]
+
+    def latest_action(
+        self, account: str, posting_number: str, kind: str = "cancel"
+    ) -> Action | None:
+        """The newest claim of `kind` on a posting (any outcome, dry run or not), or None.
+
+        Tells "cancelled by this daemon" apart from "cancelled elsewhere".
+        """
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE account = ? AND "  # noqa: S608 - constant columns
+                "posting_number = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                (account, posting_number, kind),
+            ).fetchone()
+        return None if row is None else _action(row)
+
+    # -- sync state ---------------------------------------------------------------------------
+
+    def record_sync_success(self, account: str, now: datetime) -> bool:
+        """Record a successful sync of `account` at `now` (also: when postings were last seen).
+
+        Returns True when this ends a failure streak (send `recovered` if `api_error` went out:
+        read `get_sync_state(...).api_error_alerted` before calling).
+        """
+        with self._write() as conn:
+            before = _sync_state(conn, account)
+            conn.execute(
+                "INSERT INTO sync_state (account, last_success_at) VALUES (?, ?) "
+                "ON CONFLICT (account) DO UPDATE SET last_success_at = excluded.last_success_at, "
+                "failing_since = NULL, consecutive_failures = 0, last_error = '', "
+                "api_error_alerted = 0",
+                (account, to_text(now)),
+            )
+        return before.consecutive_failures > 0
+
+    def record_sync_failure(self, account: str, error: str, now: datetime) -> bool:
+        """Record a failed sync of `account` (after retries); True when a failure streak starts.
+
+        `error` is a one-line description without secrets; it is kept as `last_error`.
+        """
+        at = to_text(now)
+        with self._write() as conn:
+            before = _sync_state(conn, account)
+            conn.execute(
+                "INSERT INTO sync_state (account, last_failure_at, failing_since, "
+                "consecutive_failures, last_error) VALUES (?, ?, ?, 1, ?) "
+                "ON CONFLICT (account) DO UPDATE SET last_failure_at = excluded.last_failure_at, "
+                "failing_since = coalesce(failing_since, excluded.failing_since), "
+                "consecutive_failures = consecutive_failures + 1, last_error = excluded.last_error",
+                (account, at, at, error),
+            )
+        return before.consecutive_failures == 0
+
+    def mark_api_error_alerted(self, account: str) -> bool:
+        """Note that `api_error` was alerted for the current failure streak of `account`.
+
+        Compare-and-set: True only for the call that set it (and only while failing).
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE sync_state SET api_error_alerted = 1 WHERE account = ? AND "
+                "consecutive_failures > 0 AND api_error_alerted = 0",
+                (account,),
+            )
+            return cursor.rowcount == 1
+
+    def get_sync_state(self, account: str) -> SyncState:
+        """The sync state of `account` (a blank one if it was never synced)."""
+        with self._read() as conn:
+            return _sync_state(conn, account)
+
+    def sync_states(self) -> list[SyncState]:
+        """The sync state of every account ever synced, by account name."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SYNC_COLUMNS} FROM sync_state ORDER BY account"  # noqa: S608 - constant columns
+            ).fetchall()
+        return [_sync_row(row) for row in rows]
+
+
+def _json_list(values: Iterable[str]) -> str:
+    return json.dumps(list(values))
+
+
+def _action(row: tuple[Any, ...]) -> Action:
+    return Action(
+        id=row[0],
+        account=row[1],
+        posting_number=row[2],
+        kind=row[3],
+        dry_run=bool(row[4]),
+        reason=row[5],
+        claimed_at=from_text(row[6]),
+        outcome=row[7],
+        outcome_reason=row[8],
+        unknown_at=optional_from_text(row[9]),
+        finished_at=optional_from_text(row[10]),
+    )
+
+
+def _sync_state(conn: sqlite3.Connection, account: str) -> SyncState:
+    row = conn.execute(
+        f"SELECT {_SYNC_COLUMNS} FROM sync_state WHERE account = ?",  # noqa: S608 - constant columns
+        (account,),
+    ).fetchone()
+    return SyncState(account=account) if row is None else _sync_row(row)
+
+
+def _sync_row(row: tuple[Any, ...]) -> SyncState:
+    return SyncState(
+        account=row[0],
+        last_success_at=optional_from_text(row[1]),
+        last_failure_at=optional_from_text(row[2]),
+        failing_since=optional_from_text(row[3]),
+        consecutive_failures=row[4],
+        last_error=row[5],
+        api_error_alerted=bool(row[6]),
+    )

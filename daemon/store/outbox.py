@@ -1,0 +1,309 @@
+"""Store verbs for alerts on their way out, the `history` journal, and pruning.
+
+An alert is enqueued once, with one delivery row per notification route that wants it. A route
+is named by a stable id the caller derives (e.g. a hash of its URL); the URL itself is never
+stored, since it may hold tokens. Delivery rows are retried until delivered or dropped. An alert
+counts as a sent message (for `history`) from its first successful delivery, or from
+`record_sent` when it was only logged.
+
+Imports only the standard library, msgspec (the models' codec) and the store's modules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from daemon.store.base import StoreBase
+from daemon.store.records import (
+    Alert,
+    Delivery,
+    HistoryEntry,
+    PruneResult,
+    from_text,
+    optional_from_text,
+    to_text,
+)
+
+__all__ = ["OutboxVerbs"]
+
+_DUE = """
+    SELECT a.id, a.account, a.event, a.posting_numbers, a.urgent, a.dry_run, a.reason, a.payload,
+           a.created_at, a.sent_at, d.route_id, d.attempts, d.next_try_at, d.last_error
+    FROM deliveries AS d JOIN alerts AS a ON a.id = d.alert_id
+    WHERE d.state = 'pending' AND d.next_try_at <= :now
+      AND (:route IS NULL OR d.route_id = :route)
+    ORDER BY a.urgent DESC, a.id, d.route_id
+    LIMIT :limit
+"""
+# One element per alert sent and per step of an action (see `history`); `rank` orders elements
+# with the same time so that a resolution comes before (is newer than) its "outcome unknown".
+_HISTORY = """
+    SELECT sent_at AS at, 0 AS rank, id, account, event AS what, posting_numbers, dry_run, reason
+    FROM alerts WHERE sent_at IS NOT NULL
+    UNION ALL
+    SELECT unknown_at, 1, id, account, kind || ':unknown', posting_number, dry_run,
+           'outcome unknown'
+    FROM actions WHERE unknown_at IS NOT NULL
+    UNION ALL
+    SELECT finished_at, 2, id, account, kind || ':' || outcome, posting_number, dry_run,
+           CASE WHEN outcome = 'failed' AND outcome_reason != '' THEN outcome_reason
+                ELSE reason END
+    FROM actions WHERE outcome IN ('done', 'failed')
+    ORDER BY at DESC, rank DESC, id DESC
+    LIMIT ?
+"""
+_ACTION_EVENTS = {
+    "cancel:done": "cancelled",
+    "cancel:failed": "cancel_failed",
+    "cancel:unknown": "cancel_failed",
+}
+
+
+class OutboxVerbs(StoreBase):
+    """Outbox, history and pruning verbs (mixed into Store)."""
+
+    def enqueue_alert(
+        self,
+        account: str,
+        event: str,
+        posting_numbers: Iterable[str],
+        now: datetime,
+        *,
+        urgent: bool,
+        payload: Mapping[str, Any],
+        routes: Iterable[str] = (),
+        reason: str = "",
+        dry_run: bool = False,
+        not_before: datetime | None = None,
+    ) -> int:
+        """Put an alert in the outbox at `now` for each route id in `routes`; returns its id.
+
+        `payload` is whatever the renderer needs, JSON-encodable by msgspec (Structs and
+        datetimes included; it comes back decoded as plain JSON). Deliveries are due from
+        `not_before` (default `now`). With no routes the alert is only stored (call
+        `record_sent` once it is logged). `reason` and `dry_run` show in `history`.
+        """
+        created = to_text(now)
+        due = to_text(not_before or now)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO alerts (account, event, posting_numbers, urgent, dry_run, reason, "
+                "payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account,
+                    event,
+                    json.dumps(list(posting_numbers)),
+                    int(urgent),
+                    int(dry_run),
+                    reason,
+                    msgspec.json.encode(dict(payload)).decode(),
+                    created,
+                ),
+            )
+            alert_id = cursor.lastrowid
+            assert alert_id is not None  # noqa: S101 - an INSERT always sets it
+            conn.executemany(
+                "INSERT INTO deliveries (alert_id, route_id, state, next_try_at) "
+                "VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                [(alert_id, route, due) for route in routes],
+            )
+        return alert_id
+
+    def deliveries_due(
+        self, now: datetime, *, route_id: str | None = None, limit: int = -1
+    ) -> list[Delivery]:
+        """Pending deliveries due at `now` (of one route when given): urgent first, then oldest.
+
+        `limit` caps the number returned (-1: all).
+        """
+        params = {"now": to_text(now), "route": route_id, "limit": limit}
+        with self._read() as conn:
+            rows = conn.execute(_DUE, params).fetchall()
+        return [
+            Delivery(
+                alert=_alert(row[:10]),
+                route_id=row[10],
+                attempts=row[11],
+                next_try_at=from_text(row[12]),
+                last_error=row[13],
+            )
+            for row in rows
+        ]
+
+    def routes_due(self, now: datetime) -> list[str]:
+        """Route ids that have at least one delivery due at `now`, sorted."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT route_id FROM deliveries WHERE state = 'pending' "
+                "AND next_try_at <= ? ORDER BY route_id",
+                (to_text(now),),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def pending_deliveries(self) -> int:
+        """How many deliveries are still pending (due or not), for metrics."""
+        with self._read() as conn:
+            row = conn.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'")
+            return int(row.fetchone()[0])
+
+    def alert(self, alert_id: int) -> Alert | None:
+        """One alert of the outbox by id, or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT id, account, event, posting_numbers, urgent, dry_run, reason, payload, "
+                "created_at, sent_at FROM alerts WHERE id = ?",
+                (alert_id,),
+            ).fetchone()
+        return None if row is None else _alert(row)
+
+    def mark_delivered(self, alert_id: int, route_id: str, now: datetime) -> None:
+        """Record that alert `alert_id` reached route `route_id` at `now` (it is now sent).
+
+        Raises ValueError when there is no such delivery.
+        """
+        at = to_text(now)
+        with self._write() as conn:
+            self._set_delivery(
+                conn,
+                "state = 'delivered', done_at = ?, attempts = attempts + 1",
+                (at,),
+                alert_id,
+                route_id,
+            )
+            conn.execute(
+                "UPDATE alerts SET sent_at = coalesce(sent_at, ?) WHERE id = ?", (at, alert_id)
+            )
+
+    def mark_failed(self, alert_id: int, route_id: str, error: str, next_try_at: datetime) -> None:
+        """Record a failed attempt (`error`: one line, no secrets); retry from `next_try_at`."""
+        with self._write() as conn:
+            self._set_delivery(
+                conn,
+                "attempts = attempts + 1, last_error = ?, next_try_at = ?",
+                (error, to_text(next_try_at)),
+                alert_id,
+                route_id,
+            )
+
+    def postpone(self, alert_id: int, route_id: str, until: datetime) -> None:
+        """Hold a pending delivery back until `until` (quiet hours); not counted as an attempt."""
+        with self._write() as conn:
+            self._set_delivery(conn, "next_try_at = ?", (to_text(until),), alert_id, route_id)
+
+    def drop(self, alert_id: int, route_id: str, reason: str, now: datetime) -> None:
+        """Give a delivery up for good (e.g. a quiet-hours reminder now covered by `overdue`)."""
+        with self._write() as conn:
+            self._set_delivery(
+                conn,
+                "state = 'dropped', last_error = ?, done_at = ?",
+                (reason, to_text(now)),
+                alert_id,
+                route_id,
+            )
+
+    def drop_routes_except(self, route_ids: Iterable[str], reason: str, now: datetime) -> int:
+        """Drop pending deliveries to routes not in `route_ids` (removed from the config).
+
+        Returns how many deliveries were dropped.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET state = 'dropped', last_error = ?, done_at = ? "
+                "WHERE state = 'pending' AND route_id NOT IN (SELECT value FROM json_each(?))",
+                (reason, to_text(now), json.dumps(list(route_ids))),
+            )
+            return cursor.rowcount
+
+    def record_sent(self, alert_id: int, now: datetime) -> None:
+        """Count alert `alert_id` as a message sent at `now` (e.g. when alerts only go to the log).
+
+        Keeps the first time when called again. Raises ValueError for an unknown id.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE alerts SET sent_at = coalesce(sent_at, ?) WHERE id = ?",
+                (to_text(now), alert_id),
+            )
+            if cursor.rowcount != 1:
+                raise ValueError(f"no alert with id {alert_id}")
+
+    def _set_delivery(
+        self, conn: Any, assignments: str, params: tuple[Any, ...], alert_id: int, route_id: str
+    ) -> None:
+        cursor = conn.execute(
+            f"UPDATE deliveries SET {assignments} WHERE alert_id = ? AND route_id = ?",  # noqa: S608 - assignments are constants of this module
+            (*params, alert_id, route_id),
+        )
+        if cursor.rowcount != 1:
+            raise ValueError(f"no delivery of alert {alert_id} to route {route_id!r}")
+
+    def history(self, limit: int = 50) -> list[HistoryEntry]:
+        """The journal for `history`, newest first, at most `limit` elements.
+
+        One element per alert message sent (at its first delivery or `record_sent`), and per
+        cancellation: `cancelled` when done, `cancel_failed` when failed, and `cancel_failed`
+        with reason "outcome unknown" when the outcome became unknown (followed by `cancelled`
+        or `cancel_failed` once resolved). Claims without an outcome yet are not shown.
+        """
+        with self._read() as conn:
+            rows = conn.execute(_HISTORY, (limit,)).fetchall()
+        entries = []
+        for at, rank, _, account, what, numbers, dry_run, reason in rows:
+            if rank == 0:
+                event, posting_numbers = what, tuple(json.loads(numbers))
+            else:
+                event, posting_numbers = (
+                    _ACTION_EVENTS.get(what, what.replace(":", "_")),
+                    (numbers,),
+                )
+            entries.append(
+                HistoryEntry(from_text(at), account, event, posting_numbers, bool(dry_run), reason)
+            )
+        return entries
+
+    def prune(self, older_than: datetime) -> PruneResult:
+        """Delete records older than `older_than` (now minus keep_history); returns counts.
+
+        Pruned: ledger keys (except those of still-watched postings, whose steps must not fire
+        again), finished actions, alerts with no pending delivery, posting history rows,
+        departed postings, expired holds. Never: watched postings, open or unknown actions,
+        alerts still waiting for a route, sync state.
+        """
+        cutoff = to_text(older_than)
+        statements = {
+            "ledger": "DELETE FROM alert_ledger WHERE at < ? AND NOT EXISTS (SELECT 1 FROM "
+            "postings AS p WHERE p.account = alert_ledger.account AND p.posting_number = "
+            "alert_ledger.posting_number AND p.watched = 1)",
+            "actions": "DELETE FROM actions WHERE finished_at < ? "
+            "AND outcome IN ('done', 'failed')",
+            "alerts": "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM "
+            "deliveries AS d WHERE d.alert_id = alerts.id AND d.state = 'pending')",
+            "posting_history": "DELETE FROM posting_history WHERE at < ?",
+            "postings": "DELETE FROM postings WHERE watched = 0 AND departed_at < ?",
+            "holds": "DELETE FROM holds WHERE until IS NOT NULL AND until < ?",
+        }
+        with self._write() as conn:
+            counts = {
+                name: conn.execute(sql, (cutoff,)).rowcount for name, sql in statements.items()
+            }
+        return PruneResult(counts)
+
+
+def _alert(row: tuple[Any, ...]) -> Alert:
+    return Alert(
+        id=row[0],
+        account=row[1],
+        event=row[2],
+        posting_numbers=tuple(json.loads(row[3])),
+        urgent=bool(row[4]),
+        dry_run=bool(row[5]),
+        reason=row[6],
+        payload=json.loads(row[7]),
+        created_at=from_text(row[8]),
+        sent_at=optional_from_text(row[9]),
+    )

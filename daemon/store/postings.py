@@ -1,0 +1,326 @@
+"""Store verbs about postings: the cached snapshot, its change history, holds, digest counts.
+
+The hot path is `upsert_postings`: each posting is encoded once (msgspec JSON, the codec of the
+models' own Structs) and hashed; the stored hashes of just the given postings are read with one
+query per call, and only new or changed rows are written, with `executemany`, in one transaction.
+A cycle over unchanged data therefore writes no row at all.
+
+Imports only the standard library, msgspec (the models' codec) and the store's modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from daemon.models import Posting
+from daemon.store.base import StoreBase
+from daemon.store.records import (
+    CachedPosting,
+    DigestCounts,
+    PostingChange,
+    UpsertResult,
+    from_text,
+    optional_from_text,
+    to_text,
+)
+
+__all__ = ["PostingVerbs"]
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Posting)
+
+_EXISTING = """
+    SELECT posting_number, hash, watched, status, shipment_date FROM postings
+    WHERE account = ? AND posting_number IN (SELECT value FROM json_each(?))
+"""
+_INSERT = """
+    INSERT INTO postings (account, posting_number, status, shipment_date, hash, data, watched,
+                          first_seen, last_changed)
+    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+"""
+_REWATCH = """
+    UPDATE postings SET status = ?, shipment_date = ?, hash = ?, data = ?, watched = 1,
+        last_changed = ?, departed_at = NULL, departure = NULL, shipped_late = NULL
+    WHERE account = ? AND posting_number = ?
+"""
+_DEPART = """
+    UPDATE postings SET status = :status, shipment_date = :deadline, hash = :hash, data = :data,
+        last_changed = CASE WHEN hash = :hash THEN last_changed ELSE :now END, watched = 0,
+        departed_at = coalesce(departed_at, :now), departure = :kind, shipped_late = :late
+    WHERE account = :account AND posting_number = :number
+"""
+_HISTORY = """
+    INSERT INTO posting_history (account, posting_number, at, field, old, new)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
+_SELECT = """
+    SELECT p.account, p.data, p.watched, p.first_seen, p.last_changed, p.departed_at,
+           p.departure, h.posting_number IS NOT NULL, h.until
+    FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
+"""
+
+
+def _encode(posting: Posting) -> tuple[str, str]:
+    data = _ENCODER.encode(posting)
+    return data.decode(), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _departure(posting: Posting) -> str:
+    if posting.status == "cancelled_from_split_pending":
+        return "split"
+    return "cancelled" if posting.status.startswith("cancel") else "shipped"
+
+
+class PostingVerbs(StoreBase):
+    """Verbs on cached postings, holds and digest counts (mixed into Store)."""
+
+    def upsert_postings(
+        self, account: str, postings: Iterable[Posting], now: datetime
+    ) -> UpsertResult:
+        """Cache `postings` (currently watched by `account`) as seen at `now`.
+
+        New postings are inserted; a posting whose content hash changed (or that had departed)
+        is rewritten, with history rows for a changed status or shipment_date; an unchanged one
+        is not touched. All given postings end up watched. A posting number given twice counts
+        once (the last one wins). Bulk verb: call it through `asyncio.to_thread`.
+        Returns the new postings, the changed ones with their previous status and deadline, and
+        the number of unchanged ones.
+        """
+        now_text = to_text(now)
+        given: dict[str, tuple[Posting, str, str]] = {}
+        for posting in postings:
+            given[posting.posting_number] = (posting, *_encode(posting))
+        new: list[Posting] = []
+        changed: list[PostingChange] = []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        history: list[tuple[str, ...]] = []
+        with self._write() as conn:
+            existing = self._existing(conn, account, given)
+            for number, (posting, data, digest) in given.items():
+                deadline = to_text(posting.shipment_date)
+                row = existing.get(number)
+                if row is None:
+                    new.append(posting)
+                    inserts.append(
+                        (
+                            account,
+                            number,
+                            posting.status,
+                            deadline,
+                            digest,
+                            data,
+                            now_text,
+                            now_text,
+                        )
+                    )
+                    continue
+                _, old_hash, watched, old_status, old_deadline = row
+                if old_hash == digest and watched:
+                    continue
+                changed.append(
+                    PostingChange(posting, old_status, from_text(old_deadline), bool(watched))
+                )
+                updates.append((posting.status, deadline, digest, data, now_text, account, number))
+                history.extend(
+                    _history_rows(account, number, now_text, old_status, old_deadline, posting)
+                )
+            conn.executemany(_INSERT, inserts)
+            conn.executemany(_REWATCH, updates)
+            conn.executemany(_HISTORY, history)
+        return UpsertResult(
+            new=tuple(new), changed=tuple(changed), unchanged=len(given) - len(new) - len(changed)
+        )
+
+    def mark_departed(self, account: str, postings: Iterable[Posting], now: datetime) -> int:
+        """Record that `postings` of `account` left the watch (shipped, cancelled, split...).
+
+        Give each posting as last read from Ozon (new status, cancellation...). They stay cached
+        (visible with `status --all`) but are no longer watched. Departure kinds: "split"
+        (cancelled_from_split_pending), "cancelled" (any other cancelled status), else
+        "shipped", late when `delivering_date` (or `now` without one) is after shipment_date.
+        Postings not in the cache are ignored; re-marking a departed posting keeps its first
+        departure time. Returns how many cached rows were changed.
+        """
+        now_text = to_text(now)
+        given = {p.posting_number: (p, *_encode(p)) for p in postings}
+        updates: list[dict[str, Any]] = []
+        history: list[tuple[str, ...]] = []
+        with self._write() as conn:
+            existing = self._existing(conn, account, given)
+            for number, (posting, data, digest) in given.items():
+                row = existing.get(number)
+                if row is None or (row[1] == digest and not row[2]):
+                    continue
+                kind = _departure(posting)
+                late: int | None = None
+                if kind == "shipped":
+                    left = posting.delivering_date or now
+                    late = int(left > posting.shipment_date)
+                updates.append(
+                    {
+                        "status": posting.status,
+                        "deadline": to_text(posting.shipment_date),
+                        "hash": digest,
+                        "data": data,
+                        "now": now_text,
+                        "kind": kind,
+                        "late": late,
+                        "account": account,
+                        "number": number,
+                    }
+                )
+                history.extend(_history_rows(account, number, now_text, row[3], row[4], posting))
+            conn.executemany(_DEPART, updates)
+            conn.executemany(_HISTORY, history)
+        return len(updates)
+
+    def _existing(
+        self, conn: sqlite3.Connection, account: str, numbers: Iterable[str]
+    ) -> dict[str, tuple[Any, ...]]:
+        wanted = json.dumps(list(numbers))
+        return {row[0]: row for row in conn.execute(_EXISTING, (account, wanted))}
+
+    def postings(
+        self, now: datetime, *, account: str | None = None, include_departed: bool = False
+    ) -> list[CachedPosting]:
+        """Cached postings, soonest deadline first: watched ones, or all with include_departed.
+
+        `account` limits them to one account; `now` decides whether a hold has expired.
+        Bulk read (decodes every posting): call it through `asyncio.to_thread` for big caches.
+        """
+        where = []
+        params: list[str] = []
+        if account is not None:
+            where.append("p.account = ?")
+            params.append(account)
+        if not include_departed:
+            where.append("p.watched = 1")
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY p.shipment_date, p.account, p.posting_number"
+        with self._read() as conn:
+            return [_cached(row, now) for row in conn.execute(sql, params)]
+
+    def posting(
+        self, posting_number: str, now: datetime, *, account: str | None = None
+    ) -> CachedPosting | None:
+        """The cached posting `posting_number` (of `account`, else of any account), or None."""
+        sql = _SELECT + " WHERE p.posting_number = ? AND (? IS NULL OR p.account = ?)"
+        with self._read() as conn:
+            row = conn.execute(sql + " LIMIT 1", (posting_number, account, account)).fetchone()
+        return None if row is None else _cached(row, now)
+
+    def watched_numbers(self, account: str) -> set[str]:
+        """Posting numbers `account` currently watches (cheap: no decoding)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT posting_number FROM postings WHERE account = ? AND watched = 1", (account,)
+            )
+            return {row[0] for row in rows}
+
+    def posting_history(
+        self, posting_number: str, *, account: str | None = None
+    ) -> list[tuple[datetime, str, str, str]]:
+        """Status and deadline changes of one posting, oldest first: (at, field, old, new)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT at, field, old, new FROM posting_history WHERE posting_number = ? "
+                "AND (? IS NULL OR account = ?) ORDER BY at, id",
+                (posting_number, account, account),
+            ).fetchall()
+        return [(from_text(at), field, old, new) for at, field, old, new in rows]
+
+    def hold(self, posting_number: str, until: datetime | None, now: datetime) -> None:
+        """Hold `posting_number` (in any account, cached or not) until `until` (None: forever).
+
+        A held posting is never cancelled and gets no overdue repeats. Holding again replaces
+        the previous hold. Small write: safe beside a running writer (mode "annotate").
+        """
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO holds (posting_number, until, held_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (posting_number) DO UPDATE SET until = excluded.until, "
+                "held_at = excluded.held_at",
+                (posting_number, None if until is None else to_text(until), to_text(now)),
+            )
+
+    def release(self, posting_number: str) -> bool:
+        """Remove the hold on `posting_number`; returns False when there was none."""
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM holds WHERE posting_number = ?", (posting_number,))
+            return cursor.rowcount > 0
+
+    def holds(self, now: datetime) -> dict[str, datetime | None]:
+        """Holds in force at `now`: posting number -> until (None: no expiry)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT posting_number, until FROM holds WHERE until IS NULL OR until > ?",
+                (to_text(now),),
+            ).fetchall()
+        return {number: optional_from_text(until) for number, until in rows}
+
+    def digest_counts(self, account: str, now: datetime) -> DigestCounts:
+        """Counts for the daily digest of `account` at `now`, from the cache alone."""
+        n = to_text(now)
+        day_ago = to_text(now - timedelta(hours=24))
+        day_ahead = to_text(now + timedelta(hours=24))
+        fortnight_ago = to_text(now - timedelta(days=14))
+        with self._read() as conn:
+            watched, due, overdue = conn.execute(
+                "SELECT count(*), coalesce(sum(shipment_date >= ? AND shipment_date < ?), 0), "
+                "coalesce(sum(shipment_date < ?), 0) FROM postings "
+                "WHERE account = ? AND watched = 1",
+                (n, day_ahead, n, account),
+            ).fetchone()
+            cancelled, late_day, shipped, late = conn.execute(
+                "SELECT coalesce(sum(departure = 'cancelled' AND departed_at >= ?), 0), "
+                "coalesce(sum(departure = 'shipped' AND shipped_late AND departed_at >= ?), 0), "
+                "coalesce(sum(departure = 'shipped'), 0), "
+                "coalesce(sum(departure = 'shipped' AND shipped_late), 0) "
+                "FROM postings WHERE account = ? AND departed_at >= ? AND departed_at <= ?",
+                (day_ago, day_ago, account, fortnight_ago, n),
+            ).fetchone()
+        return DigestCounts(
+            watched=watched,
+            due_within_24h=due,
+            overdue=overdue,
+            cancelled_last_24h=cancelled,
+            shipped_late_last_24h=late_day,
+            shipped_last_14d=shipped,
+            shipped_late_last_14d=late,
+        )
+
+
+def _history_rows(
+    account: str, number: str, at: str, old_status: str, old_deadline: str, posting: Posting
+) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    if posting.status != old_status:
+        rows.append((account, number, at, "status", old_status, posting.status))
+    deadline = to_text(posting.shipment_date)
+    if deadline != old_deadline:
+        rows.append((account, number, at, "shipment_date", old_deadline, deadline))
+    return rows
+
+
+def _cached(row: tuple[Any, ...], now: datetime) -> CachedPosting:
+    account, data, watched, first_seen, last_changed, departed_at, departure, has_hold, until = row
+    held_until = optional_from_text(until)
+    return CachedPosting(
+        account=account,
+        posting=_DECODER.decode(data),
+        watched=bool(watched),
+        held=bool(has_hold) and (held_until is None or held_until > now),
+        held_until=held_until,
+        first_seen=from_text(first_seen),
+        last_changed=from_text(last_changed),
+        departed_at=optional_from_text(departed_at),
+        departure=departure,
+    )

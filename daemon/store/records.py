@@ -1,0 +1,236 @@
+"""The values the store's verbs return, and how timestamps are written to the database.
+
+Timestamps are stored as fixed-width RFC 3339 UTC text with microseconds and `Z`
+(`2026-05-01T09:30:00.000000Z`), so text order is time order. JSON output uses whole seconds
+(`2026-05-01T09:30:00Z`). Naive datetimes are refused: the store never guesses a time zone.
+
+Imports only the standard library and daemon.models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple
+
+from daemon.models import Posting
+
+__all__ = [
+    "Action",
+    "ActionOutcome",
+    "Alert",
+    "AlertKey",
+    "CachedPosting",
+    "Delivery",
+    "DigestCounts",
+    "HistoryEntry",
+    "PostingChange",
+    "PruneResult",
+    "SyncState",
+    "UpsertResult",
+    "from_text",
+    "json_timestamp",
+    "to_text",
+]
+
+ActionOutcome = Literal["done", "failed", "unknown"]
+
+
+def to_text(moment: datetime) -> str:
+    """`moment` (timezone-aware) as stored text; raises ValueError for a naive datetime."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"the store needs timezone-aware datetimes, got naive {moment!r}")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_text(text: str) -> datetime:
+    """A stored timestamp back as an aware UTC datetime."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def optional_from_text(text: str | None) -> datetime | None:
+    """Like `from_text`, passing None through."""
+    return None if text is None else from_text(text)
+
+
+def json_timestamp(moment: datetime) -> str:
+    """`moment` as RFC 3339 UTC with `Z`, whole seconds: the shape of `--json` output."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class AlertKey(NamedTuple):
+    """One alert's identity in the ledger: (posting, event, step); "" for account-wide events."""
+
+    posting_number: str
+    event: str
+    step: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostingChange:
+    """A cached posting whose content changed in this upsert, with what it was before."""
+
+    posting: Posting
+    previous_status: str
+    previous_shipment_date: datetime
+    was_watched: bool
+
+    @property
+    def status_changed(self) -> bool:
+        """True when Ozon reports a different status than before."""
+        return self.posting.status != self.previous_status
+
+    @property
+    def deadline_changed(self) -> bool:
+        """True when Ozon moved the posting's shipment_date."""
+        return self.posting.shipment_date != self.previous_shipment_date
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What `upsert_postings` did: postings seen for the first time, changed ones, the rest."""
+
+    new: tuple[Posting, ...] = ()
+    changed: tuple[PostingChange, ...] = ()
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        """How many posting rows were written (new + changed)."""
+        return len(self.new) + len(self.changed)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPosting:
+    """A posting as cached for one account, with the store's own facts about it."""
+
+    account: str
+    posting: Posting
+    watched: bool
+    held: bool
+    held_until: datetime | None
+    first_seen: datetime
+    last_changed: datetime
+    departed_at: datetime | None = None
+    departure: str | None = None  # "shipped" | "cancelled" | "split" once departed
+
+    @property
+    def posting_number(self) -> str:
+        """The posting's number."""
+        return self.posting.posting_number
+
+    def seconds_left(self, now: datetime) -> int:
+        """Whole seconds from `now` to the deadline; negative when overdue."""
+        return int((self.posting.shipment_date - now).total_seconds() // 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """Per-account sync bookkeeping. `last_success_at` is also when postings were last seen."""
+
+    account: str
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    failing_since: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: str = ""
+    api_error_alerted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One row of the action journal: a claim and, once known, its outcome."""
+
+    id: int
+    account: str
+    posting_number: str
+    kind: str
+    dry_run: bool
+    reason: str
+    claimed_at: datetime
+    outcome: ActionOutcome | None = None
+    outcome_reason: str = ""
+    unknown_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert in the outbox. `payload` is the renderer's JSON data, decoded."""
+
+    id: int
+    account: str
+    event: str
+    posting_numbers: tuple[str, ...]
+    urgent: bool
+    dry_run: bool
+    reason: str
+    payload: dict[str, Any]
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One alert still to be delivered to one route."""
+
+    alert: Alert
+    route_id: str
+    attempts: int
+    next_try_at: datetime
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One element of `history`: an alert message sent or a step of a cancellation action."""
+
+    at: datetime
+    account: str
+    event: str
+    posting_numbers: tuple[str, ...]
+    dry_run: bool
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The element as `history --json` prints it (CONTRACT section 5)."""
+        return {
+            "at": json_timestamp(self.at),
+            "account": self.account,
+            "event": self.event,
+            "posting_numbers": list(self.posting_numbers),
+            "dry_run": self.dry_run,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCounts:
+    """Counts for one account's daily digest, all from the cache."""
+
+    watched: int = 0
+    due_within_24h: int = 0
+    overdue: int = 0
+    cancelled_last_24h: int = 0
+    shipped_late_last_24h: int = 0
+    shipped_last_14d: int = 0
+    shipped_late_last_14d: int = 0
+
+    @property
+    def late_share_14d(self) -> float | None:
+        """Share of postings shipped after their deadline over 14 days; None if none shipped."""
+        if not self.shipped_last_14d:
+            return None
+        return self.shipped_late_last_14d / self.shipped_last_14d
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """How many rows `prune` deleted, per kind of record."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """All rows deleted."""
+        return sum(self.counts.values())

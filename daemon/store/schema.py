@@ -1,0 +1,217 @@
+"""The schema of the state database, as named migrations applied at start-up.
+
+Migrations use `sqlite_utils.Migrations` (set name "ozon-sync", recorded in the table
+`_sqlite_migrations`). To change the schema, append a new function decorated with
+`@_migration("000N_what_it_does")` at the end of this file: never edit or reorder one that has
+shipped. `tests/integration/test_store_open.py` builds a database stopped before every migration
+in turn and checks that opening it brings it up to date, so a new migration is tested for free.
+
+A database that records a migration this program does not know was written by a newer ozon-sync:
+`check_compatible` refuses it before anything is written.
+
+Imports only the standard library and sqlite-utils.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from daemon.store.errors import StoreSchemaError
+
+__all__ = ["MIGRATION_NAMES", "MIGRATION_SET", "apply_migrations", "check_compatible", "pending"]
+
+MIGRATION_SET = "ozon-sync"
+_MIGRATIONS = Migrations(MIGRATION_SET)
+_NAMES: list[str] = []
+
+
+_MigrationFn = Callable[[Database], None]
+
+
+def _migration(name: str) -> Callable[[_MigrationFn], _MigrationFn]:
+    """Register the decorated function as the next migration, under `name`."""
+    _NAMES.append(name)
+    decorator: Callable[[_MigrationFn], _MigrationFn] = _MIGRATIONS(name=name)
+    return decorator
+
+
+@_migration("0001_initial")
+def _initial(db: Database) -> None:
+    db.executescript(
+        """
+        -- The current snapshot: one row per posting and account. `data` is the Posting as JSON,
+        -- `hash` its content hash: an unchanged posting is never rewritten. When the account
+        -- last saw its postings is kept once per account in sync_state, not per row.
+        CREATE TABLE postings (
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            status TEXT NOT NULL,
+            shipment_date TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            data TEXT NOT NULL,
+            watched INTEGER NOT NULL DEFAULT 1,
+            first_seen TEXT NOT NULL,
+            last_changed TEXT NOT NULL,
+            departed_at TEXT,
+            departure TEXT CHECK (departure IN ('shipped', 'cancelled', 'split')),
+            shipped_late INTEGER,
+            PRIMARY KEY (account, posting_number)
+        );
+        CREATE INDEX postings_watched ON postings (account, shipment_date) WHERE watched = 1;
+        CREATE INDEX postings_departed ON postings (account, departed_at)
+            WHERE departed_at IS NOT NULL;
+
+        -- Status and deadline changes of cached postings.
+        CREATE TABLE posting_history (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            at TEXT NOT NULL,
+            field TEXT NOT NULL CHECK (field IN ('status', 'shipment_date')),
+            old TEXT NOT NULL,
+            new TEXT NOT NULL
+        );
+        CREATE INDEX posting_history_posting ON posting_history (posting_number, account);
+        CREATE INDEX posting_history_at ON posting_history (at);
+
+        -- A seller's hold, by posting number in any account; may precede the cached posting.
+        CREATE TABLE holds (
+            posting_number TEXT PRIMARY KEY,
+            until TEXT,
+            held_at TEXT NOT NULL
+        );
+
+        -- Every alert ever generated, so none is generated twice.
+        CREATE TABLE alert_ledger (
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            event TEXT NOT NULL,
+            step TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, posting_number, event, step)
+        ) WITHOUT ROWID;
+        CREATE INDEX alert_ledger_at ON alert_ledger (at);
+
+        -- The action journal. The partial unique index is the compare-and-set of claim_action:
+        -- at most one claim per posting, kind and dry-run flag that has not failed.
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            outcome TEXT CHECK (outcome IN ('done', 'failed', 'unknown')),
+            outcome_reason TEXT NOT NULL DEFAULT '',
+            unknown_at TEXT,
+            finished_at TEXT
+        );
+        CREATE UNIQUE INDEX actions_claim ON actions (account, posting_number, kind, dry_run)
+            WHERE outcome IS NOT 'failed';
+        CREATE INDEX actions_finished ON actions (finished_at);
+
+        CREATE TABLE sync_state (
+            account TEXT PRIMARY KEY,
+            last_success_at TEXT,
+            last_failure_at TEXT,
+            failing_since TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            api_error_alerted INTEGER NOT NULL DEFAULT 0
+        );
+
+        -- The outbox: one row per alert, one delivery row per route (a caller-made route id,
+        -- never the URL). sent_at marks an alert message as sent, for `history`.
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            event TEXT NOT NULL,
+            posting_numbers TEXT NOT NULL,
+            urgent INTEGER NOT NULL,
+            dry_run INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX alerts_created ON alerts (created_at);
+        CREATE INDEX alerts_sent ON alerts (sent_at) WHERE sent_at IS NOT NULL;
+        CREATE TABLE deliveries (
+            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            route_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dropped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at TEXT NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            done_at TEXT,
+            PRIMARY KEY (alert_id, route_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX deliveries_due ON deliveries (next_try_at) WHERE state = 'pending';
+        """
+    )
+
+
+MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
+
+
+def _has_migrations_table(db: Database) -> bool:
+    return bool(db.conn.execute(_TABLE_EXISTS, [Migrations.migrations_table]).fetchone())
+
+
+_TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+
+
+def applied(db: Database) -> list[str]:
+    """Names of the migrations of our set recorded in `db` (read-only)."""
+    if not _has_migrations_table(db):
+        return []
+    rows = db.conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid",
+        [MIGRATION_SET],
+    )
+    return [row[0] for row in rows]
+
+
+def pending(db: Database) -> list[str]:
+    """Names of the migrations not yet applied to `db`, in order (read-only)."""
+    done = set(applied(db))
+    return [name for name in MIGRATION_NAMES if name not in done]
+
+
+def check_compatible(db: Database, path: Path) -> None:
+    """Refuse, without writing anything, a database this program must not migrate.
+
+    Raises StoreSchemaError when `db` records migrations we do not know (a newer ozon-sync wrote
+    it) or holds tables but no migration record (it is some other program's database).
+    """
+    unknown = [name for name in applied(db) if name not in MIGRATION_NAMES]
+    if unknown:
+        raise StoreSchemaError(
+            f'the state database "{path}" was written by a newer ozon-sync (schema '
+            f"{unknown[-1]}); upgrade ozon-sync or point daemon.database elsewhere",
+            path=path,
+        )
+    if not _has_migrations_table(db):
+        tables = db.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+        ).fetchone()[0]
+        if tables:
+            raise StoreSchemaError(
+                f'"{path}" is an SQLite database of another program, not an ozon-sync state '
+                "database; point daemon.database elsewhere",
+                path=path,
+            )
+
+
+def apply_migrations(db: Database, *, stop_before: str | None = None) -> None:
+    """Apply every pending migration to `db` (or those before `stop_before`, for tests).
+
+    The caller wraps this in one `BEGIN IMMEDIATE` transaction so two processes starting at
+    once cannot race; each migration then runs in its own savepoint.
+    """
+    _MIGRATIONS.apply(db, stop_before=stop_before)
