@@ -1,0 +1,437 @@
+"""Ozon response bytes -> `daemon.models` values: tolerant where Ozon varies, strict where we rely.
+
+Each endpoint has its own wire Structs (the "same" field differs between methods: `price` is an
+object `{amount, currency}` in v4 lists and a string plus `currency_code` in `/v3/.../get`;
+`tariffication` is an object or an array; `prr_option` a string or an object and not read at
+all). Wire Structs declare only what we read, every field optional, so unknown fields and `null`
+pass; `strict=False` lets int64 ids arrive as numbers or strings; enum-like strings stay open.
+
+Strict: a posting without `posting_number`, `status` or `shipment_date`, or with a date that is
+not RFC 3339, is a problem. In a list page that one posting is skipped and reported as a
+`PostingProblem`; a single-posting answer raises `ParseError`. A body that is not JSON raises
+`NotJSON` (the client retries those like a 5xx).
+
+Speed: a page is decoded in one `msgspec` call (dates stay text and go through a small cache,
+since many postings share a deadline). Only if that fails is the page decoded again posting by
+posting (`msgspec.Raw`), so one bad posting never costs the others.
+
+This module imports msgspec, the standard library and `daemon.models`; never httpx or config.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from daemon.models import (
+    Cancellation,
+    CancelReason,
+    KeyInfo,
+    Posting,
+    PostingCancelReasons,
+    Product,
+)
+from daemon.ozon import wire
+from daemon.ozon.wire import NotJSON
+
+__all__ = [
+    "NotJSON",
+    "Page",
+    "ParseError",
+    "PostingProblem",
+    "parse_cancel_reason_list",
+    "parse_cancel_reasons",
+    "parse_cancel_result",
+    "parse_datetime",
+    "parse_error_body",
+    "parse_get",
+    "parse_key_info",
+    "parse_list_page",
+    "parse_unfulfilled_page",
+]
+
+
+# --------------------------------------------------------------------------- public values
+
+
+class PostingProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """One posting of a list page that could not be used; the rest of the page was.
+
+    `posting_number` is "" when even that could not be read; `field` names the culprit
+    (`shipment_date`, `products[0].sku`, or "" when the posting is not an object).
+    """
+
+    posting_number: str
+    field: str
+    message: str
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of a posting list: the usable postings and the skipped ones, with paging data.
+
+    `count` is Ozon's total match count where the method sends one (unfulfilled list), else None.
+    """
+
+    postings: list[Posting]
+    problems: list[PostingProblem]
+    has_next: bool
+    cursor: str
+    count: int | None = None
+
+
+class ParseError(ValueError):
+    """A JSON answer lacks something we rely on or has it in a shape we cannot read."""
+
+    def __init__(self, message: str, *, field: str = "", posting_number: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.posting_number = posting_number
+
+
+# --------------------------------------------------------------------------- dates
+
+_DATE_TIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_date_cache: dict[str, datetime] = {}
+_DATE_CACHE_SIZE = 8192
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse RFC 3339 text (0-9 fraction digits, `Z` or an offset) into an aware UTC datetime.
+
+    Fractions beyond microseconds are truncated (so Ozon's `9999-12-31T23:59:59.999999900Z`
+    sentinel works). Raises ValueError for anything else, including a missing time zone.
+    """
+    cached = _date_cache.get(text)
+    if cached is not None:
+        return cached
+    match = _DATE_TIME.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not an RFC 3339 date-time")
+    day, clock, fraction, zone = match.groups()
+    iso = f"{day}T{clock}"
+    if fraction:
+        iso += "." + fraction[:6].ljust(6, "0")
+    iso += "+00:00" if zone in ("Z", "z") else zone
+    try:
+        value = datetime.fromisoformat(iso)
+        # An offset is converted; "+00:00" becomes the one shared UTC tzinfo.
+        value = value.astimezone(UTC) if value.utcoffset() else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as err:
+        raise ValueError(f"{text!r} is not a valid date-time ({err})") from None
+    if len(_date_cache) >= _DATE_CACHE_SIZE:
+        _date_cache.clear()
+    _date_cache[text] = value
+    return value
+
+
+def _date(text: str | None, field: str, number: str) -> datetime | None:
+    if not text:
+        return None
+    cached = _date_cache.get(text)
+    if cached is not None:
+        return cached
+    try:
+        return parse_datetime(text)
+    except ValueError as err:
+        raise ParseError(str(err), field=field, posting_number=number) from None
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _text(value: str | None) -> str:
+    return value if value is not None else ""
+
+
+def _price(product: wire.ProductV4 | wire.ProductV3) -> tuple[str, str]:
+    price = product.price
+    currency = product.currency_code if isinstance(product, wire.ProductV3) else None
+    if isinstance(price, wire.Money):
+        amount, currency = price.amount, price.currency or currency
+    else:
+        amount = price
+    if amount is None:
+        return "", currency or ""
+    return (amount if isinstance(amount, str) else repr(amount)), currency or ""
+
+
+def _to_posting(item: wire.PostingV4 | wire.PostingV3) -> Posting:
+    """Convert a decoded wire posting; ParseError names the missing or unreadable field."""
+    number = item.posting_number
+    if not number:
+        raise ParseError("the posting has no posting_number", field="posting_number")
+    if not item.status:
+        raise ParseError("missing status", field="status", posting_number=number)
+    shipment_date = _date(item.shipment_date, "shipment_date", number)
+    if shipment_date is None:
+        raise ParseError("missing shipment_date", field="shipment_date", posting_number=number)
+
+    tariff = item.tariffication
+    if isinstance(tariff, list):
+        tariff = tariff[0] if tariff else None
+    method = item.delivery_method
+    requirements = item.requirements
+    return Posting(
+        posting_number=number,
+        status=item.status,
+        shipment_date=shipment_date,
+        order_number=_text(item.order_number),
+        order_id=item.order_id,
+        substatus=_text(item.substatus),
+        shipment_date_without_delay=_date(
+            item.shipment_date_without_delay, "shipment_date_without_delay", number
+        ),
+        in_process_at=_date(item.in_process_at, "in_process_at", number),
+        delivering_date=_date(item.delivering_date, "delivering_date", number),
+        warehouse_id=method.warehouse_id if method else None,
+        warehouse_name=_text(method.warehouse) if method else "",
+        delivery_method_id=method.id if method else None,
+        delivery_method_name=_text(method.name) if method else "",
+        tpl_integration_type=_text(item.tpl_integration_type),
+        available_actions=tuple(item.available_actions) if item.available_actions else (),
+        products=tuple([_to_product(product) for product in item.products or ()]),
+        cancellation=_cancellation(item.cancellation),
+        next_tariff_starts_at=(
+            _date(tariff.next_tariff_starts_at, "tariffication.next_tariff_starts_at", number)
+            if tariff
+            else None
+        ),
+        requirements=(
+            tuple([name for name, skus in requirements.items() if skus and isinstance(skus, list)])
+            if requirements
+            else ()
+        ),
+        parent_posting_number=_text(item.parent_posting_number),
+    )
+
+
+def _cancellation(cancelled: wire.Cancellation | None) -> Cancellation | None:
+    """None unless Ozon reports a cancellation (a reason id, a reason or a type)."""
+    if cancelled is None or not (
+        cancelled.cancel_reason_id or cancelled.cancel_reason or cancelled.cancellation_type
+    ):
+        return None
+    return Cancellation(
+        reason_id=cancelled.cancel_reason_id or 0,
+        reason=_text(cancelled.cancel_reason),
+        cancellation_type=_text(cancelled.cancellation_type),
+        initiator=_text(cancelled.cancellation_initiator),
+        cancelled_after_ship=bool(cancelled.cancelled_after_ship),
+        affect_cancellation_rating=bool(cancelled.affect_cancellation_rating),
+    )
+
+
+def _to_product(item: wire.ProductV4 | wire.ProductV3) -> Product:
+    price, currency = _price(item)
+    return Product(
+        sku=item.sku or 0,
+        offer_id=_text(item.offer_id),
+        name=_text(item.name),
+        quantity=item.quantity or 0,
+        price=price,
+        currency=currency,
+    )
+
+
+def _posting_number_of(raw: bytes) -> str:
+    """Best effort: the posting number of a posting we could not decode, or ""."""
+    try:
+        value = msgspec.json.decode(raw, type=wire.NumberOnly).posting_number
+    except msgspec.DecodeError:
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _decode_one(raw: bytes, shape: type[wire.PostingV4] | type[wire.PostingV3]) -> Posting:
+    """Decode and convert one posting; ParseError names the field and the posting."""
+    try:
+        decoded = wire.decode(raw, shape)
+    except msgspec.ValidationError as err:
+        field, message = wire.split_validation(err)
+        raise ParseError(message, field=field, posting_number=_posting_number_of(raw)) from None
+    posting: Posting = _to_posting(decoded)
+    return posting
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _problem(err: ParseError) -> PostingProblem:
+    return PostingProblem(posting_number=err.posting_number, field=err.field, message=err.message)
+
+
+def _page(
+    body: wire.ListBody | wire.RawListBody,
+    postings: list[Posting],
+    problems: list[PostingProblem],
+) -> Page:
+    if body.has_next is None:
+        raise ParseError("the page has no has_next", field="has_next")
+    return Page(
+        postings=postings,
+        problems=problems,
+        has_next=body.has_next,
+        cursor=_text(body.cursor),
+        count=body.count,
+    )
+
+
+def _parse_v4_page(data: bytes) -> Page:
+    try:
+        envelope: wire.ListEnvelope = wire.decode(data, wire.ListEnvelope)
+    except msgspec.ValidationError:
+        return _parse_v4_page_slowly(data)
+    body: wire.ListBody = envelope.result if envelope.result is not None else envelope
+    postings: list[Posting] = []
+    problems: list[PostingProblem] = []
+    for item in body.postings or ():
+        try:
+            postings.append(_to_posting(item))
+        except ParseError as err:
+            problems.append(_problem(err))
+    return _page(body, postings, problems)
+
+
+def _parse_v4_page_slowly(data: bytes) -> Page:
+    """The page did not decode in one go: decode posting by posting to isolate the bad ones."""
+    try:
+        envelope: wire.RawListEnvelope = wire.decode(data, wire.RawListEnvelope)
+    except msgspec.ValidationError as err:
+        field, message = wire.split_validation(err)
+        raise ParseError(message, field=field.removeprefix("result.")) from None
+    body: wire.RawListBody = envelope.result if envelope.result is not None else envelope
+    postings: list[Posting] = []
+    problems: list[PostingProblem] = []
+    for raw in body.postings or ():
+        try:
+            postings.append(_decode_one(raw, wire.PostingV4))
+        except ParseError as err:
+            problems.append(_problem(err))
+    return _page(body, postings, problems)
+
+
+def parse_unfulfilled_page(data: bytes) -> Page:
+    """Parse a `/v4/posting/fbs/unfulfilled/list` answer (top-level or `result`-wrapped).
+
+    Returns the Page; bad postings are in `page.problems`. Raises NotJSON for a non-JSON body
+    and ParseError when the page itself is unusable (e.g. no `has_next`).
+    """
+    return _parse_v4_page(data)
+
+
+def parse_list_page(data: bytes) -> Page:
+    """Parse a `/v4/posting/fbs/list` answer; same rules as `parse_unfulfilled_page`."""
+    return _parse_v4_page(data)
+
+
+# --------------------------------------------------------------------------- single answers
+
+
+def parse_get(data: bytes) -> Posting:
+    """Parse a `/v3/posting/fbs/get` answer (`{"result": posting}`) into a Posting.
+
+    Raises NotJSON, or ParseError naming the field and posting when it is unusable.
+    """
+    try:
+        envelope: wire.GetEnvelope = wire.decode(data, wire.GetEnvelope)
+    except msgspec.ValidationError:
+        raw: wire.RawGetEnvelope = _checked(data, wire.RawGetEnvelope)
+        if raw.result is None:
+            raise ParseError("the answer has no result", field="result") from None
+        return _decode_one(raw.result, wire.PostingV3)
+    if envelope.result is None:
+        raise ParseError("the answer has no result", field="result")
+    return _to_posting(envelope.result)
+
+
+def _checked(data: bytes, shape: type[Any]) -> Any:
+    """Decode or raise ParseError naming the field (for small answers without fallback)."""
+    try:
+        return wire.decode(data, shape)
+    except msgspec.ValidationError as err:
+        field, message = wire.split_validation(err)
+        raise ParseError(message, field=field) from None
+
+
+def _reason(item: wire.Reason, field: str, number: str = "") -> CancelReason:
+    if item.id is None:
+        raise ParseError("a cancel reason has no id", field=field, posting_number=number)
+    return CancelReason(
+        id=item.id,
+        title=_text(item.title),
+        type_id=_text(item.type_id),
+        available_for_cancellation=item.is_available_for_cancellation,
+    )
+
+
+def parse_cancel_reasons(data: bytes) -> list[PostingCancelReasons]:
+    """Parse `/v1/posting/fbs/cancel-reason`: the reasons allowed per posting.
+
+    Raises NotJSON, or ParseError when `result`, a posting number or a reason id is missing.
+    """
+    envelope: wire.PostingReasonsEnvelope = _checked(data, wire.PostingReasonsEnvelope)
+    if envelope.result is None:
+        raise ParseError("the answer has no result", field="result")
+    answer: list[PostingCancelReasons] = []
+    for index, item in enumerate(envelope.result):
+        if not item.posting_number:
+            raise ParseError(
+                "an entry has no posting_number", field=f"result[{index}].posting_number"
+            )
+        reasons = tuple(
+            _reason(reason, f"result[{index}].reasons[{position}].id", item.posting_number)
+            for position, reason in enumerate(item.reasons or ())
+        )
+        answer.append(PostingCancelReasons(posting_number=item.posting_number, reasons=reasons))
+    return answer
+
+
+def parse_cancel_reason_list(data: bytes) -> list[CancelReason]:
+    """Parse `/v2/posting/fbs/cancel-reason/list`: every reason with its availability flag.
+
+    Raises NotJSON, or ParseError when `result` or a reason id is missing.
+    """
+    envelope: wire.ReasonListEnvelope = _checked(data, wire.ReasonListEnvelope)
+    if envelope.result is None:
+        raise ParseError("the answer has no result", field="result")
+    return [_reason(reason, f"result[{index}].id") for index, reason in enumerate(envelope.result)]
+
+
+def parse_cancel_result(data: bytes) -> bool:
+    """Parse `/v2/posting/fbs/cancel`: `{"result": true}` -> True. ParseError if absent."""
+    envelope: wire.BoolResult = _checked(data, wire.BoolResult)
+    if envelope.result is None:
+        raise ParseError("the answer has no result", field="result")
+    return envelope.result
+
+
+def parse_key_info(data: bytes) -> KeyInfo:
+    """Parse `/v1/roles`: role names and `expires_at` (None when Ozon does not say).
+
+    Raises NotJSON, or ParseError when `expires_at` is not a date-time.
+    """
+    envelope: wire.Roles = _checked(data, wire.Roles)
+    names = tuple(
+        role if isinstance(role, str) else _text(role.name) for role in envelope.roles or ()
+    )
+    expires_at = _date(envelope.expires_at, "expires_at", "")
+    return KeyInfo(roles=tuple(name for name in names if name), expires_at=expires_at)
+
+
+def parse_error_body(data: bytes) -> tuple[int | None, str]:
+    """Return Ozon's `(code, message)` from an error body (`rpcStatus`).
+
+    Never raises: a body that is not an rpcStatus gives `(None, <its first 200 characters>)`.
+    """
+    try:
+        status = msgspec.json.decode(data, type=wire.RpcStatus, strict=False)
+    except msgspec.DecodeError:
+        text = data[:200].decode("utf-8", "replace").strip()
+        return None, " ".join(text.split())
+    return status.code, _text(status.message)

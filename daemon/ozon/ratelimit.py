@@ -1,0 +1,87 @@
+"""A request-rate limit per Ozon Client-Id, shared by every client of that account in a process.
+
+Ozon allows 50 requests per second per Client-Id, summed over all methods and all programs
+using that Client-Id (API-FACTS §1.4). `RateLimiter` spaces requests evenly: each `acquire()`
+reserves the next free slot (`1 / rate` seconds after the previous one) and sleeps until it, so
+concurrent callers are served in call order and never more than `rate` start in any second
+(give or take the slot on the boundary). The reservation happens before any await, so it needs
+no lock and works from any event loop. `clock` and `sleep` are injectable for tests.
+
+`shared_limiter()` hands out one limiter per `(base_url, client_id)` while any client holds it.
+
+This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+
+__all__ = ["RateLimiter", "shared_limiter"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, spaced evenly; see the module docstring."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be a positive number of requests per second: {rate}")
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next_slot = float("-inf")
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two request starts."""
+        return 1.0 / self.rate
+
+    def reserve(self) -> float:
+        """Reserve the next slot; return how many seconds to wait for it (0 when free now)."""
+        now = self._clock()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self.interval
+        return slot - now
+
+    async def acquire(self) -> None:
+        """Wait until this caller may start a request."""
+        wait = self.reserve()
+        if wait > 0:
+            await self._sleep(wait)
+
+
+_limiters: weakref.WeakValueDictionary[tuple[str, str], RateLimiter] = weakref.WeakValueDictionary()
+
+
+def shared_limiter(
+    base_url: str,
+    client_id: str,
+    rate: float,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+) -> RateLimiter:
+    """Return the limiter of `(base_url, client_id)`, creating it if no live client holds one.
+
+    When clients of one account ask for different rates, the lowest one applies to all of
+    them. `clock` and `sleep` are those of the client that created the limiter.
+    """
+    key = (base_url.rstrip("/"), client_id)
+    limiter = _limiters.get(key)
+    if limiter is None:
+        limiter = RateLimiter(rate, clock=clock, sleep=sleep)
+        _limiters[key] = limiter
+    elif rate < limiter.rate:
+        limiter.rate = rate
+    return limiter

@@ -1,0 +1,198 @@
+"""Wire Structs: the JSON shapes of the Ozon answers the client reads, per endpoint.
+
+Internal to `daemon.ozon` (use `daemon.ozon.parse`). Each Struct declares only the fields we
+read, every one optional, so unknown fields are skipped and `null` is accepted; decoders run with
+`strict=False` so int64 ids may come as numbers or strings. Dates stay text here (parse.py turns
+them into aware UTC datetimes through a cache). Where one field has different types between
+methods the Structs differ per endpoint, or the field is a union (`price`, `tariffication`);
+fields we do not read (`prr_option`, `tariffication_steps`, ...) are not declared at all.
+
+This module imports only msgspec and the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class NotJSON(ValueError):
+    """The body is not JSON at all (a proxy page, a truncated body): worth retrying."""
+
+
+class Money(msgspec.Struct):
+    amount: str | float | None = None
+    currency: str | None = None
+
+
+class DeliveryMethod(msgspec.Struct):
+    id: int | None = None
+    name: str | None = None
+    warehouse_id: int | None = None
+    warehouse: str | None = None
+
+
+class Cancellation(msgspec.Struct):
+    cancel_reason_id: int | None = None
+    cancel_reason: str | None = None
+    cancellation_type: str | None = None
+    cancellation_initiator: str | None = None
+    cancelled_after_ship: bool | None = None
+    affect_cancellation_rating: bool | None = None
+
+
+class Tariff(msgspec.Struct):
+    next_tariff_starts_at: str | None = None
+
+
+class ProductV4(msgspec.Struct):
+    """v4 lists: `price` is `{amount, currency}` (a bare string tolerated)."""
+
+    sku: int | None = None
+    offer_id: str | None = None
+    name: str | None = None
+    quantity: int | None = None
+    price: Money | str | float | None = None
+
+
+class ProductV3(msgspec.Struct):
+    """v3 get: `price` is a decimal string with `currency_code` beside it (an object tolerated)."""
+
+    sku: int | None = None
+    offer_id: str | None = None
+    name: str | None = None
+    quantity: int | None = None
+    price: str | float | Money | None = None
+    currency_code: str | None = None
+
+
+class PostingCommon(msgspec.Struct):
+    posting_number: str | None = None
+    status: str | None = None
+    shipment_date: str | None = None
+    order_number: str | None = None
+    order_id: int | None = None
+    substatus: str | None = None
+    shipment_date_without_delay: str | None = None
+    in_process_at: str | None = None
+    delivering_date: str | None = None
+    delivery_method: DeliveryMethod | None = None
+    tpl_integration_type: str | None = None
+    available_actions: list[str] | None = None
+    cancellation: Cancellation | None = None
+    # An object in v4 and get, an array in the 2025 v3 list schema.
+    tariffication: Tariff | list[Tariff] | None = None
+    requirements: dict[str, Any] | None = None
+    parent_posting_number: str | None = None
+
+
+class PostingV4(PostingCommon):
+    """A posting of `/v4/posting/fbs/unfulfilled/list` and `/v4/posting/fbs/list`."""
+
+    products: list[ProductV4] | None = None
+
+
+class PostingV3(PostingCommon):
+    """The posting of `/v3/posting/fbs/get`."""
+
+    products: list[ProductV3] | None = None
+
+
+class ListBody(msgspec.Struct):
+    postings: list[PostingV4] | None = None
+    cursor: str | None = None
+    has_next: bool | None = None
+    count: int | None = None
+
+
+class ListEnvelope(ListBody):
+    """Both shapes: documented top level, and `{"result": {...}}` seen live."""
+
+    result: ListBody | None = None
+
+
+class RawListBody(msgspec.Struct):
+    postings: list[msgspec.Raw] | None = None
+    cursor: str | None = None
+    has_next: bool | None = None
+    count: int | None = None
+
+
+class RawListEnvelope(RawListBody):
+    result: RawListBody | None = None
+
+
+class NumberOnly(msgspec.Struct):
+    posting_number: Any = None
+
+
+class GetEnvelope(msgspec.Struct):
+    result: PostingV3 | None = None
+
+
+class RawGetEnvelope(msgspec.Struct):
+    result: msgspec.Raw | None = None
+
+
+class Reason(msgspec.Struct):
+    id: int | None = None
+    title: str | None = None
+    type_id: str | None = None
+    is_available_for_cancellation: bool | None = None
+
+
+class PostingReasons(msgspec.Struct):
+    posting_number: str | None = None
+    reasons: list[Reason] | None = None
+
+
+class PostingReasonsEnvelope(msgspec.Struct):
+    result: list[PostingReasons] | None = None
+
+
+class ReasonListEnvelope(msgspec.Struct):
+    result: list[Reason] | None = None
+
+
+class BoolResult(msgspec.Struct):
+    result: bool | None = None
+
+
+class Role(msgspec.Struct):
+    name: str | None = None
+
+
+class Roles(msgspec.Struct):
+    roles: list[Role | str] | None = None
+    expires_at: str | None = None
+
+
+class RpcStatus(msgspec.Struct):
+    code: int | None = None
+    message: str | None = None
+
+
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def decode(data: bytes, wire: type[Any]) -> Any:
+    """Decode with a cached lenient decoder; NotJSON for malformed JSON, ValidationError passes."""
+    decoder = _DECODERS.get(wire)
+    if decoder is None:
+        decoder = _DECODERS[wire] = msgspec.json.Decoder(wire, strict=False)
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError as err:
+        raise NotJSON(f"the body is not JSON ({err})") from None
+
+
+def split_validation(err: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's "Expected `str`, got `int` - at `$.a[0].b`" -> ("a[0].b", "Expected ...")."""
+    text = str(err)
+    what, found, where = text.rpartition(" - at `$")
+    if not found:
+        return "", text
+    return where.rstrip("`").removeprefix("."), what
