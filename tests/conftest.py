@@ -6,6 +6,7 @@ there too): Ozon fixtures and the official OpenAPI documents.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,34 @@ def fbs_openapi() -> dict[str, Any]:
 def seller_openapi() -> dict[str, Any]:
     """The official 2025-09 Seller OpenAPI document (cancel-reason/list, /v1/roles)."""
     return load_document(SELLER_OPENAPI_2025)
+
+
+class FakeTime:
+    """A monotonic clock and an async sleep that never waits: sleeping moves the clock.
+
+    `sleeps` records every requested wait. Concurrent sleepers each move the clock to their
+    own wake-up time (never backwards), so a batch of tasks ends at the latest wake-up.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self.wakeups: list[float] = []
+
+    def clock(self) -> float:
+        """The current fake monotonic time in seconds."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the wait, move the clock to the wake-up time and yield to other tasks."""
+        self.sleeps.append(seconds)
+        wakeup = self.now + seconds
+        self.wakeups.append(wakeup)
+        self.now = max(self.now, wakeup)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A FakeTime starting at 1000.0 s."""
+    return FakeTime()

@@ -342,7 +342,7 @@ def parse_get(data: bytes) -> Posting:
         envelope: wire.GetEnvelope = wire.decode(data, wire.GetEnvelope)
     except msgspec.ValidationError:
         raw: wire.RawGetEnvelope = _checked(data, wire.RawGetEnvelope)
-        if raw.result is None:
+        if bytes(raw.result).strip() == b"null":
             raise ParseError("the answer has no result", field="result") from None
         return _decode_one(raw.result, wire.PostingV3)
     if envelope.result is None:

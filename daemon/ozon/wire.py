@@ -132,7 +132,8 @@ class GetEnvelope(msgspec.Struct):
 
 
 class RawGetEnvelope(msgspec.Struct):
-    result: msgspec.Raw | None = None
+    # msgspec cannot put Raw in a union: a missing result stays the JSON text "null".
+    result: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class Reason(msgspec.Struct):
