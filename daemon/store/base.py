@@ -119,7 +119,10 @@ class StoreBase:
                     path=self.path,
                 )
             return
-        conn.execute("PRAGMA journal_mode=wal")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=wal")
+        if not schema.pending(db):
+            return  # the usual case: no write at open, so `hold` never waits here
         conn.execute("BEGIN IMMEDIATE")
         try:
             # A second process may have migrated meanwhile; re-check inside the transaction.
