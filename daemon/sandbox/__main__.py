@@ -1,0 +1,7 @@
+"""`python -m daemon.sandbox`: run the simulated Ozon Seller API as its own process."""
+
+import sys
+
+from daemon.sandbox.command import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""Fault and behaviour knobs of the sandbox, changeable while it runs.
+
+Set them at start (`SandboxOptions(knobs=Knobs(...))`, command-line options), from Python
+(`sandbox.knobs.latency = 0.2` or `sandbox.set_knobs(fail_next=3)`), or over HTTP on the
+sandbox's own port (`POST /__sandbox__/knobs` with a JSON object of the fields to change;
+`GET /__sandbox__/knobs` shows them). `KNOB_HELP` documents each field for command lines.
+
+This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = ["CANCEL_OUTCOMES", "KNOB_HELP", "Knobs", "parse_duration"]
+
+CANCEL_OUTCOMES = ("answer", "drop", "hang")
+
+KNOB_HELP: dict[str, str] = {
+    "rate_limit": "requests per second per Client-Id before 429 answers (sliding 1 s window); "
+    "0 = unlimited",
+    "error_rate": "share of API requests (0..1) answered 500 Internal error",
+    "fail_next": "answer the next N API requests with 503",
+    "latency": "seconds added before every API answer",
+    "drop_rate": "share of API requests (0..1) whose connection is closed without an answer",
+    "drop_next": "close the connection of the next N API requests without answering",
+    "malformed_page": "answer page K (1 = first) of every list paging with broken JSON; 0 = off",
+    "malformed_next": "answer the next N API requests with broken JSON",
+    "wrap_result": 'wrap the v4 list answers as {"result": {...}} (seen live in 2026)',
+    "date_skew": "seconds added to the Date header (negative = behind)",
+    "cancel_outcome": "after applying a cancel: answer, drop (close the connection) or hang",
+    "hang_seconds": "how long a hanging cancel sleeps before answering",
+    "change_on_get": "posting number -> ship | hand_over | cancel_by_buyer, applied once just "
+    "before the next /v3/posting/fbs/get of that posting",
+    "cancel_reasons": "posting number -> allowed cancel reason ids (overrides the scenario)",
+    "forbidden_methods": "API paths answered 403 (a key without the role for that method)",
+    "key_expires_in": "when the API key expires, counted from the sandbox start "
+    "(/v1/roles expires_at); e.g. 3d for a key about to expire",
+}
+
+
+@dataclass
+class Knobs:
+    """Every knob, with its default (a well-behaved Ozon). See `KNOB_HELP` for each field."""
+
+    rate_limit: int = 50
+    error_rate: float = 0.0
+    fail_next: int = 0
+    latency: float = 0.0
+    drop_rate: float = 0.0
+    drop_next: int = 0
+    malformed_page: int = 0
+    malformed_next: int = 0
+    wrap_result: bool = False
+    date_skew: float = 0.0
+    cancel_outcome: str = "answer"
+    hang_seconds: float = 60.0
+    change_on_get: dict[str, str] = field(default_factory=dict)
+    cancel_reasons: dict[str, list[int]] = field(default_factory=dict)
+    forbidden_methods: list[str] = field(default_factory=list)
+    key_expires_in: float = 180 * 86_400.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the knobs as a JSON-able dict."""
+        return asdict(self)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply `changes` (field name -> new value), checking names, types and ranges first.
+
+        Durations may be given as text (`"90s"`, `"3d"`). Nothing changes when any value is bad:
+        raises ValueError naming the offending knob.
+        """
+        checked = {name: _check(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
+
+
+_TYPES = {f.name: f.type for f in fields(Knobs)}
+_SHARES = ("error_rate", "drop_rate")
+_COUNTS = ("rate_limit", "fail_next", "drop_next", "malformed_page", "malformed_next")
+_SECONDS = ("latency", "date_skew", "hang_seconds", "key_expires_in")
+_CHANGES = ("ship", "hand_over", "cancel_by_buyer")
+
+
+def _check(name: str, value: Any) -> Any:
+    if name not in _TYPES:
+        raise ValueError(f"unknown knob {name!r}; knobs are: {', '.join(_TYPES)}")
+    if name in _SHARES:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"knob {name} must be a number from 0 to 1")
+        return float(value)
+    if name in _COUNTS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"knob {name} must be a whole number >= 0")
+        return value
+    if name in _SECONDS:
+        seconds = parse_duration(value) if isinstance(value, str) else value
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError(f"knob {name} must be a number of seconds")
+        if seconds < 0 and name != "date_skew":
+            raise ValueError(f"knob {name} cannot be negative")
+        return float(seconds)
+    if name == "wrap_result":
+        if not isinstance(value, bool):
+            raise ValueError("knob wrap_result must be true or false")
+        return value
+    if name == "cancel_outcome":
+        if value not in CANCEL_OUTCOMES:
+            raise ValueError(f"knob cancel_outcome must be one of {', '.join(CANCEL_OUTCOMES)}")
+        return value
+    if name == "change_on_get":
+        if not isinstance(value, dict) or any(
+            not isinstance(k, str) or v not in _CHANGES for k, v in value.items()
+        ):
+            raise ValueError(f"knob change_on_get maps posting numbers to {', '.join(_CHANGES)}")
+        return dict(value)
+    if name == "cancel_reasons":
+        if not isinstance(value, dict) or any(
+            not isinstance(k, str)
+            or not isinstance(v, list | tuple)
+            or any(isinstance(i, bool) or not isinstance(i, int) for i in v)
+            for k, v in value.items()
+        ):
+            raise ValueError("knob cancel_reasons maps posting numbers to lists of reason ids")
+        return {k: list(v) for k, v in value.items()}
+    if not isinstance(value, list | tuple) or any(not isinstance(p, str) for p in value):
+        raise ValueError("knob forbidden_methods must be a list of API paths")
+    return list(value)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(text: str) -> float:
+    """Parse `"90s"`, `"5m"`, `"1h30m"`, `"3d"` or a plain number of seconds into seconds.
+
+    A leading `-` makes it negative. Raises ValueError for anything else.
+    """
+    raw = text.strip()
+    sign = -1.0 if raw.startswith("-") else 1.0
+    raw = raw.lstrip("+-")
+    try:
+        return sign * float(raw)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(raw)
+    if not parts or "".join(n + u for n, u in parts) != raw:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 5m, 4h, 2d or 1h30m)")
+    return sign * sum(float(n) * _UNIT[u] for n, u in parts)
