@@ -27,8 +27,8 @@ from daemon.store import (
     StoreLockedError,
     StoreSchemaError,
     StoreUnavailableError,
+    schema,
 )
-from daemon.store import schema
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -247,9 +247,11 @@ def test_a_write_blocked_longer_than_busy_timeout_raises_store_busy_error(db_pat
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        with Store.open(db_path, mode="annotate", busy_timeout=0.05) as store:
-            with pytest.raises(StoreBusyError, match="locked"):
-                store.hold("1000-0001-1", None, NOW)
+        with (
+            Store.open(db_path, mode="annotate", busy_timeout=0.05) as store,
+            pytest.raises(StoreBusyError, match="locked"),
+        ):
+            store.hold("1000-0001-1", None, NOW)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

@@ -1,0 +1,223 @@
+"""At-most-once bookkeeping: the alert ledger, action claims, per-account sync state.
+
+Every test uses a real SQLite file in tmp_path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.store import AlertKey, Store
+
+NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    with Store.open(db_path) as opened:
+        yield opened
+
+
+# -- alert ledger --------------------------------------------------------------------------------
+
+
+def test_only_new_alert_keys_are_returned(store: Store) -> None:
+    first = store.record_alert_keys(
+        "shop-1",
+        [("1-1", "reminder", "24h"), ("1-1", "reminder", "24h"), ("1-2", "overdue", "0")],
+        NOW,
+    )
+    assert first == [AlertKey("1-1", "reminder", "24h"), AlertKey("1-2", "overdue", "0")]
+
+    second = store.record_alert_keys(
+        "shop-1", [AlertKey("1-2", "overdue", "0"), AlertKey("1-2", "overdue", "1")], NOW
+    )
+    assert second == [AlertKey("1-2", "overdue", "1")]
+    # The same key in another account is another alert.
+    assert store.record_alert_keys("shop-2", [("1-1", "reminder", "24h")], NOW) == [
+        AlertKey("1-1", "reminder", "24h")
+    ]
+
+
+def test_the_ledger_survives_reopening_the_database(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        store.record_alert_keys("shop-1", [("1-1", "reminder", "4h"), ("", "digest", "05-01")], NOW)
+    with Store.open(db_path) as store:
+        assert store.record_alert_keys("shop-1", [("1-1", "reminder", "4h")], NOW) == []
+        assert store.fired_keys("shop-1") == {
+            AlertKey("1-1", "reminder", "4h"),
+            AlertKey("", "digest", "05-01"),
+        }
+        assert store.fired_keys("shop-1", ["1-1"]) == {AlertKey("1-1", "reminder", "4h")}
+        assert store.fired_keys("shop-2") == set()
+
+
+def test_concurrent_callers_never_both_get_the_same_new_key(store: Store) -> None:
+    keys = [("1-1", "overdue", str(n)) for n in range(200)]
+    won: list[list[AlertKey]] = []
+
+    def record() -> None:
+        won.append(store.record_alert_keys("shop-1", keys, NOW))
+
+    threads = [threading.Thread(target=record) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    all_won = [key for result in won for key in result]
+    assert sorted(all_won) == sorted(AlertKey(*k) for k in keys)
+
+
+# -- action claims -------------------------------------------------------------------------------
+
+
+def claim(store: Store, number: str = "1-1", *, dry_run: bool = False) -> int | None:
+    return store.claim_action(
+        "shop-1", number, "cancel", NOW, dry_run=dry_run, reason="overdue for 49h"
+    )
+
+
+def test_of_two_claims_for_one_posting_only_the_first_wins(store: Store) -> None:
+    first = claim(store)
+    assert first is not None
+    assert claim(store) is None
+    assert claim(store, "1-2") is not None  # another posting is another claim
+
+
+def test_a_claim_finished_as_done_blocks_every_later_claim(store: Store) -> None:
+    action_id = claim(store)
+    assert action_id is not None
+    store.finish_action(action_id, "done", NOW)
+    assert claim(store) is None
+
+
+def test_after_a_failed_claim_a_new_claim_is_allowed(store: Store) -> None:
+    action_id = claim(store)
+    assert action_id is not None
+    store.finish_action(
+        action_id, "failed", NOW, reason="Ozon said 400 HAS_INCORRECT_CANCEL_REASON"
+    )
+    second = claim(store)
+    assert second is not None and second != action_id
+
+
+def test_after_an_unknown_outcome_no_new_claim_until_it_is_resolved(store: Store) -> None:
+    action_id = claim(store)
+    assert action_id is not None
+    store.finish_action(action_id, "unknown", NOW, reason="timeout")
+    assert claim(store) is None
+    [open_action] = store.open_actions()
+    assert (open_action.id, open_action.outcome, open_action.unknown_at) == (
+        action_id,
+        "unknown",
+        NOW,
+    )
+
+    store.finish_action(action_id, "failed", NOW + timedelta(minutes=5), reason="not cancelled")
+    assert store.open_actions() == []
+    assert claim(store) is not None
+
+
+def test_dry_run_claims_do_not_block_real_ones(store: Store) -> None:
+    assert claim(store, dry_run=True) is not None
+    assert claim(store, dry_run=True) is None
+    assert claim(store, dry_run=False) is not None
+
+
+def test_a_final_action_cannot_be_finished_again(store: Store) -> None:
+    action_id = claim(store)
+    assert action_id is not None
+    store.finish_action(action_id, "done", NOW)
+    with pytest.raises(ValueError, match="already final"):
+        store.finish_action(action_id, "failed", NOW)
+    with pytest.raises(ValueError, match="no action"):
+        store.finish_action(9999, "done", NOW)
+    with pytest.raises(ValueError, match="outcome"):
+        store.finish_action(action_id, "maybe", NOW)  # type: ignore[arg-type]
+
+
+def test_claims_without_outcome_are_listed_as_open_oldest_first(store: Store) -> None:
+    ids = [claim(store, f"1-{n}") for n in range(3)]
+    store.finish_action(ids[1], "done", NOW)  # type: ignore[arg-type]
+    assert [a.id for a in store.open_actions()] == [ids[0], ids[2]]
+    assert store.open_actions("shop-2") == []
+    latest = store.latest_action("shop-1", "1-0")
+    assert latest is not None and latest.reason == "overdue for 49h" and latest.outcome is None
+    assert store.latest_action("shop-1", "9-9") is None
+
+
+def test_claims_racing_from_threads_let_exactly_one_through(store: Store) -> None:
+    results: list[int | None] = []
+
+    def race() -> None:
+        results.append(claim(store))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r is not None for r in results) == 1
+
+
+def test_a_claim_survives_reopening_so_a_restart_never_cancels_twice(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        assert claim(store) is not None
+    with Store.open(db_path) as store:
+        assert claim(store) is None
+        assert [a.posting_number for a in store.open_actions()] == ["1-1"]
+
+
+# -- sync state ----------------------------------------------------------------------------------
+
+
+def test_sync_state_reports_the_start_and_the_end_of_a_failure_streak(store: Store) -> None:
+    assert store.get_sync_state("shop-1").last_success_at is None
+    assert store.record_sync_success("shop-1", NOW) is False
+
+    t1, t2, t3 = (NOW + timedelta(minutes=5 * n) for n in (1, 2, 3))
+    assert store.record_sync_failure("shop-1", "Ozon unreachable", t1) is True
+    assert store.record_sync_failure("shop-1", "Ozon answered 503", t2) is False
+    state = store.get_sync_state("shop-1")
+    assert (state.consecutive_failures, state.failing_since, state.last_error) == (
+        2,
+        t1,
+        "Ozon answered 503",
+    )
+    assert state.last_success_at == NOW
+
+    assert store.record_sync_success("shop-1", t3) is True
+    state = store.get_sync_state("shop-1")
+    assert (state.consecutive_failures, state.failing_since, state.last_success_at) == (0, None, t3)
+    assert store.record_sync_success("shop-1", t3) is False
+
+
+def test_api_error_is_marked_alerted_once_per_failure_streak(store: Store) -> None:
+    assert store.mark_api_error_alerted("shop-1") is False  # not failing
+    store.record_sync_failure("shop-1", "boom", NOW)
+    assert store.mark_api_error_alerted("shop-1") is True
+    assert store.mark_api_error_alerted("shop-1") is False
+    assert store.get_sync_state("shop-1").api_error_alerted
+    store.record_sync_success("shop-1", NOW)
+    assert not store.get_sync_state("shop-1").api_error_alerted
+    store.record_sync_failure("shop-1", "boom again", NOW)
+    assert store.mark_api_error_alerted("shop-1") is True
+
+
+def test_sync_states_lists_every_account(store: Store) -> None:
+    store.record_sync_success("shop-b", NOW)
+    store.record_sync_failure("shop-a", "boom", NOW)
+    assert [(s.account, s.consecutive_failures) for s in store.sync_states()] == [
+        ("shop-a", 1),
+        ("shop-b", 0),
+    ]
