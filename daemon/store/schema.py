@@ -22,7 +22,14 @@ from sqlite_utils.migrations import Migrations
 
 from daemon.store.errors import StoreSchemaError
 
-__all__ = ["MIGRATION_NAMES", "MIGRATION_SET", "apply_migrations", "check_compatible", "pending"]
+__all__ = [
+    "MIGRATION_NAMES",
+    "MIGRATION_SET",
+    "applied",
+    "apply_migrations",
+    "check_compatible",
+    "pending",
+]
 
 MIGRATION_SET = "ozon-sync"
 _MIGRATIONS = Migrations(MIGRATION_SET)
