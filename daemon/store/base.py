@@ -200,15 +200,43 @@ class StoreBase:
             raise mapped from err
 
     @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writing verbs of this thread into one transaction: all or nothing.
+
+        Used where two records must never exist one without the other (an alert's ledger keys
+        and its outbox row). Nested use joins the outer transaction.
+        """
+        with self._write():
+            yield
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction on this thread's connection; rolled back on error."""
+        """One `BEGIN IMMEDIATE` transaction on this thread's connection; rolled back on error.
+
+        Inside `transaction()` it joins the open transaction instead of starting one."""
         if self.mode == "reader":
             raise RuntimeError("this store was opened read-only (mode='reader')")
         conn = self._conn()
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield conn
+            finally:
+                self._local.depth -= 1
+            return
+        self._local.depth = 1
+        try:
+            with self._write_outer(conn):
+                yield conn
+        finally:
+            self._local.depth = 0
+
+    @contextlib.contextmanager
+    def _write_outer(self, conn: sqlite3.Connection) -> Iterator[None]:
         with self._translated():
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                yield
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
