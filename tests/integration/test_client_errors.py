@@ -374,6 +374,12 @@ async def test_the_api_key_appears_in_no_log_repr_or_error(
     ozon.post(ROLES).mock(return_value=error_response("error_403_bad_key.json"))
     ozon.post("/v2/posting/fbs/cancel").mock(side_effect=httpx.ReadTimeout("timed out"))
     ozon.post("/v1/posting/fbs/cancel-reason").mock(return_value=httpx.Response(200, json={}))
+    ozon.post("/v2/posting/fbs/cancel-reason/list").mock(
+        return_value=error_response("error_429_rate_limit.json")
+    )
+    ozon.post("/v4/posting/fbs/unfulfilled/list").mock(
+        return_value=error_response("error_400_missing_window.json")
+    )
     errors: list[BaseException] = []
     caplog.set_level(logging.DEBUG)
     with structlog.testing.capture_logs() as logs:
@@ -384,11 +390,20 @@ async def test_the_api_key_appears_in_no_log_repr_or_error(
                 client.key_info(),
                 client.cancel("1-1-1", 352, "out of stock"),
                 client.cancel_reasons(["1-1-1"]),
+                client.cancel_reason_list(),
+                anext(aiter(client.list_unfulfilled(cutoff_from=NOW, cutoff_to=NOW))),
             ):
                 with pytest.raises(OzonError) as caught:
                     await call
                 errors.append(caught.value)
-    assert len(errors) == 4
+    assert [type(error).__name__ for error in errors] == [
+        "OzonUnavailable",
+        "OzonAuthError",
+        "OzonCancelOutcomeUnknown",
+        "OzonProtocolError",
+        "OzonRateLimited",
+        "OzonAPIError",
+    ]
     assert logs, "the retries should have been logged"
     for text in [repr(client), str(logs), caplog.text, *map(texts_of, errors)]:
         assert API_KEY not in text
