@@ -13,6 +13,7 @@ This module imports only the standard library and the sandbox's own modules; it 
 from __future__ import annotations
 
 import copy
+import json
 import random
 import threading
 import time
@@ -248,7 +249,9 @@ class SandboxApp:
         """The posting as `/v3/posting/fbs/get` shows it (the `result` object)."""
         with self.lock:
             self._now()
-            return wire.posting_get(self._posting(posting_number), wire.RELATED)
+            data = self.store.get_bytes(self._posting(posting_number), wire.RELATED)
+        result: dict[str, Any] = json.loads(data)["result"]
+        return result
 
     def status(self, posting_number: str) -> str:
         """The posting's current status."""

@@ -42,7 +42,7 @@ class BadRequest(Exception):
 def _position(raw: str, index: int) -> str:
     line = raw.count("\n", 0, index) + 1
     column = index - (raw.rfind("\n", 0, index) + 1) + 1
-    return f"{line}:{column}"
+    return f"line {line}:{column}"
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

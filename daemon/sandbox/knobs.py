@@ -10,6 +10,7 @@ This module imports only the standard library.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -143,9 +144,13 @@ def parse_duration(text: str) -> float:
     sign = -1.0 if raw.startswith("-") else 1.0
     raw = raw.lstrip("+-")
     try:
-        return sign * float(raw)
+        value = float(raw)
     except ValueError:
-        pass
+        value = None
+    if value is not None:
+        if not math.isfinite(value):
+            raise ValueError(f"not a duration: {text!r}")
+        return sign * value
     parts = _DURATION.findall(raw)
     if not parts or "".join(n + u for n, u in parts) != raw:
         raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 5m, 4h, 2d or 1h30m)")

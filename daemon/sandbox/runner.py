@@ -79,6 +79,11 @@ class Sandbox:
         return self._server.base_url
 
     @property
+    def connections(self) -> int:
+        """How many TCP connections the server has accepted so far."""
+        return 0 if self._server is None else self._server.connections
+
+    @property
     def client_id(self) -> str:
         """The Client-Id the sandbox accepts."""
         return self.options.client_id

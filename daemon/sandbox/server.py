@@ -14,6 +14,7 @@ import contextlib
 import email.utils
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from daemon.sandbox.admin import PREFIX, admin
 from daemon.sandbox.app import SandboxApp
@@ -44,7 +45,13 @@ class SandboxServer(ThreadingHTTPServer):
 
     def __init__(self, app: SandboxApp, port: int = 0) -> None:
         self.app = app
+        self.connections = 0  # accepted TCP connections: tests check that clients reuse them
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection, then serve it in its own thread."""
+        self.connections += 1
+        super().process_request(request, client_address)
 
     @property
     def base_url(self) -> str:
