@@ -211,6 +211,33 @@ def _financial(posting: SimPosting) -> dict[str, Any]:
     }
 
 
+def _financial_v3(posting: SimPosting) -> dict[str, Any]:
+    """The get method's flat variant: numbers with `*_currency_code` siblings."""
+    return {
+        "cluster_from": "Москва, МО и Дальние регионы",
+        "cluster_to": "Москва, МО и Дальние регионы",
+        "products": [
+            {
+                "actions": [],
+                "currency_code": "RUB",
+                "customer_currency_code": "RUB",
+                "commission_amount": 0,
+                "commission_percent": 0,
+                "commissions_currency_code": "RUB",
+                "old_price": float(product.price),
+                "payout": 0,
+                "price": float(product.price),
+                "customer_price": float(product.price),
+                "product_id": product.sku,
+                "quantity": product.quantity,
+                "total_discount_percent": 0,
+                "total_discount_value": 0,
+            }
+            for product in posting.products
+        ],
+    }
+
+
 _LEGAL = {"company_name": "", "inn": "", "kpp": ""}
 
 
@@ -345,7 +372,7 @@ def posting_get(posting: SimPosting, flags: int) -> dict[str, Any]:
             ],
             "barcodes": _barcodes(posting) if flags & BARCODES else None,
             "analytics_data": _analytics(posting) if flags & ANALYTICS else None,
-            "financial_data": _financial(posting) if flags & FINANCIAL else None,
+            "financial_data": _financial_v3(posting) if flags & FINANCIAL else None,
             "legal_info": _LEGAL if flags & LEGAL else None,
             "additional_data": [],
             "product_exemplars": None,
