@@ -39,6 +39,7 @@ class SandboxProcess:
         self.base_url = ""
         self.client_id = ""
         self.api_key = ""
+        self.returncode: int | None = None  # the child's exit status once stopped
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -89,6 +90,7 @@ class SandboxProcess:
                 except subprocess.TimeoutExpired:
                     self._proc.kill()
                     self._proc.wait()
+            self.returncode = self._proc.returncode
             self._proc = None
         if self._dir is not None:
             self._dir.cleanup()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -46,12 +47,32 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, app: SandboxApp, port: int = 0) -> None:
         self.app = app
         self.connections = 0  # accepted TCP connections: tests check that clients reuse them
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Count the connection, then serve it in its own thread."""
-        self.connections += 1
+        """Count and track the connection, then serve it in its own thread."""
+        with self._open_lock:
+            self.connections += 1
+            self._open.add(request)
         super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget the connection and close it."""
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Close the listening socket and every kept-alive connection, so nothing is served
+        after a stop (a client sees its connection closed, as when Ozon restarts)."""
+        super().server_close()
+        with self._open_lock:
+            still_open, self._open = list(self._open), set()
+        for connection in still_open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def base_url(self) -> str:

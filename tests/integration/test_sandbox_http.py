@@ -155,6 +155,16 @@ def test_the_sandbox_runs_as_its_own_process_with_knobs(sandbox_process: Any) ->
         assert client.post("/v1/roles", json={}).status_code == 403
     assert process.action("ship", posting_number="10000004-0004-1") == {"ok": True}
     assert [call["status"] for call in process.calls()] == [503, 200, 403]
+    process.stop()
+    assert process.returncode == 0  # SIGTERM is a clean stop
+
+
+def test_stopping_closes_kept_alive_connections(sandbox: Sandbox) -> None:
+    with _client(sandbox) as client:
+        assert client.post("/v1/roles", json={}).status_code == 200
+        sandbox.stop()
+        with pytest.raises(httpx.TransportError):
+            client.post("/v1/roles", json={})
 
 
 def test_bad_command_line_knobs_exit_with_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,6 +97,16 @@ def test_demo_events_happen_within_twenty_seconds_and_all_apply() -> None:
     assert split_parent.last_changed == NOW_US + 15 * US_PER_S
 
 
+def test_bulk_events_keep_changing_postings_during_the_first_hour() -> None:
+    store, built = _store("bulk", 600)
+    timeline = Timeline(NOW_US, built.events)
+    assert timeline.apply_due(store, NOW_US + 1800 * US_PER_S) == 120
+    assert timeline.apply_due(store, NOW_US + 3600 * US_PER_S) == 120
+    applied = Counter(event.kind for event, ok in timeline.applied if ok)
+    assert set(applied) == {"ship", "cancel_by_buyer", "move_deadline", "split", "new_posting"}
+    assert len(store) > 600
+
+
 def test_an_event_that_no_longer_fits_its_posting_is_skipped() -> None:
     store, _ = _store()
     posting = store.get("10000004-0004-1")
