@@ -5,10 +5,10 @@ scenario of postings whose deadlines are relative to the start, with scheduled c
 fault knobs. Start it in a thread (`Sandbox`), in the foreground (`run_forever`), or as its own
 process (`SandboxProcess`, `python -m daemon.sandbox`).
 
-Module map (each imports only the ones above it): clock, model, index, knobs, body -> wire ->
-store -> lifecycle -> events -> scenario -> paging -> methods -> app -> admin -> server ->
-runner -> command, process. The package imports only the standard library and msgspec; nothing
-outside `daemon/sandbox` is imported, so the daemon's layers never leak into the simulation.
+Module map (each imports only modules before it): clock, model, index, knobs, body -> blocks ->
+wire -> store -> lifecycle -> events -> scenario -> paging -> methods -> app -> admin -> server
+-> runner -> command; process (stdlib only). The package imports only the standard library and
+msgspec; nothing outside `daemon/sandbox`, so the daemon's layers never leak into the simulation.
 """
 
 from daemon.sandbox.app import Call, SandboxOptions

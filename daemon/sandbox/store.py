@@ -102,11 +102,12 @@ class PostingStore:
         changed it) and records the old substatus as `previous_substatus`.
         Raises AttributeError for an unknown field.
         """
+        for name in changes:
+            if not hasattr(posting, name) or name in ("id", "posting_number", "cache"):
+                raise AttributeError(f"cannot change {name!r} of a posting")
         self._unindex(posting)
         old_status, old_substatus = posting.status, posting.substatus
         for name, value in changes.items():
-            if not hasattr(posting, name) or name in ("id", "posting_number", "cache"):
-                raise AttributeError(f"cannot change {name!r} of a posting")
             setattr(posting, name, value)
         if (posting.status, posting.substatus) != (old_status, old_substatus):
             posting.last_changed = at_us

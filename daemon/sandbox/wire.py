@@ -8,7 +8,7 @@ times faster than formatting text in Python. Opt-in blocks (`analytics_data`, `b
 `financial_data`, `legal_info`, and for get `related_postings`) are `null` unless the request's
 `with` flag asks for them.
 
-This module imports only the standard library, msgspec and the sandbox's model and clock.
+This module imports only the standard library, msgspec and the sandbox's model, clock and blocks.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from daemon.sandbox import blocks
 from daemon.sandbox.clock import US_PER_S, from_us
 from daemon.sandbox.model import CANCEL_REASONS, SimPosting
 
@@ -161,86 +162,6 @@ def _tariff_v4(posting: SimPosting) -> dict[str, Any]:
     }
 
 
-def _analytics(posting: SimPosting) -> dict[str, Any]:
-    route = posting.route
-    begin = posting.shipment_date + 44 * _HOUR
-    return {
-        "region": "",
-        "city": "",
-        "delivery_type": posting.delivery_type,
-        "is_premium": posting.premium,
-        "payment_type_group_name": posting.payment,
-        "warehouse_id": route.warehouse_id,
-        "warehouse": route.warehouse,
-        "tpl_provider_id": route.tpl_provider_id,
-        "tpl_provider": route.tpl_provider,
-        "delivery_date_begin": from_us(begin),
-        "delivery_date_end": from_us(begin + 12 * _HOUR),
-        "is_legal": False,
-        "client_delivery_date_begin": None,
-        "client_delivery_date_end": None,
-    }
-
-
-def _barcodes(posting: SimPosting) -> dict[str, str]:
-    return {
-        "upper_barcode": f"%101%{posting.id % 1_000_000_000:09d}",
-        "lower_barcode": f"{posting.order_id % 10**14:014d}",
-    }
-
-
-def _financial(posting: SimPosting) -> dict[str, Any]:
-    return {
-        "cluster_from": "Москва, МО и Дальние регионы",
-        "cluster_to": "Москва, МО и Дальние регионы",
-        "products": [
-            {
-                "actions": [],
-                "commission": {"amount": 0, "percent": 0, "currency": "RUB"},
-                "customer_price": _money(product.price),
-                "old_price": float(product.price),
-                "payout": 0,
-                "price": float(product.price),
-                "product_id": product.sku,
-                "quantity": product.quantity,
-                "total_discount_percent": 0,
-                "total_discount_value": 0,
-            }
-            for product in posting.products
-        ],
-    }
-
-
-def _financial_v3(posting: SimPosting) -> dict[str, Any]:
-    """The get method's flat variant: numbers with `*_currency_code` siblings."""
-    return {
-        "cluster_from": "Москва, МО и Дальние регионы",
-        "cluster_to": "Москва, МО и Дальние регионы",
-        "products": [
-            {
-                "actions": [],
-                "currency_code": "RUB",
-                "customer_currency_code": "RUB",
-                "commission_amount": 0,
-                "commission_percent": 0,
-                "commissions_currency_code": "RUB",
-                "old_price": float(product.price),
-                "payout": 0,
-                "price": float(product.price),
-                "customer_price": float(product.price),
-                "product_id": product.sku,
-                "quantity": product.quantity,
-                "total_discount_percent": 0,
-                "total_discount_value": 0,
-            }
-            for product in posting.products
-        ],
-    }
-
-
-_LEGAL = {"company_name": "", "inn": "", "kpp": ""}
-
-
 def _common(posting: SimPosting) -> dict[str, Any]:
     route = posting.route
     return {
@@ -310,10 +231,10 @@ def posting_v4(posting: SimPosting, flags: int) -> bytes:
                 }
                 for p in posting.products
             ],
-            "barcodes": _barcodes(posting) if flags & BARCODES else None,
-            "analytics_data": _analytics(posting) if flags & ANALYTICS else None,
-            "financial_data": _financial(posting) if flags & FINANCIAL else None,
-            "legal_info": _LEGAL if flags & LEGAL else None,
+            "barcodes": blocks.barcodes(posting) if flags & BARCODES else None,
+            "analytics_data": blocks.analytics(posting) if flags & ANALYTICS else None,
+            "financial_data": blocks.financial(posting) if flags & FINANCIAL else None,
+            "legal_info": blocks.LEGAL if flags & LEGAL else None,
             "quantum_id": 0,
             "tariffication": _tariff_v4(posting),
             "external_order": {"is_external": False, "platform_name": ""},
@@ -370,10 +291,10 @@ def posting_get(posting: SimPosting, flags: int) -> dict[str, Any]:
                 }
                 for p in posting.products
             ],
-            "barcodes": _barcodes(posting) if flags & BARCODES else None,
-            "analytics_data": _analytics(posting) if flags & ANALYTICS else None,
-            "financial_data": _financial_v3(posting) if flags & FINANCIAL else None,
-            "legal_info": _LEGAL if flags & LEGAL else None,
+            "barcodes": blocks.barcodes(posting) if flags & BARCODES else None,
+            "analytics_data": blocks.analytics(posting) if flags & ANALYTICS else None,
+            "financial_data": blocks.financial_v3(posting) if flags & FINANCIAL else None,
+            "legal_info": blocks.LEGAL if flags & LEGAL else None,
             "additional_data": [],
             "product_exemplars": None,
             "courier": None,
