@@ -330,7 +330,7 @@ def test_policy_ignores_a_known_status_outside_watch_statuses() -> None:
     gone = posting(status="delivering")
     assert not is_watched(gone, RULES)
     decisions = run([gone], D + 99 * H)
-    assert decisions.alerts == decisions.mark_done == decisions.selected == ()
+    assert (decisions.alerts, decisions.mark_done, decisions.selected) == ((), (), ())
     assert decisions.watched == 0
 
 
@@ -488,6 +488,12 @@ def test_next_wakeup_is_the_next_moment_something_may_fire(
     item: Watched, now: datetime, fired: set[Any], wakeup: datetime | None
 ) -> None:
     assert next_wakeup([item], now, RULES, done(*fired)) == wakeup
+
+
+def test_next_wakeup_includes_the_cancel_threshold() -> None:
+    rules = replace(RULES, overdue_repeat=timedelta(0))
+    fired = done(R24, R4, R1, O0)
+    assert next_wakeup([Watched(posting())], D + H, rules, fired) == D + 48 * H
 
 
 def test_next_wakeup_is_none_when_nothing_can_happen_any_more() -> None:
