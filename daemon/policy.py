@@ -204,6 +204,29 @@ def limit_per_cycle(
     return tuple(selected[:count]), tuple(selected[count:])
 
 
+def would_cancel_alerts(
+    selected: Sequence[CancelSelection],
+    watched: int,
+    cancel: CancelRules,
+    fired: Set[tuple[str, str, str]] = frozenset(),
+) -> tuple[Alert, ...]:
+    """The `would_cancel` alerts of a dry run: one per selection (in the given order, soonest
+    deadline first) whose key is not in `fired`, each reason naming the limit that would hold
+    it back (`share_breaker_trips` over `watched` postings, then `limit_per_cycle`)."""
+    trips = share_breaker_trips(len(selected), watched, cancel.max_share)
+    this_cycle, _ = limit_per_cycle(selected, cancel.max_per_cycle)
+    alerts = []
+    for index, selection in enumerate(selected):
+        reason = f"{selection.reason}; dry run, nothing is cancelled"
+        if trips:
+            reason += f"; the share breaker would hold back all {len(selected)}"
+        elif index >= len(this_cycle):
+            reason += f"; over max_per_cycle {cancel.max_per_cycle} this cycle"
+        if selection.key not in fired:
+            alerts.append(Alert("would_cancel", selection.posting, selection.step, reason))
+    return tuple(alerts)
+
+
 def _can_select(posting: Posting, cancel: CancelRules) -> bool:
     """The guards of a cancel selection that do not depend on time or holds."""
     return (
@@ -250,13 +273,16 @@ def decide(
     departed: Iterable[Departed] = (),
     *,
     dry_run: bool = False,
+    collect_only: bool = False,
 ) -> Decisions:
     """Decide one cycle of one account.
 
     Given the postings on watch (those `is_watched` rejects are ignored), the aware `now`,
     the account's `rules`, the ledger keys already recorded and the postings that left the
     watch this cycle, return the `Decisions`, independent of the order of the inputs.
-    Dry run when `dry_run` or cancelling is disabled: selections become `would_cancel` alerts.
+    Dry run when `dry_run` or cancelling is disabled: selections become `would_cancel` alerts,
+    unless `collect_only` (a caller deciding page by page passes the whole cycle's selections
+    to `would_cancel_alerts` instead, so the share breaker sees them all).
     Raises ValueError for a naive `now` or a posting number passed twice.
     """
     watched, departed = tuple(watched), tuple(departed)
@@ -271,17 +297,8 @@ def decide(
         key=lambda s: (s.posting.shipment_date, s.posting.posting_number),
     )
     dry = dry_run or not rules.cancel.enabled
-    if dry:
-        cancel = rules.cancel
-        trips = share_breaker_trips(len(selected), len(on_watch), cancel.max_share)
-        this_cycle, _ = limit_per_cycle(selected, cancel.max_per_cycle)
-        for index, selection in enumerate(selected):
-            reason = f"{selection.reason}; dry run, nothing is cancelled"
-            if trips:
-                reason += f"; the share breaker would hold back all {len(selected)}"
-            elif index >= len(this_cycle):
-                reason += f"; over max_per_cycle {cancel.max_per_cycle} this cycle"
-            out.fire("would_cancel", selection.posting, selection.step, reason)
+    if dry and not collect_only:
+        out.alerts += would_cancel_alerts(selected, len(on_watch), rules.cancel, out.fired)
     parents = {p.parent_posting_number for p in postings if p.parent_posting_number}
     for gone in departed:
         posting = gone.posting

@@ -21,6 +21,7 @@ from daemon.policy import (
     limit_per_cycle,
     next_wakeup,
     share_breaker_trips,
+    would_cancel_alerts,
 )
 from daemon.policy_keys import (
     deadline_changed_step,
@@ -314,6 +315,21 @@ def test_policy_dry_run_names_the_share_breaker_and_max_per_cycle() -> None:
     reasons = [a.reason for a in limited.alerts if a.event == "would_cancel"]
     assert ["max_per_cycle" in reason for reason in reasons] == [False, True]
     assert [s.posting.posting_number for s in limited.selected] == ["2-1", "1-1"]
+
+
+def test_policy_leaves_would_cancel_to_the_caller_when_collecting_pages() -> None:
+    late = [posting(f"{n}-1", shipment_date=D - n * H) for n in range(1, 4)]
+    pages = [run(late[:2], D + 50 * H), run(late[2:], D + 50 * H)]
+    collected = [decide([Watched(p) for p in late[:2]], D + 50 * H, RULES, collect_only=True)]
+    assert "would_cancel" not in [a.event for a in collected[0].alerts]
+    assert collected[0].selected == pages[0].selected
+    selected = [s for page in pages for s in page.selected]
+    selected.sort(key=lambda s: s.posting.shipment_date)
+    reported = done(("would_cancel", would_cancel_step(D - H)))  # 1-1, due at D - 1h
+    alerts = would_cancel_alerts(selected, 10, RULES.cancel, reported)
+    assert [a.posting.posting_number for a in alerts] == ["3-1", "2-1"]
+    assert all("share breaker would hold back all 3" in a.reason for a in alerts)
+    assert [a.key for a in alerts] == [s.key for s in selected[:2]]
 
 
 def test_policy_alerts_an_unknown_status_but_never_selects_it() -> None:
