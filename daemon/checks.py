@@ -4,22 +4,29 @@ The offline part validates notification URLs with Apprise, checks that the datab
 writable and prints the effective config with every secret masked. It raises ConfigError (bad
 route URL) or DatabaseFolderError; the CLI maps them to exit codes.
 
-Imports config, logs and apprise; never the store or the CLI.
+The online part makes one cheap read per account (exit 77 / 75 decided by the CLI).
+Imports config, the Ozon client and apprise; never the store or the CLI.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+import httpx
 import structlog
 
 from daemon.config import Config, ConfigError, ResolvedSecrets
+from daemon.ozon.client import OzonClient, key_expires_soon
+from daemon.ozon.errors import OzonAuthError, OzonError
 
-__all__ = ["DatabaseFolderError", "check_offline", "to_toml"]
+__all__ = ["AccountCheck", "DatabaseFolderError", "check_accounts", "check_offline", "to_toml"]
 
 log = structlog.get_logger(__name__)
 
@@ -130,3 +137,95 @@ def _value(value: Any) -> str:
         return "[" + ", ".join(_value(item) for item in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+# ---------------------------------------------------------------- online: one read per account
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """The online check of one account: exit code 0 (fine), 77 (key rejected) or 75
+    (Ozon unreachable or unreadable), with a one-line description."""
+
+    account: str
+    exit_code: int
+    message: str
+
+    def line(self) -> str:
+        """`account: message`, for stdout and the last stderr line."""
+        return f'account "{self.account}": {self.message}'
+
+
+async def check_accounts(
+    config: Config,
+    secrets: ResolvedSecrets,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[AccountCheck]:
+    """One cheap authenticated read per account (a one-posting page of the unfulfilled list),
+    then the key's expiry from /v1/roles (only a warning when that is refused). Accounts are
+    checked concurrently; never raises for Ozon errors."""
+    return list(
+        await asyncio.gather(
+            *(
+                _check_account(config, secrets, index, now, transport)
+                for index in range(len(config.accounts))
+            )
+        )
+    )
+
+
+async def _check_account(
+    config: Config,
+    secrets: ResolvedSecrets,
+    index: int,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None,
+) -> AccountCheck:
+    account = config.accounts[index]
+    client = OzonClient(
+        account.client_id,
+        secrets.api_keys[account.name].reveal(),
+        base_url=config.ozon.base_url,
+        timeout=config.ozon.timeout.total_seconds(),
+        retry_for=config.ozon.retry_for.total_seconds(),
+        max_requests_per_second=config.ozon.max_requests_per_second,
+        transport=transport,
+    )
+    async with client:
+        try:
+            listing = client.list_unfulfilled(
+                cutoff_from=now - timedelta(days=1), cutoff_to=now + timedelta(days=1), page_size=1
+            )
+            async for _page in listing:
+                break
+        except OzonAuthError as err:
+            return AccountCheck(
+                account.name,
+                77,
+                f"Ozon rejected the API key ({err}); check accounts[{index}] "
+                f"({next(iter(account.secret_fields().values()))})",
+            )
+        except OzonError as err:
+            return AccountCheck(account.name, 75, f"Ozon could not be used: {err}")
+        expiry = await _key_expiry(client, account.name, now)
+    return AccountCheck(account.name, 0, f"API key works{expiry}")
+
+
+async def _key_expiry(client: OzonClient, account: str, now: datetime) -> str:
+    try:
+        info = await client.key_info()
+    except OzonError as err:
+        log.warning("key_info_unavailable", account=account, reason=str(err))
+        return " (its expiry could not be read)"
+    if info.expires_at is None:
+        return ""
+    if key_expires_soon(info, now):
+        log.warning(
+            "key_expiring",
+            account=account,
+            expires_at=info.expires_at.isoformat(),
+            reason="the API key expires within 7 days; create a new one in the seller account",
+        )
+        return f"; WARNING: it expires {info.expires_at:%Y-%m-%d %H:%M} UTC, within 7 days"
+    return f"; it expires {info.expires_at:%Y-%m-%d} UTC"

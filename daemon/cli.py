@@ -7,8 +7,9 @@ output on stdout, logs go to stderr.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -17,9 +18,14 @@ import structlog
 import typer
 
 from daemon import __version__
-from daemon.checks import DatabaseFolderError, check_offline
-from daemon.config import Config, ConfigError, load_config, resolve_secrets
+from daemon.checks import DatabaseFolderError, check_accounts, check_offline
+from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.durations import parse_duration
+from daemon.engine import Engine, OnceOutcome, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
+from daemon.ozon.errors import OzonAuthError, OzonError
+from daemon.store import Store, StoreError, StoreLockedError
+from daemon.views import history_json, print_history, print_status, status_json
 
 __all__ = ["EXIT", "app", "main"]
 
@@ -134,8 +140,28 @@ def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
 def once(ctx: typer.Context, dry_run: DryRun = False) -> None:
     """Run exactly one full cycle for every account (sync, decide, alert, cancel if enabled,
     deliver due alerts and a due digest), then exit."""
-    _config(ctx)
-    _not_implemented("once")
+    config = _config(ctx)
+    secrets = _secrets(config)
+    with Store.open(config.database_path(), mode="writer") as store:
+        outcome = asyncio.run(_once(config, secrets, store, dry_run))
+    _exit_for_outcome(outcome)
+
+
+async def _once(
+    config: Config, secrets: ResolvedSecrets, store: Store, dry_run: bool
+) -> OnceOutcome:
+    async with Engine(config, secrets, store, dry_run=dry_run) as engine:
+        return await engine.cycle_all()
+
+
+def _exit_for_outcome(outcome: OnceOutcome) -> None:
+    """Exit 0 when every account succeeded, else 77 (a key rejected) before 75 (Ozon)."""
+    failed = outcome.first_auth_failure()
+    if failed is not None:
+        raise CommandError(EXIT.AUTH, f'account "{failed.account}": {failed.error}')
+    failed = outcome.first_failure()
+    if failed is not None:
+        raise CommandError(EXIT.UNAVAILABLE, f'account "{failed.account}": {failed.error}')
 
 
 @app.command()
@@ -148,8 +174,15 @@ def status(
 ) -> None:
     """Show watched postings from the local state cache, soonest deadline first, and each
     account's last successful sync. No API call, no secret needed."""
-    _config(ctx)
-    _not_implemented("status")
+    config = _config(ctx)
+    now = utc_now()
+    with Store.open(config.database_path(), mode="reader") as store:
+        postings = store.postings(now, include_departed=show_all)
+        states = store.sync_states()
+    if as_json:
+        _print_json(status_json(postings, now))
+        return
+    print_status(postings, states, now, config.daemon.zone, config.daemon.poll_interval, sys.stdout)
 
 
 @app.command()
@@ -162,8 +195,17 @@ def history(
 ) -> None:
     """Show the journal, newest first: alert messages sent and cancellation actions.
     Local database only, no secret needed."""
-    _config(ctx)
-    _not_implemented("history")
+    config = _config(ctx)
+    with Store.open(config.database_path(), mode="reader") as store:
+        entries = store.history(limit)
+    if as_json:
+        _print_json(history_json(entries))
+        return
+    print_history(entries, config.daemon.zone, sys.stdout)
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
@@ -179,13 +221,28 @@ def check(
     """Validate the config and print it with secrets masked; unless --offline, make one cheap
     read call per account to prove its API key works; with --notify, test every route."""
     config = _config(ctx)
-    secrets = resolve_secrets(config)
-    register_secrets(secrets.all_values())
+    secrets = _secrets(config)
     check_offline(config, secrets, out=sys.stdout)
     if notify:
         _not_implemented("check --notify")
     if not offline:
-        _not_implemented("check (online)")
+        results = asyncio.run(check_accounts(config, secrets, utc_now()))
+        for result in results:
+            sys.stdout.write(result.line() + "\n")
+        codes = [result.exit_code for result in results if result.exit_code]
+        if codes:
+            failed = next(r for r in results if r.exit_code == min(codes, key=_EXIT_PRIORITY.index))
+            raise CommandError(failed.exit_code, failed.line())
+
+
+_EXIT_PRIORITY = [EXIT.DATABASE, EXIT.AUTH, EXIT.UNAVAILABLE]
+
+
+def _secrets(config: Config) -> ResolvedSecrets:
+    """Resolve the config's secrets and register them with the log redaction."""
+    secrets = resolve_secrets(config)
+    register_secrets(secrets.all_values())
+    return secrets
 
 
 @app.command()
@@ -199,8 +256,24 @@ def hold(
 ) -> None:
     """Hold a posting: it is never cancelled and gets no overdue repeats until released or
     until the hold expires (default: no expiry). Local database only."""
-    _config(ctx)
-    _not_implemented("hold")
+    config = _config(ctx)
+    now = utc_now()
+    until = None
+    if for_ is not None:
+        duration = parse_duration(for_)
+        if duration is None or duration.total_seconds() <= 0:
+            raise typer.BadParameter(
+                f'"{for_}" is not a duration such as "2d" or "12h"', param_hint="--for"
+            )
+        until = now + duration
+    with Store.open(config.database_path(), mode="annotate") as store:
+        store.hold(posting, until, now)
+    zone = config.daemon.zone
+    when = f"until {until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})" if until else ""
+    sys.stdout.write(
+        f"{posting} is held {when or 'until released'}: it will not be cancelled and gets "
+        "no overdue repeats.\n"
+    )
 
 
 @app.command()
@@ -209,8 +282,10 @@ def release(
     posting: Annotated[str, typer.Argument(metavar="POSTING", help="Posting number.")],
 ) -> None:
     """Release a held posting. Local database only."""
-    _config(ctx)
-    _not_implemented("release")
+    config = _config(ctx)
+    with Store.open(config.database_path(), mode="annotate") as store:
+        was_held = store.release(posting)
+    sys.stdout.write(f"{posting} released.\n" if was_held else f"{posting} was not held.\n")
 
 
 @app.command()
@@ -221,17 +296,52 @@ def demo() -> None:
     _not_implemented("demo")
 
 
+Opt = typer.Option
+
+
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free).")] = 8765,
-    postings: Annotated[
-        int, typer.Option("--postings", min=0, help="How many postings to simulate.")
-    ] = 200,
+    port: Annotated[int, Opt(help="Port on 127.0.0.1 (0: any free).")] = 8765,
+    postings: Annotated[int, Opt(min=0, help="How many postings to simulate (bulk).")] = 200,
+    scenario: Annotated[str, Opt(help="bulk | demo (12, events in 20 s) | empty.")] = "bulk",
+    seed: Annotated[int, Opt(help="Random seed of the bulk scenario.")] = 1,
+    rate_limit: Annotated[int, Opt(min=0, help="Requests/s per Client-Id (0: no 429).")] = 50,
+    no_events: Annotated[bool, Opt("--no-events", help="No scheduled changes over time.")] = False,
+    fail_next: Annotated[int, Opt(min=0, help="Answer the next N requests with 503.")] = 0,
+    error_rate: Annotated[float, Opt(min=0, max=1, help="Share of requests answered 500.")] = 0.0,
+    drop_rate: Annotated[float, Opt(min=0, max=1, help="Share closed unanswered.")] = 0.0,
+    latency: Annotated[str, Opt(help='Delay before every answer ("0.2", "2s").')] = "0s",
+    malformed_page: Annotated[int, Opt(min=0, help="Broken JSON on page K of every paging.")] = 0,
+    wrap_result: Annotated[bool, Opt("--wrap-result", help='v4 lists as {"result": ...}.')] = False,
+    date_skew: Annotated[str, Opt(help='Shift the Date header ("-5m").')] = "0s",
+    cancel_outcome: Annotated[str, Opt(help="After a cancel: answer | drop | hang.")] = "answer",
+    forbid: Annotated[list[str] | None, Opt(metavar="PATH", help="403 for PATH (repeat).")] = None,
+    key_expires_in: Annotated[str, Opt(help='Key expiry after the start ("3d").')] = "180d",
 ) -> None:
     """Run the simulated Ozon Seller API on 127.0.0.1 until stopped, printing a base_url,
     Client-Id and Api-Key to put in a config."""
+    from daemon.sandbox import Knobs, SandboxOptions, run_forever
+
     configure_logging("info", "auto")
-    _not_implemented("sandbox")
+    knobs = Knobs()
+    try:
+        knobs.update(
+            {
+                "rate_limit": rate_limit, "fail_next": fail_next, "error_rate": error_rate,
+                "drop_rate": drop_rate, "latency": latency, "malformed_page": malformed_page,
+                "wrap_result": wrap_result, "date_skew": date_skew,
+                "cancel_outcome": cancel_outcome, "forbidden_methods": forbid or [],
+                "key_expires_in": key_expires_in,
+            }
+        )  # fmt: skip
+        options = SandboxOptions(scenario=scenario, postings=postings, seed=seed, port=port,
+                                 knobs=knobs, events=not no_events)  # fmt: skip
+        code = run_forever(options, sys.stdout)
+    except ValueError as err:
+        raise CommandError(EXIT.USAGE, f"sandbox: {err}") from err
+    except OSError as err:
+        raise CommandError(EXIT.UNAVAILABLE, f"sandbox: cannot listen on {port}: {err}") from err
+    raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------- entry point
@@ -245,14 +355,15 @@ def _exit_code_for(err: BaseException) -> tuple[int, str] | None:
         return EXIT.CONFIG, str(err)
     if isinstance(err, DatabaseFolderError):
         return EXIT.DATABASE, str(err)
-    for mapper in _MAPPERS:
-        mapped = mapper(err)
-        if mapped is not None:
-            return mapped
+    if isinstance(err, StoreLockedError):
+        return EXIT.LOCKED, str(err)
+    if isinstance(err, StoreError):
+        return EXIT.DATABASE, str(err)
+    if isinstance(err, OzonAuthError):
+        return EXIT.AUTH, str(err)
+    if isinstance(err, OzonError):
+        return EXIT.UNAVAILABLE, str(err)
     return None
-
-
-_MAPPERS: list[Callable[[BaseException], tuple[int, str] | None]] = []
 
 
 def _fail(code: int, message: str) -> NoReturn:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.openapi_schema import load_document
+from tests.sandbox_fixtures import make_sandbox, sandbox, sandbox_process  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"

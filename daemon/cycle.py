@@ -1,0 +1,392 @@
+"""One sync cycle for one account: fetch -> store -> policy -> alerts in the outbox.
+
+    list unfulfilled postings (wide cutoff window, watched statuses), page by page:
+        upsert the page (worker thread) -> decide reminders / overdue / deadline moves
+    if the listing completed:
+        list postings whose status changed since the last success (with overlap)
+        re-read watched postings that vanished without explanation (bounded, `get`)
+        mark the ones that left the watch as departed -> cancelled_elsewhere decisions
+    else: nothing is inferred about absent postings and the cycle counts as failed
+    would_cancel over the whole listing (share breaker and max_per_cycle use the full count)
+    record ledger keys and queue one alert per event; sync state -> api_error / recovered
+
+Never raises for Ozon trouble: the result says whether the account's cycle succeeded and why
+not. Imports ozon, store, policy and models; never config, the CLI or the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from daemon import policy
+from daemon.models import Posting
+from daemon.ozon.client import OzonClient
+from daemon.ozon.errors import OzonAPIError, OzonAuthError, OzonError
+from daemon.ozon.parse import PostingProblem
+from daemon.policy import Alert, CancelSelection, Departed, Rules, Watched
+from daemon.policy_keys import LedgerKey, rfc3339
+from daemon.store import Store
+
+__all__ = [
+    "ACCOUNT_EVENTS",
+    "URGENT_EVENTS",
+    "AccountJob",
+    "CycleResult",
+    "enqueue_account_alert",
+    "posting_payload",
+    "run_cycle",
+]
+
+log = structlog.get_logger(__name__)
+
+LOOK_BACK = timedelta(days=90)  # overdue postings stay visible this long
+LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
+CHANGED_OVERLAP = timedelta(minutes=10)  # re-list status changes this far before the last sync
+MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at most
+PAYLOAD_POSTINGS = 50  # postings described in one alert's payload (the message lists 20)
+URGENT_EVENTS = frozenset({"overdue", "cancelled", "cancel_failed", "api_error"})
+ACCOUNT_EVENTS = frozenset({"api_error", "recovered", "key_expiring", "digest"})
+
+RouteResolver = Callable[[str, str], Sequence[str]]
+
+
+def _no_routes(_account: str, _event: str) -> Sequence[str]:
+    return ()
+
+
+@dataclass(frozen=True)
+class AccountJob:
+    """Everything one account's cycle needs. `routes(account, event)` names the route ids an
+    alert goes to; `dry_run` forces dry run whatever the rules say."""
+
+    name: str
+    client: OzonClient
+    rules: Rules
+    warehouse_ids: tuple[int, ...] = ()
+    routes: RouteResolver = _no_routes
+    dry_run: bool = False
+
+
+@dataclass
+class CycleResult:
+    """What one account's cycle did. `error` is set when the cycle failed (the listing did not
+    complete or Ozon refused); `selected` holds the cancel selections for the executor (empty
+    unless the listing completed); `next_wakeup` is when the policy next has something to do."""
+
+    account: str
+    started: datetime
+    error: OzonError | None = None
+    listing_complete: bool = False
+    listed: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    departed: int = 0
+    reread: int = 0
+    unreadable: int = 0
+    watched: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+    selected: tuple[CancelSelection, ...] = ()
+    next_wakeup: datetime | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the account's cycle succeeded."""
+        return self.error is None
+
+
+class _Cycle:
+    """The state of one running cycle (one account, one `now`)."""
+
+    def __init__(self, store: Store, job: AccountJob, now: datetime) -> None:
+        self.store = store
+        self.job = job
+        self.now = now
+        self.result = CycleResult(account=job.name, started=now)
+        self.holds = store.holds(now)
+        self.seen: set[str] = set()
+        self.alerts: dict[str, list[Alert]] = defaultdict(list)
+        self.marks: list[LedgerKey] = []
+        self.selected: list[CancelSelection] = []
+
+    async def run(self) -> CycleResult:
+        job, store = self.job, self.store
+        state = store.get_sync_state(job.name)
+        watched_before = await asyncio.to_thread(store.watched_numbers, job.name)
+        listing = job.client.list_unfulfilled(
+            cutoff_from=self.now - LOOK_BACK,
+            cutoff_to=self.now + LOOK_AHEAD,
+            statuses=sorted(job.rules.watch_statuses),
+            warehouse_ids=job.warehouse_ids,
+        )
+        try:
+            async for page in listing:
+                await self._page(page.postings)
+                await self._report_unreadable(page.problems)
+        except OzonError as err:
+            self.result.error = err
+        self.result.listing_complete = listing.completed
+        if listing.completed:
+            try:
+                await self._departures(watched_before, state.last_success_at)
+            except OzonError as err:
+                self.result.error = err
+            self._would_cancel()
+        await self._record_alerts()
+        await self._record_sync_state()
+        return self.result
+
+    async def _page(self, postings: Sequence[Posting]) -> None:
+        """Cache one page and decide its deadline events."""
+        job, result = self.job, self.result
+        postings = [p for p in postings if p.posting_number not in self.seen]
+        self.seen.update(p.posting_number for p in postings)
+        result.listed += len(postings)
+        upsert = await asyncio.to_thread(self.store.upsert_postings, job.name, postings, self.now)
+        result.new += len(upsert.new)
+        result.changed += len(upsert.changed)
+        result.unchanged += upsert.unchanged
+        previous = {c.posting.posting_number: c.previous_shipment_date for c in upsert.changed}
+        fresh = {p.posting_number for p in upsert.new}
+        watched = [self._watched(p, previous, fresh) for p in postings]
+        self._decide(watched, ())
+
+    def _watched(self, posting: Posting, previous: dict[str, datetime], fresh: set[str]) -> Watched:
+        number = posting.posting_number
+        before = None if number in fresh else previous.get(number, posting.shipment_date)
+        return Watched(
+            posting=posting,
+            previous_shipment_date=before,
+            held=number in self.holds,
+            held_until=self.holds.get(number),
+        )
+
+    def _decide(self, watched: Sequence[Watched], departed: Sequence[Departed]) -> None:
+        numbers = [w.posting.posting_number for w in watched] + [
+            d.posting.posting_number for d in departed
+        ]
+        fired = self.store.fired_keys(self.job.name, numbers) if numbers else set()
+        # Cancel selections are judged over the whole listing (share breaker), so this call
+        # only collects them: would_cancel is decided once, at the end of the cycle.
+        decisions = policy.decide(
+            watched, self.now, self.job.rules, fired, departed, dry_run=False, collect_only=True
+        )
+        for alert in decisions.alerts:
+            self.alerts[alert.event].append(alert)
+        self.marks.extend(decisions.mark_done)
+        self.selected.extend(decisions.selected)
+        self.result.watched += decisions.watched
+        known: set[tuple[str, str, str]] = set(fired)
+        known.update(decisions.ledger_keys())
+        wake = policy.next_wakeup(watched, self.now, self.job.rules, known)
+        if wake is not None and (self.result.next_wakeup is None or wake < self.result.next_wakeup):
+            self.result.next_wakeup = wake
+
+    async def _report_unreadable(self, problems: Iterable[PostingProblem]) -> None:
+        """Log each posting Ozon sent in a shape we cannot read, once per posting and field."""
+        for problem in problems:
+            self.result.unreadable += 1
+            key = LedgerKey(problem.posting_number or "?", "unreadable", problem.field)
+            if self.store.record_alert_keys(self.job.name, [key], self.now):
+                log.warning(
+                    "posting_unreadable",
+                    account=self.job.name,
+                    posting_number=problem.posting_number,
+                    field=problem.field,
+                    reason=problem.message,
+                )
+
+    async def _departures(self, watched_before: set[str], last_success: datetime | None) -> None:
+        """Find out why watched postings are no longer listed; mark those that left."""
+        job = self.job
+        missing = watched_before - self.seen
+        final: dict[str, Posting] = {}
+        if last_success is not None and missing:
+            listing = job.client.list_changed(
+                last_success - CHANGED_OVERLAP, warehouse_ids=job.warehouse_ids
+            )
+            async for page in listing:
+                for posting in page.postings:
+                    if posting.posting_number in missing:
+                        final[posting.posting_number] = posting
+        unexplained = sorted(
+            n for n in missing if n not in final or policy.is_watched(final[n], job.rules)
+        )
+        for number in unexplained[:MAX_GETS_PER_CYCLE]:
+            try:
+                final[number] = await job.client.get(number)
+            except OzonAPIError as err:
+                if err.status != 404 or isinstance(err, OzonAuthError):
+                    raise
+                log.warning("posting_not_found", account=job.name, posting_number=number)
+            self.result.reread += 1
+        still = [p for p in final.values() if policy.is_watched(p, job.rules)]
+        if still:  # listed outside the window or between pages: keep watching
+            await self._page(still)
+        gone = [p for p in final.values() if not policy.is_watched(p, job.rules)]
+        if not gone:
+            return
+        await asyncio.to_thread(self.store.mark_departed, job.name, gone, self.now)
+        self.result.departed += len(gone)
+        departed = [
+            Departed(posting=p, cancelled_by_us=self._cancelled_by_us(p.posting_number))
+            for p in gone
+        ]
+        self._decide((), departed)
+
+    def _cancelled_by_us(self, number: str) -> bool:
+        action = self.store.latest_action(self.job.name, number, "cancel")
+        return action is not None and not action.dry_run and action.outcome in {"done", "unknown"}
+
+    def _would_cancel(self) -> None:
+        """Report the cycle's cancel selections as would_cancel (dry run; the executor of a
+        later stage acts on `selected` when cancelling is enabled)."""
+        selected = sorted(
+            self.selected, key=lambda s: (s.posting.shipment_date, s.posting.posting_number)
+        )
+        self.result.selected = tuple(selected)
+        if not selected:
+            return
+        fired = self.store.fired_keys(self.job.name, [s.posting.posting_number for s in selected])
+        for alert in policy.would_cancel_alerts(
+            selected, self.result.watched, self.job.rules.cancel, fired
+        ):
+            self.alerts[alert.event].append(alert)
+
+    async def _record_alerts(self) -> None:
+        """Record ledger keys and queue one alert per event; only new keys make alerts."""
+        job, store, now = self.job, self.store, self.now
+        if self.marks:
+            store.record_alert_keys(job.name, self.marks, now)
+        for event, alerts in self.alerts.items():
+            alerts.sort(key=lambda a: (a.posting.shipment_date, a.posting.posting_number))
+            with store.transaction():  # ledger keys and outbox row: both or neither
+                new = {
+                    tuple(key)
+                    for key in store.record_alert_keys(job.name, [a.key for a in alerts], now)
+                }
+                fresh = [a for a in alerts if tuple(a.key) in new]
+                if not fresh:
+                    continue
+                payload = {
+                    "event": event,
+                    "account": job.name,
+                    "total": len(fresh),
+                    "postings": [
+                        posting_payload(a.posting, a.reason) for a in fresh[:PAYLOAD_POSTINGS]
+                    ],
+                }
+                reason = fresh[0].reason if len(fresh) == 1 else f"{len(fresh)} postings"
+                _queue(store, job, event, [a.posting.posting_number for a in fresh], payload,
+                       reason, now, dry_run=event == "would_cancel")  # fmt: skip
+            self.result.alerts[event] = len(fresh)
+
+    async def _record_sync_state(self) -> None:
+        job, store, now, error = self.job, self.store, self.now, self.result.error
+        if error is None:
+            if store.record_sync_success(job.name, now):
+                enqueue_account_alert(store, job, "recovered", "Ozon answers again", now)
+            return
+        store.record_sync_failure(job.name, str(error), now)
+        if store.mark_api_error_alerted(job.name):
+            enqueue_account_alert(store, job, "api_error", str(error), now)
+
+
+def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
+    """What the renderer needs to show one posting."""
+    return {
+        "posting_number": posting.posting_number,
+        "status": posting.status,
+        "substatus": posting.substatus,
+        "warehouse": posting.warehouse_name,
+        "shipment_date": rfc3339(posting.shipment_date),
+        "reason": reason,
+    }
+
+
+def _queue(
+    store: Store,
+    job: AccountJob,
+    event: str,
+    numbers: Sequence[str],
+    payload: dict[str, Any],
+    reason: str,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> int:
+    routes = list(job.routes(job.name, event))
+    alert_id = store.enqueue_alert(
+        job.name,
+        event,
+        numbers,
+        now,
+        urgent=event in URGENT_EVENTS,
+        payload=payload,
+        routes=routes,
+        reason=reason,
+        dry_run=dry_run,
+    )
+    log.info(
+        "alert_queued",
+        account=job.name,
+        alert=event,
+        postings=len(numbers),
+        posting_numbers=list(numbers[:20]),
+        routes=len(routes),
+        reason=reason,
+        dry_run=dry_run,
+    )
+    if not routes:  # no route takes it: the log line above is its delivery
+        store.record_sent(alert_id, now)
+    return alert_id
+
+
+def enqueue_account_alert(
+    store: Store, job: AccountJob, event: str, reason: str, now: datetime
+) -> int:
+    """Queue an account-level alert (api_error, recovered, key_expiring) with `reason`."""
+    payload = {"event": event, "account": job.name, "total": 0, "postings": [], "reason": reason}
+    return _queue(store, job, event, (), payload, reason, now)
+
+
+async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) -> CycleResult:
+    """Run one cycle for `job`'s account against `store`, deciding at `now()`.
+
+    Never raises for Ozon errors: they end up in `CycleResult.error`, the sync state and an
+    `api_error` alert (once per failure streak). Store errors propagate.
+    """
+    started = time.monotonic()
+    cycle = _Cycle(store, job, now())
+    log.info("cycle_started", account=job.name)
+    result = await cycle.run()
+    result.duration = time.monotonic() - started
+    log.info(
+        "cycle_finished",
+        account=job.name,
+        result="ok" if result.ok else "failed",
+        listing_complete=result.listing_complete,
+        listed=result.listed,
+        new=result.new,
+        changed=result.changed,
+        unchanged=result.unchanged,
+        departed=result.departed,
+        reread=result.reread,
+        unreadable=result.unreadable,
+        watched=result.watched,
+        selected=len(result.selected),
+        alerts=result.alerts,
+        next_wakeup=rfc3339(result.next_wakeup) if result.next_wakeup else None,
+        duration=round(result.duration, 3),
+        error=str(result.error) if result.error else None,
+    )
+    return result

@@ -1,0 +1,133 @@
+"""The accounts of one config, wired up: Ozon clients, routes, and a cycle for every account.
+
+`Engine` is what `once` runs one time and what the `run` service runs on a schedule. It owns
+one OzonClient per account and turns the config into the pure policy's rules and the cycle's
+jobs. It never exits the process or maps errors to exit codes (that is the CLI's job).
+
+Imports config, cycle, ozon, store and notify; nothing imports it but the CLI and the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+
+from daemon.config import Config, ResolvedSecrets
+from daemon.cycle import AccountJob, CycleResult, run_cycle
+from daemon.notify.routes import Route, Router
+from daemon.ozon.client import OzonClient
+from daemon.ozon.errors import OzonAuthError
+from daemon.store import Store
+
+__all__ = ["Engine", "OnceOutcome", "utc_now"]
+
+log = structlog.get_logger(__name__)
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
+    """The notification routes of `config`, with their resolved URLs."""
+    return Router(
+        [
+            Route(
+                index=index,
+                url=secrets.route_urls[index].reveal(),
+                events=frozenset(route.events),
+                accounts=frozenset(route.accounts),
+                quiet_hours=route.quiet_hours,
+            )
+            for index, route in enumerate(config.notify)
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class OnceOutcome:
+    """The results of one cycle for every account, in config order."""
+
+    results: tuple[CycleResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every account's cycle succeeded."""
+        return all(result.ok for result in self.results)
+
+    def first_auth_failure(self) -> CycleResult | None:
+        """The first account whose key Ozon rejected, if any."""
+        return next((r for r in self.results if isinstance(r.error, OzonAuthError)), None)
+
+    def first_failure(self) -> CycleResult | None:
+        """The first account whose cycle failed, if any."""
+        return next((r for r in self.results if not r.ok), None)
+
+
+class Engine:
+    """One config's accounts against one open store. Use `async with Engine(...) as engine`."""
+
+    def __init__(
+        self,
+        config: Config,
+        secrets: ResolvedSecrets,
+        store: Store,
+        *,
+        dry_run: bool = False,
+        now: Callable[[], datetime] = utc_now,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.now = now
+        self.router = build_router(config, secrets)
+        self.jobs: list[AccountJob] = []
+        for account in config.accounts:
+            client = OzonClient(
+                account.client_id,
+                secrets.api_keys[account.name].reveal(),
+                base_url=config.ozon.base_url,
+                timeout=config.ozon.timeout.total_seconds(),
+                retry_for=config.ozon.retry_for.total_seconds(),
+                max_requests_per_second=config.ozon.max_requests_per_second,
+                transport=transport,
+            )
+            self.jobs.append(
+                AccountJob(
+                    name=account.name,
+                    client=client,
+                    rules=config.rules_for(account),
+                    warehouse_ids=tuple(account.warehouse_ids),
+                    routes=self.router.route_ids,
+                    dry_run=dry_run,
+                )
+            )
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every account's HTTP connections."""
+        await asyncio.gather(*(job.client.aclose() for job in self.jobs))
+
+    def job(self, name: str) -> AccountJob:
+        """The job of the account named `name`."""
+        return next(job for job in self.jobs if job.name == name)
+
+    async def cycle(self, name: str) -> CycleResult:
+        """One cycle of one account."""
+        return await run_cycle(self.store, self.job(name), self.now)
+
+    async def cycle_all(self) -> OnceOutcome:
+        """One cycle of every account, concurrently; a failing account never stops the others."""
+        results = await asyncio.gather(*(run_cycle(self.store, job, self.now) for job in self.jobs))
+        return OnceOutcome(results=tuple(results))

@@ -1,0 +1,1 @@
+"""Alerts to people: routes (`routes`), messages (`render`) and delivery from the outbox."""

@@ -1,0 +1,217 @@
+"""Delivery of queued alerts to the notification routes through Apprise.
+
+The outbox in the store is the source of truth: an alert is marked delivered for a route only
+when Apprise reports success for that route; a failed route is retried later with backoff while
+the other routes go on. Non-urgent alerts wait while a route is inside its quiet hours and go
+out batched (one message per account and event) when the window ends; a reminder whose posting
+is overdue or gone by then is dropped (the urgent alert covers it).
+
+Logs name a route only in Apprise's privacy form (tokens masked). Imports apprise, the store,
+notify.render and notify.routes; never config, the Ozon client or the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from daemon.notify.render import Message, parse_time, render
+from daemon.notify.routes import Route, Router
+from daemon.store import Delivery, Store
+
+__all__ = ["DeliveryReport", "Outbox", "apprise_send", "privacy_url"]
+
+log = structlog.get_logger(__name__)
+
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(minutes=30)
+
+Sender = Callable[[str, Message], Awaitable[bool]]
+
+
+def privacy_url(url: str) -> str:
+    """The route's URL as Apprise shows it with secrets masked (never the URL itself)."""
+    import apprise
+
+    instance = apprise.Apprise.instantiate(url)
+    if instance is None:
+        return "(unrecognised URL)"
+    return str(instance.url(privacy=True))  # type: ignore[no-untyped-call]
+
+
+async def apprise_send(url: str, message: Message) -> bool:
+    """Send `message` to one Apprise URL as plain text; True when Apprise reports success."""
+    import apprise
+
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        return False
+    result = await notifier.async_notify(
+        title=message.title, body=message.body, body_format=apprise.NotifyFormat.TEXT
+    )
+    return bool(result)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff before the next try after `attempts` failed ones: 30 s doubling, capped at 30 m."""
+    delay: timedelta = RETRY_BASE * (2 ** max(0, attempts - 1))
+    return min(RETRY_CAP, delay)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery round did, counted per (route index, outcome)."""
+
+    sent: int = 0
+    failed: int = 0
+    postponed: int = 0
+    dropped: int = 0
+    messages: list[tuple[int, str, Message]] = field(default_factory=list)
+
+
+class Outbox:
+    """Delivers due alerts of `store` to the routes of `router`.
+
+    `sender(url, message)` is Apprise by default (tests may pass another); `zone` and
+    `language` shape the messages; `now()` gives aware UTC time.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        *,
+        zone: ZoneInfo,
+        language: str,
+        now: Callable[[], datetime],
+        sender: Sender = apprise_send,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.zone = zone
+        self.language = language
+        self.now = now
+        self.sender = sender
+        self._lock = asyncio.Lock()
+
+    async def deliver_due(self) -> DeliveryReport:
+        """Deliver every due alert to every route; one route failing never stops the others."""
+        async with self._lock:
+            report = DeliveryReport()
+            now = self.now()
+            dropped = self.store.drop_routes_except(
+                [route.id for route in self.router.routes], "route removed from the config", now
+            )
+            report.dropped += dropped
+            await asyncio.gather(
+                *(self._deliver_route(route, now, report) for route in self.router.routes)
+            )
+            return report
+
+    async def _deliver_route(self, route: Route, now: datetime, report: DeliveryReport) -> None:
+        due = self.store.deliveries_due(now, route_id=route.id)
+        if not due:
+            return
+        local = now.astimezone(self.zone)
+        quiet = route.is_quiet(local)
+        batches: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+        for delivery in due:
+            alert = delivery.alert
+            if quiet and not alert.urgent:
+                until = route.quiet_until(local)
+                self.store.postpone(alert.id, route.id, until)
+                report.postponed += 1
+                continue
+            batches[(alert.account, alert.event)].append(delivery)
+        for (account, event), deliveries in batches.items():
+            payload = self._merge(deliveries, now)
+            if payload is None:
+                for delivery in deliveries:
+                    self.store.drop(delivery.alert.id, route.id, "covered by a later alert", now)
+                    report.dropped += 1
+                continue
+            await self._send(route, account, event, deliveries, payload, now, report)
+
+    def _merge(self, deliveries: Sequence[Delivery], now: datetime) -> dict[str, Any] | None:
+        """One payload for alerts of the same account and event; stale reminders removed.
+
+        Returns None when nothing is left to say (every reminder's posting is overdue or gone).
+        """
+        first = deliveries[0].alert
+        postings: dict[str, dict[str, Any]] = {}
+        total = 0
+        for delivery in deliveries:
+            payload = delivery.alert.payload
+            items = payload.get("postings") or []
+            total += int(payload.get("total") or len(items))
+            for item in items:
+                postings.setdefault(item["posting_number"], item)
+        if first.event == "reminder":
+            fresh = {n: p for n, p in postings.items() if self._still_due(first.account, p, now)}
+            total -= len(postings) - len(fresh)
+            postings = fresh
+            if not postings:
+                return None
+        merged = dict(first.payload)
+        if len(deliveries) > 1 or first.event == "reminder":
+            merged["postings"] = list(postings.values())
+            merged["total"] = max(total, len(postings))
+        return merged
+
+    def _still_due(self, account: str, item: dict[str, Any], now: datetime) -> bool:
+        if parse_time(item["shipment_date"]) <= now:
+            return False
+        cached = self.store.posting(item["posting_number"], now, account=account)
+        return cached is None or cached.watched
+
+    async def _send(
+        self,
+        route: Route,
+        account: str,
+        event: str,
+        deliveries: Sequence[Delivery],
+        payload: dict[str, Any],
+        now: datetime,
+        report: DeliveryReport,
+    ) -> None:
+        message = render(payload, now, self.zone, self.language)
+        try:
+            ok = await self.sender(route.url, message)
+            error = "the notification service did not accept the message"
+        except Exception as err:  # noqa: BLE001 - a broken route must never stop the daemon
+            ok, error = False, f"{type(err).__name__}: {err}"
+        ids = [delivery.alert.id for delivery in deliveries]
+        if ok:
+            for alert_id in ids:
+                self.store.mark_delivered(alert_id, route.id, now)
+            report.sent += 1
+            report.messages.append((route.index, event, message))
+            log.info(
+                "alert_sent",
+                account=account,
+                alert=event,
+                route=privacy_url(route.url),
+                postings=payload.get("total", 0),
+            )
+            return
+        attempts = max(delivery.attempts for delivery in deliveries) + 1
+        next_try = now + retry_delay(attempts)
+        for alert_id in ids:
+            self.store.mark_failed(alert_id, route.id, error, next_try)
+        report.failed += 1
+        log.warning(
+            "alert_delivery_failed",
+            account=account,
+            alert=event,
+            route=privacy_url(route.url),
+            attempts=attempts,
+            next_try_at=next_try.isoformat(),
+            reason=error,
+        )

@@ -1,0 +1,80 @@
+"""Notification routes: which alerts go where, under a stable id that holds no secret.
+
+A route is one `[[notify]]` table with its URL resolved. Its id is a short hash of the URL, so
+the outbox can remember deliveries per route across restarts without storing the URL (which
+holds tokens). `Router.route_ids(account, event)` applies the route's `events` and `accounts`
+filters.
+
+Imports the standard library only (the URL arrives already resolved).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+__all__ = ["Route", "Router", "route_id"]
+
+
+def route_id(url: str) -> str:
+    """A stable id for the route with this URL: 12 hex digits of its SHA-256, never the URL."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One notification route. `url` is the resolved Apprise URL (a secret: never log it);
+    `events` and `accounts` are its filters (empty accounts = all); `quiet_hours` a local
+    (start, end) window or None."""
+
+    index: int
+    url: str = field(repr=False)
+    events: frozenset[str]
+    accounts: frozenset[str] = frozenset()
+    quiet_hours: tuple[time, time] | None = None
+
+    @property
+    def id(self) -> str:
+        """The route's stable id (see `route_id`)."""
+        return route_id(self.url)
+
+    def takes(self, account: str, event: str) -> bool:
+        """True when this route wants `event` alerts of `account`."""
+        return event in self.events and (not self.accounts or account in self.accounts)
+
+    def is_quiet(self, local: datetime) -> bool:
+        """True when the local wall-clock time `local` is inside the route's quiet hours."""
+        if self.quiet_hours is None:
+            return False
+        start, end = self.quiet_hours
+        moment = local.time().replace(tzinfo=None)
+        if start < end:
+            return start <= moment < end
+        return moment >= start or moment < end
+
+    def quiet_until(self, local: datetime) -> datetime:
+        """The local moment the current quiet window ends (given `local` is inside it)."""
+        assert self.quiet_hours is not None  # noqa: S101 - callers check is_quiet first
+        end = self.quiet_hours[1]
+        candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+        if candidate <= local:
+            candidate += timedelta(days=1)
+        return candidate
+
+
+class Router:
+    """All routes of a config; answers which route ids take an account's event."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = tuple(routes)
+        self._by_id = {route.id: route for route in self.routes}
+
+    def route_ids(self, account: str, event: str) -> list[str]:
+        """Ids of the routes that take `event` alerts of `account`, in config order."""
+        return [route.id for route in self.routes if route.takes(account, event)]
+
+    def get(self, route_id: str) -> Route | None:
+        """The route with this id, or None when the config no longer has it."""
+        return self._by_id.get(route_id)

@@ -1,0 +1,184 @@
+"""The sync cycle in-process: respx for Ozon, a real SQLite store, simulated time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.cycle import AccountJob, CycleResult, run_cycle
+from daemon.ozon.client import OzonClient
+from daemon.policy import CancelRules, Rules
+from daemon.store import Store
+from tests.integration.fake_ozon import BASE_URL, FakeOzon, posting
+
+T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOzon]:
+    with FakeOzon() as ozon:
+        yield ozon
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+async def cycle(db: Path, now: datetime, rules: Rules | None = None) -> CycleResult:
+    """One cycle of account "shop-1" at `now`, with a store opened and closed around it
+    (every cycle is a restart, so nothing may rely on memory between cycles)."""
+
+    async def no_sleep(_seconds: float) -> None:
+        return None
+
+    with Store.open(db, mode="writer") as store:
+        async with OzonClient(
+            "1", "test-key", base_url=BASE_URL, retry_for=0, sleep=no_sleep,
+            max_requests_per_second=1000, wall_clock=lambda: now,
+        ) as client:  # fmt: skip
+            job = AccountJob(name="shop-1", client=client, rules=rules or Rules())
+            return await run_cycle(store, job, lambda: now)
+
+
+def events(db: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(event, posting numbers) of every alert queued so far, oldest first."""
+    with Store.open(db, mode="reader") as store:
+        return [(e.event, e.posting_numbers) for e in reversed(store.history(1000))]
+
+
+async def test_every_reminder_step_and_overdue_fires_once_over_time(
+    fake: FakeOzon, db: Path
+) -> None:
+    deadline = T0 + 30 * HOUR
+    fake.add(posting("1000-0001-1", deadline))
+    # Each moment twice: the second cycle at the same time must add nothing.
+    moments = [T0, T0 + 7 * HOUR, T0 + 27 * HOUR, T0 + 29.5 * HOUR, deadline, deadline + 12 * HOUR]
+    for moment in moments:
+        for _ in range(2):
+            result = await cycle(db, moment)
+            assert result.ok, result.error
+    assert events(db) == [
+        ("reminder", ("1000-0001-1",)),  # 24h step, crossed at T0 + 6h
+        ("reminder", ("1000-0001-1",)),  # 4h
+        ("reminder", ("1000-0001-1",)),  # 1h
+        ("overdue", ("1000-0001-1",)),
+        ("overdue", ("1000-0001-1",)),  # repeat after overdue_repeat 12h
+    ]
+
+
+async def test_first_sync_inside_several_steps_sends_one_reminder(fake: FakeOzon, db: Path) -> None:
+    fake.add(posting("1000-0002-1", T0 + 30 * 60 * timedelta(seconds=1)))  # 30 min left
+    await cycle(db, T0)
+    await cycle(db, T0 + timedelta(minutes=5))
+    assert events(db) == [("reminder", ("1000-0002-1",))]
+
+
+async def test_one_message_per_event_lists_every_posting(fake: FakeOzon, db: Path) -> None:
+    for index in range(5):
+        fake.add(posting(f"2000-000{index}-1", T0 - HOUR * (index + 1)))
+    result = await cycle(db, T0)
+    assert result.alerts == {"overdue": 5}
+    ((event, numbers),) = events(db)
+    assert event == "overdue"
+    assert sorted(numbers) == [f"2000-000{index}-1" for index in range(5)]
+
+
+async def test_unchanged_cycle_writes_no_posting_rows(fake: FakeOzon, db: Path) -> None:
+    for index in range(5):
+        fake.add(posting(f"3000-000{index}-1", T0 + 100 * HOUR))
+    first = await cycle(db, T0)
+    second = await cycle(db, T0 + HOUR)
+    assert (first.new, first.changed) == (5, 0)
+    assert (second.new, second.changed, second.unchanged) == (0, 0, 5)
+
+
+async def test_shipped_posting_leaves_the_watch_quietly(fake: FakeOzon, db: Path) -> None:
+    fake.add(posting("4000-0001-1", T0 + 10 * HOUR))
+    fake.add(posting("4000-0002-1", T0 + 10 * HOUR))
+    await cycle(db, T0)
+    fake.leave("4000-0001-1", "delivering", substatus="posting_on_way_to_city")
+    result = await cycle(db, T0 + HOUR)
+    assert result.departed == 1
+    assert fake.calls_to("/v4/posting/fbs/list") == 1
+    assert fake.calls_to("/v3/posting/fbs/get") == 0  # explained by the changed list
+    with Store.open(db, mode="reader") as store:
+        watched = {p.posting_number for p in store.postings(T0 + HOUR)}
+        everything = {
+            p.posting_number: p.departure for p in store.postings(T0 + HOUR, include_departed=True)
+        }
+    assert watched == {"4000-0002-1"}
+    assert everything["4000-0001-1"] == "shipped"
+    assert [e for e, _ in events(db)] == ["reminder"]  # one batch for both, nothing more
+
+
+async def test_buyer_cancellation_is_reported_as_cancelled_elsewhere(
+    fake: FakeOzon, db: Path
+) -> None:
+    fake.add(posting("5000-0001-1", T0 + 50 * HOUR))
+    await cycle(db, T0)
+    fake.leave(
+        "5000-0001-1",
+        "cancelled",
+        substatus="posting_canceled",
+        cancellation={
+            "cancel_reason_id": 501,
+            "cancel_reason": "Buyer changed their mind",
+            "cancellation_type": "client",
+            "cancelled_after_ship": False,
+            "affect_cancellation_rating": False,
+            "cancellation_initiator": "Покупатель",
+        },
+    )
+    await cycle(db, T0 + HOUR)
+    await cycle(db, T0 + 2 * HOUR)
+    assert events(db) == [("cancelled_elsewhere", ("5000-0001-1",))]
+
+
+async def test_vanished_posting_unexplained_by_changes_is_reread_with_get(
+    fake: FakeOzon, db: Path
+) -> None:
+    fake.add(posting("6000-0001-1", T0 + 50 * HOUR))
+    await cycle(db, T0)
+    fake.changed_visible = False  # the changed list misses it: only `get` can tell
+    fake.leave("6000-0001-1", "delivering")
+    result = await cycle(db, T0 + HOUR)
+    assert result.reread == 1
+    assert result.departed == 1
+
+
+async def test_interrupted_listing_infers_nothing_and_reports_api_error_once(
+    fake: FakeOzon, db: Path
+) -> None:
+    for index in range(4):  # two pages of two
+        fake.add(posting(f"7000-000{index}-1", T0 + (100 + index) * HOUR))
+    await cycle(db, T0)
+    fake.fail_page = 2
+    failed = await cycle(db, T0 + HOUR)
+    again = await cycle(db, T0 + 2 * HOUR)
+    assert not failed.ok and not again.ok
+    assert not failed.listing_complete
+    assert failed.departed == 0
+    assert fake.calls_to("/v3/posting/fbs/get") == 0
+    with Store.open(db, mode="reader") as store:
+        assert len(store.postings(T0)) == 4  # still watched
+        state = store.get_sync_state("shop-1")
+    assert state.consecutive_failures == 2
+    fake.fail_page = None
+    recovered = await cycle(db, T0 + 3 * HOUR)
+    assert recovered.ok
+    assert [e for e, _ in events(db)] == ["api_error", "recovered"]
+
+
+async def test_dry_run_selection_reports_would_cancel_once(fake: FakeOzon, db: Path) -> None:
+    fake.add(posting("8000-0001-1", T0 - 50 * HOUR))
+    rules = Rules(cancel=CancelRules(enabled=False))
+    await cycle(db, T0, rules)
+    await cycle(db, T0 + HOUR, rules)
+    kinds = [e for e, _ in events(db)]
+    assert kinds.count("would_cancel") == 1
+    assert "overdue" in kinds
