@@ -42,6 +42,7 @@ __all__ = [
     "CycleResult",
     "enqueue_account_alert",
     "posting_payload",
+    "queue_alert",
     "run_cycle",
 ]
 
@@ -286,7 +287,7 @@ class _Cycle:
                     ],
                 }
                 reason = fresh[0].reason if len(fresh) == 1 else f"{len(fresh)} postings"
-                _queue(store, job, event, [a.posting.posting_number for a in fresh], payload,
+                queue_alert(store, job, event, [a.posting.posting_number for a in fresh], payload,
                        reason, now, dry_run=event == "would_cancel")  # fmt: skip
             self.result.alerts[event] = len(fresh)
 
@@ -313,7 +314,7 @@ def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
     }
 
 
-def _queue(
+def queue_alert(
     store: Store,
     job: AccountJob,
     event: str,
@@ -324,6 +325,8 @@ def _queue(
     *,
     dry_run: bool = False,
 ) -> int:
+    """Put one alert of `job`'s account in the outbox for the routes that take `event` and log
+    it; with no such route the log line is its delivery (recorded as sent). Returns its id."""
     routes = list(job.routes(job.name, event))
     alert_id = store.enqueue_alert(
         job.name,
@@ -356,7 +359,7 @@ def enqueue_account_alert(
 ) -> int:
     """Queue an account-level alert (api_error, recovered, key_expiring) with `reason`."""
     payload = {"event": event, "account": job.name, "total": 0, "postings": [], "reason": reason}
-    return _queue(store, job, event, (), payload, reason, now)
+    return queue_alert(store, job, event, (), payload, reason, now)
 
 
 async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) -> CycleResult:
