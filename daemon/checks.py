@@ -23,10 +23,20 @@ import httpx
 import structlog
 
 from daemon.config import Config, ConfigError, ResolvedSecrets
+from daemon.notify.outbox import Sender, apprise_send, privacy_url
+from daemon.notify.render import render_test_message
 from daemon.ozon.client import OzonClient, key_expires_soon
 from daemon.ozon.errors import OzonAuthError, OzonError
 
-__all__ = ["AccountCheck", "DatabaseFolderError", "check_accounts", "check_offline", "to_toml"]
+__all__ = [
+    "AccountCheck",
+    "DatabaseFolderError",
+    "RouteCheck",
+    "check_accounts",
+    "check_offline",
+    "check_routes",
+    "to_toml",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -229,3 +239,39 @@ async def _key_expiry(client: OzonClient, account: str, now: datetime) -> str:
         )
         return f"; WARNING: it expires {info.expires_at:%Y-%m-%d %H:%M} UTC, within 7 days"
     return f"; it expires {info.expires_at:%Y-%m-%d} UTC"
+
+
+# ---------------------------------------------------------------- --notify: test each route
+
+
+@dataclass(frozen=True)
+class RouteCheck:
+    """The test message to one route: whether Apprise reported success."""
+
+    index: int
+    shown_as: str
+    ok: bool
+
+    def line(self) -> str:
+        """`notify[0] (json://host/...): OK`, the URL in Apprise's privacy form."""
+        return f"notify[{self.index}] ({self.shown_as}): {'OK' if self.ok else 'FAILED'}"
+
+
+async def check_routes(
+    config: Config, secrets: ResolvedSecrets, sender: Sender = apprise_send
+) -> list[RouteCheck]:
+    """Send the test message to every route concurrently and report each route's result."""
+
+    async def one(index: int) -> RouteCheck:
+        route = config.notify[index]
+        url = secrets.route_urls[index].reveal()
+        accounts = route.accounts or [account.name for account in config.accounts]
+        message = render_test_message(accounts, config.daemon.language)
+        try:
+            ok = await sender(url, message)
+        except Exception as err:  # noqa: BLE001 - one broken route must not hide the others
+            log.warning("route_test_failed", route=privacy_url(url), reason=type(err).__name__)
+            ok = False
+        return RouteCheck(index, privacy_url(url), ok)
+
+    return list(await asyncio.gather(*(one(index) for index in range(len(config.notify)))))

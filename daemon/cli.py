@@ -18,11 +18,13 @@ import structlog
 import typer
 
 from daemon import __version__
-from daemon.checks import DatabaseFolderError, check_accounts, check_offline
+from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.digest import queue_due_digests
 from daemon.durations import parse_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
+from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.store import Store, StoreError, StoreLockedError
 from daemon.views import history_json, print_history, print_status, status_json
@@ -151,7 +153,14 @@ async def _once(
     config: Config, secrets: ResolvedSecrets, store: Store, dry_run: bool
 ) -> OnceOutcome:
     async with Engine(config, secrets, store, dry_run=dry_run) as engine:
-        return await engine.cycle_all()
+        outcome = await engine.cycle_all()
+        daemon = config.daemon
+        queue_due_digests(store, engine.jobs, daemon.zone, daemon.digest_at, utc_now())
+        outbox = Outbox(
+            store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
+        )
+        await outbox.deliver_due()
+    return outcome
 
 
 def _exit_for_outcome(outcome: OnceOutcome) -> None:
@@ -223,16 +232,31 @@ def check(
     config = _config(ctx)
     secrets = _secrets(config)
     check_offline(config, secrets, out=sys.stdout)
-    if notify:
-        _not_implemented("check --notify")
+    failure: CommandError | None = None
     if not offline:
         results = asyncio.run(check_accounts(config, secrets, utc_now()))
         for result in results:
             sys.stdout.write(result.line() + "\n")
         codes = [result.exit_code for result in results if result.exit_code]
         if codes:
-            failed = next(r for r in results if r.exit_code == min(codes, key=_EXIT_PRIORITY.index))
-            raise CommandError(failed.exit_code, failed.line())
+            code = min(codes, key=_EXIT_PRIORITY.index)
+            failed = next(r for r in results if r.exit_code == code)
+            failure = CommandError(code, failed.line())
+    if notify:
+        routes = asyncio.run(check_routes(config, secrets))
+        for route in routes:
+            sys.stdout.write(route.line() + "\n")
+        if not routes:
+            sys.stdout.write("no [[notify]] routes configured: alerts only go to the log\n")
+        broken = [route for route in routes if not route.ok]
+        if broken and failure is None:
+            failure = CommandError(
+                EXIT.NOTIFY_FAILED,
+                f"{len(broken)} of {len(routes)} notification routes failed the test message: "
+                + ", ".join(route.line() for route in broken),
+            )
+    if failure is not None:
+        raise failure
 
 
 _EXIT_PRIORITY = [EXIT.DATABASE, EXIT.AUTH, EXIT.UNAVAILABLE]
@@ -289,11 +313,22 @@ def release(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    language: Annotated[
+        str, typer.Option("--language", help="Language of the alerts: en | zh | ru.")
+    ] = "en",
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="Time zone for times in the alerts.")
+    ] = "Europe/Moscow",
+) -> None:
     """Try ozon-sync without a config or an account: runs the daemon against the built-in
     simulated Ozon Seller API and prints the alerts and the status table (under a minute)."""
+    from daemon.demo import run_demo
+
+    if language not in {"en", "zh", "ru"}:
+        raise typer.BadParameter("use en, zh or ru", param_hint="--language")
     configure_logging("warning", "auto")
-    _not_implemented("demo")
+    raise typer.Exit(run_demo(sys.stdout, language=language, timezone=timezone))
 
 
 Opt = typer.Option

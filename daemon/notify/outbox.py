@@ -197,7 +197,8 @@ class Outbox:
                 "alert_sent",
                 account=account,
                 alert=event,
-                route=privacy_url(route.url),
+                route=f"notify[{route.index}]",
+                route_url=route.label or privacy_url(route.url),
                 postings=payload.get("total", 0),
             )
             return
@@ -210,7 +211,8 @@ class Outbox:
             "alert_delivery_failed",
             account=account,
             alert=event,
-            route=privacy_url(route.url),
+            route=f"notify[{route.index}]",
+            route_url=route.label or privacy_url(route.url),
             attempts=attempts,
             next_try_at=next_try.isoformat(),
             reason=error,

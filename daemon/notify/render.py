@@ -29,7 +29,7 @@ __all__ = ["MAX_LISTED", "Message", "parse_time", "render", "render_test_message
 
 MAX_LISTED = 20
 MOSCOW = ZoneInfo("Europe/Moscow")
-_MARKUP = re.compile(r"[*_`\[\]<>~|#\\]")
+_MARKUP = re.compile(r"[*_`\[\]~|#\\]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -49,7 +49,8 @@ def parse_time(text: str) -> datetime:
 def clean(text: str) -> str:
     """Text from outside (Ozon, error messages) made safe for any parser: no markup
     characters, no control characters, no line breaks."""
-    return _MARKUP.sub(" ", _CONTROL.sub(" ", text)).replace("\n", " ").strip()
+    text = _CONTROL.sub(" ", text).replace("\n", " ").replace("->", "→")
+    return _MARKUP.sub(" ", text).strip()
 
 
 # ---------------------------------------------------------------- words per language

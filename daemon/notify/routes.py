@@ -34,6 +34,7 @@ class Route:
     events: frozenset[str]
     accounts: frozenset[str] = frozenset()
     quiet_hours: tuple[time, time] | None = None
+    label: str = ""  # how logs name the route; "" = Apprise's privacy form of the URL
 
     @property
     def id(self) -> str:

@@ -247,6 +247,9 @@ class StoreBase:
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees one consistent snapshot."""
         conn = self._conn()
+        if getattr(self._local, "depth", 0):  # inside transaction(): read what it sees
+            yield conn
+            return
         with self._translated():
             conn.execute("BEGIN")
             try:

@@ -32,3 +32,10 @@ def test_a_failure_inside_a_transaction_rolls_back_every_verb(tmp_path: Path) ->
         assert store.pending_deliveries() == 0
         # the connection is usable again afterwards
         assert store.record_alert_keys("a", [AlertKey("p1", "overdue", "#0")], NOW)
+
+
+def test_reads_inside_a_transaction_see_its_own_writes(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db", mode="writer") as store, store.transaction():
+        store.record_alert_keys("a", [AlertKey("p1", "overdue", "#0")], NOW)
+        assert store.fired_keys("a") == {AlertKey("p1", "overdue", "#0")}
+        assert store.digest_counts("a", NOW).watched == 0
