@@ -30,7 +30,7 @@ __all__ = ["DeliveryReport", "Outbox", "apprise_send", "privacy_url"]
 
 log = structlog.get_logger(__name__)
 
-RETRY_BASE = timedelta(seconds=30)
+RETRY_BASE = timedelta(seconds=15)
 RETRY_CAP = timedelta(minutes=30)
 
 Sender = Callable[[str, Message], Awaitable[bool]]
@@ -60,7 +60,7 @@ async def apprise_send(url: str, message: Message) -> bool:
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Backoff before the next try after `attempts` failed ones: 30 s doubling, capped at 30 m."""
+    """Backoff before the next try after `attempts` failed ones: 15 s doubling, capped at 30 m."""
     delay: timedelta = RETRY_BASE * (2 ** max(0, attempts - 1))
     return min(RETRY_CAP, delay)
 
