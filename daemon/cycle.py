@@ -7,7 +7,8 @@
         re-read watched postings that vanished without explanation (bounded, `get`)
         mark the ones that left the watch as departed -> cancelled_elsewhere decisions
     else: nothing is inferred about absent postings and the cycle counts as failed
-    would_cancel over the whole listing (share breaker and max_per_cycle use the full count)
+    would_cancel over the whole listing (share breaker and max_per_cycle use the full count),
+        in a dry run only; otherwise the selections go to the executor (daemon.cancel)
     record ledger keys and queue one alert per event; sync state -> api_error / recovered
 
 Never raises for Ozon trouble: the result says whether the account's cycle succeeded and why
@@ -249,13 +250,14 @@ class _Cycle:
         return action is not None and not action.dry_run and action.outcome in {"done", "unknown"}
 
     def _would_cancel(self) -> None:
-        """Report the cycle's cancel selections as would_cancel (dry run; the executor of a
-        later stage acts on `selected` when cancelling is enabled)."""
+        """Hand the cycle's cancel selections to the executor (`result.selected`) and, in a dry
+        run only, report them as would_cancel; when cancelling, the executor (daemon.cancel)
+        reports the ones a safety limit holds back itself."""
         selected = sorted(
             self.selected, key=lambda s: (s.posting.shipment_date, s.posting.posting_number)
         )
         self.result.selected = tuple(selected)
-        if not selected:
+        if not selected or (self.job.rules.cancel.enabled and not self.job.dry_run):
             return
         fired = self.store.fired_keys(self.job.name, [s.posting.posting_number for s in selected])
         for alert in policy.would_cancel_alerts(

@@ -4,7 +4,8 @@
 one OzonClient per account and turns the config into the pure policy's rules and the cycle's
 jobs. It never exits the process or maps errors to exit codes (that is the CLI's job).
 
-Imports config, cycle, ozon, store and notify; nothing imports it but the CLI and the service.
+Imports config, cycle, cancel, ozon, store and notify; nothing imports it but the CLI and the
+service.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 
+from daemon.cancel import CancelExecutor
 from daemon.config import Config, ResolvedSecrets
 from daemon.cycle import AccountJob, CycleResult, run_cycle
 from daemon.notify.routes import Route, Router
@@ -125,9 +127,21 @@ class Engine:
 
     async def cycle(self, name: str) -> CycleResult:
         """One cycle of one account."""
-        return await run_cycle(self.store, self.job(name), self.now)
+        return await self._account_cycle(self.job(name))
 
     async def cycle_all(self) -> OnceOutcome:
         """One cycle of every account, concurrently; a failing account never stops the others."""
-        results = await asyncio.gather(*(run_cycle(self.store, job, self.now) for job in self.jobs))
+        results = await asyncio.gather(*(self._account_cycle(job) for job in self.jobs))
         return OnceOutcome(results=tuple(results))
+
+    async def _account_cycle(self, job: AccountJob) -> CycleResult:
+        """Settle cancels of unknown outcome, run the sync cycle, then the cancellation
+        executor on its selections (only after a complete listing); the executor's alerts are
+        queued once at the end (one message per event per cycle)."""
+        executor = CancelExecutor(self.store, job, self.now())
+        await executor.resolve_unknown()
+        result = await run_cycle(self.store, job, self.now)
+        if result.listing_complete:
+            await executor.execute(result, self.now())
+        executor.flush()
+        return result
