@@ -134,8 +134,12 @@ DryRun = Annotated[
 @app.command()
 def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
     """Run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads the config."""
-    _config(ctx)
-    _not_implemented("run")
+    from daemon.service import Service
+
+    config = _config(ctx)
+    secrets = _secrets(config)
+    assert config.path is not None  # noqa: S101 - load_config always sets it
+    raise typer.Exit(asyncio.run(Service(config.path, config, secrets, dry_run=dry_run).run()))
 
 
 @app.command()

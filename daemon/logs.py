@@ -29,7 +29,12 @@ __all__ = [
 ]
 
 MASK = "***"
-_QUIET_LIBRARIES = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
+_QUIET_LIBRARIES = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "apscheduler": logging.WARNING,  # "Running job ..." on every cycle: our own lines say more
+    "apprise": logging.WARNING,  # "Sent ... notification": alert_sent says it with the route
+}
 _MIN_FRAGMENT = 6
 _HANDLER_NAME = "ozon-sync"
 

@@ -1,0 +1,294 @@
+"""`ozon-sync run`: the long-running daemon under systemd.
+
+    start: open the store (writer lock), build the engine, start the scheduler,
+           READY=1, watchdog; a first cycle for every account at once (spread by a few seconds)
+    every poll_interval per account: a full cycle (accounts offset, never in lockstep)
+    after each cycle: deliver the outbox, queue a due digest, STATUS=, heartbeat, metrics,
+           and a one-shot wake-up at the next moment a posting crosses a threshold
+    daily: digest at digest_at, key-expiry check (/v1/roles), pruning
+    SIGHUP: reload the config (an invalid one is logged and the old one kept)
+    SIGTERM/SIGINT: stop taking work, let cycles in flight finish (bounded), flush the outbox,
+           close the store, exit 0
+
+Ozon errors never end the process: cycles record them and alert `api_error`. Imports the
+engine, cycle, digest, notify, schedule, sdnotify, health, metrics, config and store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.cycle import CycleResult, enqueue_account_alert
+from daemon.digest import queue_due_digests
+from daemon.engine import Engine, utc_now
+from daemon.logs import register_secrets
+from daemon.notify.outbox import Outbox
+from daemon.ozon.client import key_expires_soon
+from daemon.ozon.errors import OzonError
+from daemon.schedule import Scheduler
+from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
+from daemon.store import AlertKey, Store
+
+__all__ = ["Service"]
+
+log = structlog.get_logger(__name__)
+
+CYCLE_BOUND = timedelta(minutes=30)  # a cycle running longer than this is wedged
+STOP_GRACE = 25.0  # seconds to let cycles in flight finish on SIGTERM
+FLUSH_GRACE = 10.0  # seconds to deliver what is queued on SIGTERM
+DELIVERY_EVERY = timedelta(seconds=30)  # retries and quiet-hours releases
+FIRST_CYCLE_SPREAD = 2.0  # seconds between the first cycles of two accounts
+MIN_WAKE_DELAY = timedelta(seconds=1)
+
+
+class Service:
+    """The `run` process for one config file. `await Service(...).run()` returns the exit code."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        config: Config,
+        secrets: ResolvedSecrets,
+        *,
+        dry_run: bool = False,
+        notifier: SdNotifier | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.secrets = secrets
+        self.dry_run = dry_run
+        self.notifier = notifier or SdNotifier()
+        self.now = now
+        self.guard = CycleGuard(CYCLE_BOUND.total_seconds())
+        self.scheduler = Scheduler()
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.outbox: Outbox | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._last: dict[str, CycleResult] = {}
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns 0. Store errors at start propagate (73/74)."""
+        self.store = Store.open(self.config.database_path(), mode="writer")
+        try:
+            self._build()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._stopping.set)
+            loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload()))
+            self.scheduler.start()
+            self._schedule()
+            watchdog = Watchdog(self.notifier, healthy=self.guard.healthy)
+            self.notifier.ready("started; first sync running")
+            watchdog.start()
+            log.info(
+                "daemon_started",
+                accounts=[account.name for account in self.config.accounts],
+                poll_interval=self.config.daemon.poll_interval.total_seconds(),
+                dry_run=self.dry_run,
+            )
+            await self._stopping.wait()
+            self.notifier.stopping()
+            watchdog.stop()
+            await self._shutdown()
+        finally:
+            if self.engine is not None:
+                await self.engine.aclose()
+            self.store.close()
+            self.notifier.close()
+        log.info("daemon_stopped")
+        return 0
+
+    def _build(self) -> None:
+        assert self.store is not None  # noqa: S101 - set by run()
+        self.engine = Engine(self.config, self.secrets, self.store, dry_run=self.dry_run)
+        daemon = self.config.daemon
+        self.outbox = Outbox(
+            self.store, self.engine.router, zone=daemon.zone, language=daemon.language,
+            now=self.now,
+        )  # fmt: skip
+        for account in self.config.accounts:
+            self._locks.setdefault(account.name, asyncio.Lock())
+
+    def _schedule(self) -> None:
+        daemon, now = self.config.daemon, self.now()
+        for name in self.scheduler.names():
+            self.scheduler.remove(name)
+        count = len(self.config.accounts)
+        interval = daemon.poll_interval
+        for index, account in enumerate(self.config.accounts):
+            # The first cycles run at once (a few seconds apart); later ones are spread over the
+            # interval so accounts never poll in lockstep.
+            first = now + timedelta(seconds=index * FIRST_CYCLE_SPREAD)
+            self.scheduler.once_at(f"first:{account.name}", first, self._job_cycle(account.name))
+            offset = interval * index / count
+            self.scheduler.every(
+                f"sync:{account.name}", interval, self._job_cycle(account.name),
+                first_at=now + interval + offset,
+            )  # fmt: skip
+        self.scheduler.every("deliver", DELIVERY_EVERY, self._deliver, now + DELIVERY_EVERY)
+        self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
+        self.scheduler.daily("key-expiry", daemon.digest_at, daemon.zone, self._key_expiry)
+        self.scheduler.every("prune", timedelta(days=1), self._prune, now + timedelta(minutes=10))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shutdown(self) -> None:
+        """Stop taking work, let running jobs finish (bounded), flush the outbox."""
+        self.scheduler.shutdown()
+        pending = [task for task in self._tasks if not task.done()]
+        log.info("daemon_stopping", running=len(pending))
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
+            if late:
+                log.warning("stop_timeout", reason=f"{len(late)} cycles still running abandoned")
+        if self.outbox is not None:
+            try:
+                await asyncio.wait_for(self.outbox.deliver_due(), timeout=FLUSH_GRACE)
+            except TimeoutError:
+                log.warning("flush_timeout", reason="undelivered alerts stay queued for later")
+
+    # ---------------------------------------------------------------- jobs
+
+    def _job_cycle(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            await self._cycle(name)
+
+        return job
+
+    async def _cycle(self, name: str) -> None:
+        """One full cycle of one account, then everything that follows a cycle."""
+        if self._stopping.is_set() or self.engine is None:
+            return
+        task = asyncio.current_task()
+        if task is not None:  # tracked, so SIGTERM can let it finish
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            engine = self.engine
+            if name not in {job.name for job in engine.jobs}:
+                return  # the account left the config on a reload
+            with self.guard.running(name):
+                result = await engine.cycle(name)
+            self._last[name] = result
+            self._after_cycle(result)
+        await self._deliver()
+
+    def _after_cycle(self, result: CycleResult) -> None:
+        name = result.account
+        if result.next_wakeup is not None and not self._stopping.is_set():
+            when = max(result.next_wakeup, self.now() + MIN_WAKE_DELAY)
+            self.scheduler.once_at(f"wake:{name}", when, self._job_cycle(name))
+        assert self.store is not None  # noqa: S101 - set by run()
+        daemon = self.config.daemon
+        if self.engine is not None:
+            queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at,
+                              self.now())  # fmt: skip
+        self.notifier.status(self._status_line())
+
+    def _status_line(self) -> str:
+        parts = []
+        for name, result in sorted(self._last.items()):
+            state = "ok" if result.ok else "FAILING"
+            at = result.started.astimezone(self.config.daemon.zone)
+            parts.append(f"{name}: {state}, {result.watched} watched, last sync {at:%H:%M:%S}")
+        return "; ".join(parts) or "starting"
+
+    async def _deliver(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.deliver_due()
+
+    async def _digest(self) -> None:
+        assert self.store is not None  # noqa: S101 - set by run()
+        if self.engine is not None:
+            daemon = self.config.daemon
+            queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at,
+                              self.now())  # fmt: skip
+            await self._deliver()
+
+    async def _key_expiry(self) -> None:
+        """Alert `key_expiring` once per key expiry date when a key expires within 7 days."""
+        assert self.store is not None  # noqa: S101 - set by run()
+        if self.engine is None:
+            return
+        for job in self.engine.jobs:
+            try:
+                info = await job.client.key_info()
+            except OzonError as err:
+                log.warning("key_info_unavailable", account=job.name, reason=str(err))
+                continue
+            now = self.now()
+            if info.expires_at is None or not key_expires_soon(info, now):
+                continue
+            key = AlertKey("", "key_expiring", info.expires_at.isoformat())
+            with self.store.transaction():
+                if self.store.record_alert_keys(job.name, [key], now):
+                    reason = (
+                        f"the API key of account {job.name} expires "
+                        f"{info.expires_at:%Y-%m-%d %H:%M} UTC; create a new one in the seller "
+                        "account (Settings > Seller API) and update the config"
+                    )
+                    enqueue_account_alert(self.store, job, "key_expiring", reason, now)
+        await self._deliver()
+
+    async def _prune(self) -> None:
+        assert self.store is not None  # noqa: S101 - set by run()
+        cutoff = self.now() - self.config.daemon.keep_history
+        result = await asyncio.to_thread(self.store.prune, cutoff)
+        log.info("pruned", rows=result.total, counts=result.counts)
+
+    # ---------------------------------------------------------------- reload
+
+    async def _reload(self) -> None:
+        """SIGHUP: load the config again; keep the old one when the new one is invalid."""
+        self.notifier.reloading()
+        try:
+            config = load_config(self.config_path)
+            secrets = resolve_secrets(config)
+        except ConfigError as err:
+            log.error("config_reload_failed", reason=str(err), kept="the running config")
+            self.notifier.ready(self._status_line())
+            return
+        if config.database_path() != self.config.database_path():
+            log.warning("database_change_ignored", reason="restart to use another database")
+        register_secrets(secrets.all_values())
+        async with _all_locks(self._locks):
+            old = self.engine
+            self.config, self.secrets = config, secrets
+            self._build()
+            if old is not None:
+                await old.aclose()
+        self._schedule()
+        self.notifier.ready(self._status_line())
+        log.info("config_reloaded", accounts=[account.name for account in config.accounts])
+
+
+class _all_locks:
+    """Hold every account lock: no cycle runs while the engine is swapped."""
+
+    def __init__(self, locks: dict[str, asyncio.Lock]) -> None:
+        self.locks = list(locks.values())
+
+    async def __aenter__(self) -> None:
+        for lock in self.locks:
+            await lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for lock in self.locks:
+            lock.release()
