@@ -199,6 +199,7 @@ def config_text(
     retry_for: str = "5s",
     timeout: str = "5s",
     rps: float = 20,
+    log_level: str = "info",
     extra: str = "",
 ) -> str:
     """The TOML of a config for these accounts (keys in $OZON_E2E_KEY_<index>)."""
@@ -216,7 +217,7 @@ warehouse_ids = [{", ".join(str(w) for w in account.warehouse_ids)}]
 [daemon]
 database = "state.db"
 log_format = "json"
-log_level = "info"
+log_level = "{log_level}"
 
 [ozon]
 base_url = "{base_url}"
