@@ -1,0 +1,439 @@
+"""The cancellation executor in-process: the Engine (resolve -> cycle -> execute -> alerts)
+against the sandbox in a thread, with a real SQLite store opened anew for every cycle (as if
+the process restarted), and the sandbox's recorded calls as the proof of what was sent."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.cancel import CancelExecutor
+from daemon.config import Config, parse_config, resolve_secrets
+from daemon.cycle import CycleResult, run_cycle
+from daemon.engine import Engine
+from daemon.sandbox import Knobs, Sandbox
+from daemon.store import HistoryEntry, Store
+from tests.sandbox_fixtures import MakeSandbox
+
+CANCEL = "/v2/posting/fbs/cancel"
+GET = "/v3/posting/fbs/get"
+REASONS = "/v1/posting/fbs/cancel-reason"
+ACCOUNT = "shop-1"
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def sb(make_sandbox: MakeSandbox) -> Sandbox:
+    """An empty sandbox (tests add their postings) without rate limit or scheduled events."""
+    return make_sandbox(scenario="empty", knobs=Knobs(rate_limit=0), events=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+def overdue(sb: Sandbox, hours: float = 50, **kwargs: Any) -> str:
+    """Add a posting `hours` past its shipment_date (cancelled after 48 h by default)."""
+    return sb.add_posting(datetime.now(UTC) - hours * HOUR, **kwargs)
+
+
+def fresh(sb: Sandbox, count: int) -> list[str]:
+    """Add `count` postings due in three days (watched, never selected)."""
+    return [sb.add_posting(datetime.now(UTC) + 72 * HOUR) for _ in range(count)]
+
+
+def config(sb: Sandbox, **cancel: Any) -> Config:
+    cancel.setdefault("enabled", True)
+    return parse_config(
+        {
+            "ozon": {
+                "base_url": sb.base_url,
+                "retry_for": "0s",
+                "timeout": "5s",
+                "max_requests_per_second": 50,
+            },
+            "accounts": [{"name": ACCOUNT, "client_id": sb.client_id, "api_key_env": "KEY"}],
+            "policy": {"cancel": cancel},
+        }
+    )
+
+
+async def cycle(db: Path, sb: Sandbox, *, dry_run: bool = False, **cancel: Any) -> CycleResult:
+    """One engine cycle of the account, the store opened and closed around it."""
+    cfg = config(sb, **cancel)
+    secrets = resolve_secrets(cfg, {"KEY": sb.api_key}, routes=False)
+    with Store.open(db, mode="writer") as store:
+        async with Engine(cfg, secrets, store, dry_run=dry_run) as engine:
+            return await engine.cycle(ACCOUNT)
+
+
+def history(db: Path) -> list[HistoryEntry]:
+    """The journal, oldest first."""
+    with Store.open(db, mode="reader") as store:
+        return list(reversed(store.history(10_000)))
+
+
+def steps(db: Path, number: str) -> list[tuple[str, bool, str]]:
+    """(event, dry_run, reason) of the cancellation steps `history` shows about one posting,
+    oldest first: the history without the alert messages (one entry removed per alert)."""
+    messages = Counter((a["event"], tuple(a["numbers"]), a["reason"]) for a in alerts(db))
+    found = []
+    for entry in history(db):
+        key = (entry.event, entry.posting_numbers, entry.reason)
+        if messages[key] > 0:
+            messages[key] -= 1
+        elif entry.posting_numbers == (number,):
+            found.append((entry.event, entry.dry_run, entry.reason))
+    return found
+
+
+def alerts(db: Path) -> list[dict[str, Any]]:
+    """Every queued alert message, oldest first, with its payload (read straight from the
+    database: the store offers no verb listing delivered alerts)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT event, posting_numbers, reason, payload, dry_run FROM alerts ORDER BY id"
+        ).fetchall()
+    return [
+        {
+            "event": event,
+            "numbers": json.loads(numbers),
+            "reason": reason,
+            "payload": json.loads(payload),
+            "dry_run": bool(dry_run),
+        }
+        for event, numbers, reason, payload, dry_run in rows
+    ]
+
+
+def alerts_of(db: Path, event: str) -> list[dict[str, Any]]:
+    return [a for a in alerts(db) if a["event"] == event]
+
+
+def payload_reasons(alert: dict[str, Any]) -> dict[str, str]:
+    return {p["posting_number"]: p["reason"] for p in alert["payload"]["postings"]}
+
+
+def cancel_calls(sb: Sandbox, number: str | None = None) -> list[Any]:
+    return [c for c in sb.calls_to(CANCEL) if number is None or c.body["posting_number"] == number]
+
+
+# ---------------------------------------------------------------- the normal path
+
+
+async def test_each_eligible_posting_gets_exactly_one_cancel_request_across_cycles(
+    sb: Sandbox, db: Path
+) -> None:
+    first, second = overdue(sb), overdue(sb, hours=60)
+    young = overdue(sb, hours=47)  # not yet overdue_for 48h
+    fresh(sb, 3)
+    for _ in range(3):
+        result = await cycle(db, sb)
+        assert result.ok, result.error
+    assert len(cancel_calls(sb, first)) == 1
+    assert len(cancel_calls(sb, second)) == 1
+    assert cancel_calls(sb, young) == []
+    body = cancel_calls(sb, first)[0].body
+    assert body["cancel_reason_id"] == 402
+    assert body["cancel_reason_message"] == "Could not be shipped in time"
+    assert sb.status(first) == sb.status(second) == "cancelled"
+    ((message,),) = [[a] for a in alerts_of(db, "cancelled")]  # one message for both
+    assert sorted(message["numbers"]) == sorted([first, second])
+    assert "overdue by" in payload_reasons(message)[first]
+    assert [e for e, _, _ in steps(db, first)] == ["cancelled"]
+    assert not alerts_of(db, "cancelled_elsewhere")  # its departure is known to be ours
+    assert not alerts_of(db, "would_cancel")
+
+
+async def test_every_request_is_preceded_by_a_re_read_and_a_reason_check(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb)
+    paths = [c.path for c in sb.calls if c.body and number in json.dumps(c.body)]
+    assert paths[-3:] == [GET, REASONS, CANCEL]
+
+
+# ---------------------------------------------------------------- never twice
+
+
+async def test_an_answer_lost_after_ozon_applied_the_cancel_ends_as_cancelled_without_a_retry(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    sb.set_knobs(cancel_outcome="drop")
+    await cycle(db, sb)
+    sb.set_knobs(cancel_outcome="answer")
+    await cycle(db, sb)
+    assert len(cancel_calls(sb)) == 1
+    assert [(e, r) for e, _, r in steps(db, number)] == [
+        ("cancel_failed", "outcome unknown"),
+        ("cancelled", "overdue by 2d 2h, over overdue_for 48h"),
+    ]
+    assert len(alerts_of(db, "cancelled")) == 1
+    assert not alerts_of(db, "cancel_failed")  # settled in the same cycle: nothing to warn of
+
+
+async def test_a_claim_left_by_a_killed_process_is_settled_by_a_re_read_not_a_second_request(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb, enabled=False)  # cached, nothing sent
+    with Store.open(db, mode="writer") as store:  # the killed process's claim
+        store.claim_action(
+            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+        )
+    sb.cancel_by_seller(number, 402)  # ... and Ozon applied its request
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert [(e, r) for e, dry, r in steps(db, number) if not dry] == [
+        ("cancel_failed", "outcome unknown"),
+        ("cancelled", "overdue"),
+    ]
+    assert len(alerts_of(db, "cancelled")) == 1
+    assert not alerts_of(db, "cancelled_elsewhere")
+
+
+async def test_a_lost_cancel_on_a_posting_still_open_allows_exactly_one_more_try(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        store.claim_action(
+            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+        )
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert len(cancel_calls(sb, number)) == 1
+    assert sb.status(number) == "cancelled"
+
+
+async def test_a_second_lost_outcome_on_a_posting_still_open_gives_up_for_that_deadline(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb, enabled=False)
+    for _ in range(2):  # two attempts whose outcome was lost, the posting still open each time
+        with Store.open(db, mode="writer") as store:
+            store.claim_action(
+                ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+            )
+        await cycle(db, sb, max_per_cycle=0)  # settle the claim, send nothing
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    (alert,) = alerts_of(db, "cancel_failed")
+    assert "outcome unknown twice" in alert["reason"]
+    assert sb.status(number) == "awaiting_packaging"
+
+
+async def test_an_unknown_outcome_blocks_new_requests_until_a_re_read_settles_it(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+        )
+        assert claim is not None
+        store.finish_action(claim, "unknown", datetime.now(UTC), reason="timed out")
+    sb.set_knobs(forbidden_methods=[GET])  # the re-read is refused: it stays unknown
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []  # selected in both cycles, but the claim holds
+    (warning,) = alerts_of(db, "cancel_failed")  # once per attempt, not per cycle
+    assert warning["reason"].startswith("outcome unknown")
+    sb.set_knobs(forbidden_methods=[])
+    await cycle(db, sb)  # still open: settled as failed, then one more try
+    assert len(cancel_calls(sb)) == 1
+    real = [e for e, dry, _ in steps(db, number) if not dry]
+    assert real == ["cancel_failed", "cancel_failed", "cancelled"]
+
+
+async def test_a_403_on_cancel_is_cancel_failed_with_that_reason_not_an_account_failure(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    sb.set_knobs(forbidden_methods=[CANCEL])
+    first = await cycle(db, sb)
+    second = await cycle(db, sb)
+    assert first.ok and second.ok
+    assert len(cancel_calls(sb)) == 1  # refused: not tried again for this deadline
+    (alert,) = alerts_of(db, "cancel_failed")
+    assert "403" in alert["reason"] and "role" in alert["reason"]
+    assert not alerts_of(db, "api_error")
+    assert steps(db, number)[-1][0] == "cancel_failed"
+
+
+# ---------------------------------------------------------------- per-posting guards
+
+
+async def test_a_reason_ozon_does_not_allow_fails_naming_the_allowed_ones_without_a_request(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    sb.set_knobs(cancel_reasons={number: [352, 400]})
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    (alert,) = alerts_of(db, "cancel_failed")
+    assert "402 is not allowed" in alert["reason"]
+    assert "352" in alert["reason"] and "400" in alert["reason"]
+    assert sb.status(number) == "awaiting_packaging"
+
+
+async def test_a_posting_shipped_between_listing_and_re_reading_is_left_alone(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    sb.set_knobs(change_on_get={number: "ship"})
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert sb.status(number) == "awaiting_deliver"
+    (alert,) = alerts_of(db, "would_cancel")
+    assert "status awaiting_packaging -> awaiting_deliver" in alert["reason"]
+
+
+async def test_a_moved_deadline_seen_on_re_reading_leaves_the_posting_alone_this_cycle(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    cfg = config(sb)
+    secrets = resolve_secrets(cfg, {"KEY": sb.api_key}, routes=False)
+    with Store.open(db, mode="writer") as store:
+        async with Engine(cfg, secrets, store) as engine:
+            job = engine.job(ACCOUNT)
+            now = datetime.now(UTC)
+            result = await run_cycle(store, job, lambda: now)
+            sb.move_deadline(number, now - 49 * HOUR)  # between listing and re-reading
+            executor = CancelExecutor(store, job, now)
+            report = await executor.execute(result)
+            executor.flush()
+    assert cancel_calls(sb) == []
+    assert "shipment_date" in report.held_back[number]
+
+
+async def test_a_hold_placed_after_the_listing_is_checked_again_before_sending(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    cfg = config(sb)
+    secrets = resolve_secrets(cfg, {"KEY": sb.api_key}, routes=False)
+    with Store.open(db, mode="writer") as store:
+        async with Engine(cfg, secrets, store) as engine:
+            job = engine.job(ACCOUNT)
+            now = datetime.now(UTC)
+            result = await run_cycle(store, job, lambda: now)
+            assert [s.posting.posting_number for s in result.selected] == [number]
+            store.hold(number, None, now)
+            executor = CancelExecutor(store, job, now)
+            report = await executor.execute(result)
+            executor.flush()
+    assert cancel_calls(sb) == []
+    assert report.held_back == {number: "held by the seller"}
+    assert "held by the seller" in alerts_of(db, "would_cancel")[0]["reason"]
+
+
+async def test_a_held_posting_is_never_cancelled_and_is_after_release(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    with Store.open(db, mode="annotate") as store:
+        store.hold(number, None, datetime.now(UTC))
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    with Store.open(db, mode="annotate") as store:
+        store.release(number)
+    await cycle(db, sb)
+    assert len(cancel_calls(sb, number)) == 1
+
+
+# ---------------------------------------------------------------- cycle-level guards
+
+
+async def test_the_share_breaker_cancels_none_and_reports_each_once(sb: Sandbox, db: Path) -> None:
+    numbers = [overdue(sb) for _ in range(3)]
+    fresh(sb, 2)  # 3 of 5 watched = 0.6 > max_share 0.2
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert sb.calls_to(REASONS) == []
+    (alert,) = alerts_of(db, "would_cancel")
+    assert sorted(alert["numbers"]) == sorted(numbers)
+    assert all("share breaker" in r for r in payload_reasons(alert).values())
+
+
+async def test_the_share_breaker_counts_every_watched_posting_of_the_listing(
+    sb: Sandbox, db: Path
+) -> None:
+    for _ in range(3):
+        overdue(sb)
+    fresh(sb, 12)  # 3 of 15 = 0.2, not more than max_share 0.2
+    await cycle(db, sb)
+    assert len(cancel_calls(sb)) == 3
+
+
+async def test_max_per_cycle_lets_the_rest_wait_for_the_next_cycle(sb: Sandbox, db: Path) -> None:
+    numbers = [overdue(sb, hours=60 - i) for i in range(3)]  # the most overdue first
+    await cycle(db, sb, max_per_cycle=2, max_share=1.0)
+    assert {c.body["posting_number"] for c in cancel_calls(sb)} == set(numbers[:2])
+    (alert,) = alerts_of(db, "would_cancel")
+    assert alert["numbers"] == [numbers[2]]
+    assert "max_per_cycle 2" in alert["reason"]
+    await cycle(db, sb, max_per_cycle=2, max_share=1.0)
+    assert {c.body["posting_number"] for c in cancel_calls(sb)} == set(numbers)
+    assert len(cancel_calls(sb)) == 3
+
+
+async def test_a_clock_two_minutes_off_ozons_date_cancels_none(sb: Sandbox, db: Path) -> None:
+    number = overdue(sb)
+    sb.set_knobs(date_skew=300)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    (alert,) = alerts_of(db, "would_cancel")
+    assert "behind Ozon's" in payload_reasons(alert)[number]
+    sb.set_knobs(date_skew=30)
+    await cycle(db, sb)
+    assert len(cancel_calls(sb)) == 1
+
+
+async def test_a_cycle_whose_listing_did_not_complete_cancels_nothing(
+    sb: Sandbox, db: Path
+) -> None:
+    overdue(sb)
+    fresh(sb, 150)  # two pages
+    sb.set_knobs(malformed_page=2)
+    result = await cycle(db, sb)
+    assert not result.listing_complete
+    assert cancel_calls(sb) == [] and sb.calls_to(GET) == []
+
+
+# ---------------------------------------------------------------- dry run
+
+
+@pytest.mark.parametrize(
+    ("enabled", "dry_run"), [(False, False), (True, True)], ids=["enabled=false", "--dry-run"]
+)
+async def test_a_dry_run_journals_each_planned_cancellation_once_and_sends_nothing(
+    sb: Sandbox, db: Path, enabled: bool, dry_run: bool
+) -> None:
+    first, second = overdue(sb), overdue(sb, hours=70)
+    for _ in range(2):
+        await cycle(db, sb, enabled=enabled, dry_run=dry_run)
+    assert cancel_calls(sb) == [] and sb.calls_to(REASONS) == []
+    (alert,) = alerts_of(db, "would_cancel")
+    assert sorted(alert["numbers"]) == sorted([first, second])
+    assert alert["dry_run"]
+    for number in (first, second):
+        (step,) = steps(db, number)
+        assert step[0] == "cancelled" and step[1] is True
+        assert "dry run, nothing is cancelled" in step[2]
