@@ -79,12 +79,14 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class AccountSpec:
-    """One `[[accounts]]` table; the key goes through an environment variable."""
+    """One `[[accounts]]` table; the key goes through an environment variable (`inline`:
+    written into the config file as `api_key`)."""
 
     name: str
     client_id: str
     key: str
     warehouse_ids: tuple[int, ...] = ()
+    inline: bool = False
 
 
 @dataclass
@@ -208,7 +210,7 @@ def config_text(
 [[accounts]]
 name = "{account.name}"
 client_id = "{account.client_id}"
-api_key_env = "OZON_E2E_KEY_{index}"
+{f'api_key = "{account.key}"' if account.inline else f'api_key_env = "OZON_E2E_KEY_{index}"'}
 warehouse_ids = [{", ".join(str(w) for w in account.warehouse_ids)}]
 """
         for index, account in enumerate(accounts)
