@@ -45,6 +45,7 @@ from daemon.ozon.errors import (
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonError,
+    OzonTransportError,
 )
 from daemon.policy import CancelRules, CancelSelection, Rules, Watched
 from daemon.policy_keys import LedgerKey, rfc3339
@@ -240,13 +241,16 @@ class CancelExecutor:
         self.report = CancelReport(account=job.name)
         self._alerts: dict[str, list[_Pending]] = defaultdict(list)
         self._unknown: list[tuple[str, Posting]] = []
+        # Set when Ozon gave no answer after retries: the rest waits for the next cycle instead
+        # of costing one `retry_for` each.
+        self._unreachable = False
 
     # -- unknown outcomes ---------------------------------------------------------------------
 
     async def resolve_unknown(self) -> None:
         """Settle every open cancel claim of the account by re-reading its posting."""
         for action in self.store.open_actions(self.job.name):
-            if action.kind != CANCEL:
+            if action.kind != CANCEL or self._unreachable:
                 continue
             if action.dry_run:  # a dry-run claim never sent anything
                 self.store.finish_action(action.id, "done", self.now)
@@ -267,6 +271,7 @@ class CancelExecutor:
         try:
             fresh = await job.client.get(number)
         except OzonError as err:
+            self._unreachable = isinstance(err, OzonTransportError)
             if isinstance(err, OzonAPIError) and err.status == 404:
                 self._finish(action.id, "failed", f"outcome unknown; Ozon does not know it: {err}")
                 return
@@ -355,6 +360,15 @@ class CancelExecutor:
         for selection, reason in plan.held:
             self._hold_back(selection, reason)
         for selection in plan.send:
+            if self._unreachable:
+                log.info(
+                    "cancel_postponed",
+                    account=job.name,
+                    posting_number=selection.posting.posting_number,
+                    reason="Ozon is not answering; tried again next cycle",
+                    dry_run=False,
+                )
+                continue
             await self._attempt(selection)
         await self._resolve_new_unknowns()
         return self.report
@@ -402,6 +416,7 @@ class CancelExecutor:
         try:
             fresh = await job.client.get(number)
         except OzonError as err:
+            self._unreachable = isinstance(err, OzonTransportError)
             self._failed(claim, listed, f"not sent: the re-read failed: {err}", refused=False)
             return
         changed = changed_fields(listed, fresh)

@@ -437,3 +437,26 @@ async def test_a_dry_run_journals_each_planned_cancellation_once_and_sends_nothi
         (step,) = steps(db, number)
         assert step[0] == "cancelled" and step[1] is True
         assert "dry run, nothing is cancelled" in step[2]
+
+
+async def test_when_ozon_stops_answering_the_remaining_postings_wait_for_the_next_cycle(
+    sb: Sandbox, db: Path
+) -> None:
+    first, second = overdue(sb, hours=60), overdue(sb)
+    cfg = config(sb)
+    secrets = resolve_secrets(cfg, {"KEY": sb.api_key}, routes=False)
+    with Store.open(db, mode="writer") as store:
+        async with Engine(cfg, secrets, store) as engine:
+            job = engine.job(ACCOUNT)
+            now = datetime.now(UTC)
+            result = await run_cycle(store, job, lambda: now)
+            sb.set_knobs(drop_rate=1.0)  # from now on no answer at all
+            executor = CancelExecutor(store, job, now)
+            report = await executor.execute(result)
+            executor.flush()
+    assert len(sb.calls_to(GET)) == 1  # one posting tried, the other not
+    assert report.failed == [first]
+    assert cancel_calls(sb) == []
+    sb.set_knobs(drop_rate=0.0)
+    await cycle(db, sb)
+    assert {c.body["posting_number"] for c in cancel_calls(sb)} == {first, second}
