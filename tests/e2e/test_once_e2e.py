@@ -89,7 +89,7 @@ def test_once_caches_every_watched_posting_and_status_json_follows_the_contract(
     assert API_KEY not in result.stdout + result.stderr
 
 
-def test_history_json_lists_the_cycle_alerts_newest_first_with_the_contract_fields(
+def test_history_json_lists_the_alerts_newest_first_and_a_second_once_repeats_none(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
     sb = start_sandbox("--scenario", "demo")
@@ -119,22 +119,13 @@ def test_history_json_lists_the_cycle_alerts_newest_first_with_the_contract_fiel
         if entry["event"] == "would_cancel":
             assert entry["dry_run"] is True
 
-
-def test_a_second_once_sends_no_alert_twice(
-    start_sandbox: StartSandbox, make_daemon: MakeDaemon
-) -> None:
-    sb = start_sandbox("--scenario", "demo")
-    daemon = make_daemon(sb.base_url)
-    daemon.once_ok()
-    first = daemon.history()
-
     daemon.once_ok()
 
-    second = daemon.history()
-    pairs = [(e["event"], n) for e in second for n in e["posting_numbers"]]
-    # the demo's deadlines are minutes apart from any step, so nothing new is due in between
-    assert len(pairs) == len(set(pairs)), f"an alert was repeated: {second}"
-    assert len(second) == len(first)
+    again = daemon.history()
+    pairs = [(e["event"], n) for e in again for n in e["posting_numbers"]]
+    # the demo's deadlines are far from every step, so nothing new falls due in between
+    assert len(pairs) == len(set(pairs)), f"an alert was repeated: {again}"
+    assert again == entries
 
 
 # ---------------------------------------------------------------- Ozon's trouble, survived
@@ -154,12 +145,15 @@ def test_once_rides_out_a_429_storm(start_sandbox: StartSandbox, make_daemon: Ma
 
 
 @pytest.mark.parametrize(
-    ("knobs", "answer"),
-    [({"fail_next": 2}, 503), ({"drop_next": 2}, 0), ({"error_rate": 0.3}, None)],
-    ids=["503 burst", "dropped connections", "30% of answers 500"],
+    ("knobs", "answers"),
+    [({"fail_next": 1, "drop_next": 1}, (0, 503)), ({"error_rate": 0.3}, ())],
+    ids=["a dropped connection then 503", "30% of answers 500"],
 )
 def test_once_retries_server_errors_and_succeeds(
-    start_sandbox: StartSandbox, make_daemon: MakeDaemon, knobs: dict[str, Any], answer: int | None
+    start_sandbox: StartSandbox,
+    make_daemon: MakeDaemon,
+    knobs: dict[str, Any],
+    answers: tuple[int, ...],
 ) -> None:
     sb = start_sandbox("--scenario", "demo")
     sb.set_knobs(**knobs)
@@ -168,8 +162,9 @@ def test_once_retries_server_errors_and_succeeds(
     result = daemon.once()
 
     assert result.returncode == 0, explain(result)
-    if answer is not None:
-        assert answer in [call["status"] for call in api_calls(sb)]
+    statuses = [call["status"] for call in api_calls(sb)]
+    assert set(answers) <= set(statuses), statuses
+    if answers:
         assert "ozon_retry" in result.stderr
     sb.set_knobs(error_rate=0.0)
     assert_status_matches_sandbox(daemon, sandbox_watched(sb))
@@ -193,7 +188,7 @@ def test_a_persistently_broken_page_exits_75_keeps_page_one_and_infers_no_depart
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
     sb = start_sandbox("--scenario", "bulk", "--postings", "300")
-    daemon = make_daemon(sb.base_url, retry_for="3s")
+    daemon = make_daemon(sb.base_url, retry_for="2s")
     daemon.once_ok()
     watched_before = daemon.watched_numbers()
     assert len(watched_before) > 200
@@ -238,7 +233,7 @@ def test_a_wrong_key_exits_77_with_a_plain_line_naming_the_account(
 
 
 def test_nobody_listening_exits_75_after_retrying(make_daemon: MakeDaemon) -> None:
-    daemon = make_daemon(f"http://127.0.0.1:{free_port()}", retry_for="3s", timeout="2s")
+    daemon = make_daemon(f"http://127.0.0.1:{free_port()}", retry_for="2s", timeout="2s")
 
     result = daemon.once()
 
@@ -279,7 +274,7 @@ def test_an_account_ozon_keeps_failing_for_exits_75_after_the_good_account_finis
         AccountSpec("shop-express", "100500", API_KEY, (EXPRESS_WAREHOUSE,)),
         AccountSpec("shop-all", "100500", API_KEY),
     ]
-    daemon = make_daemon(sb.base_url, accounts=accounts, retry_for="3s")
+    daemon = make_daemon(sb.base_url, accounts=accounts, retry_for="2s")
 
     result = daemon.once()
 

@@ -51,7 +51,7 @@ def integrity(database: Path) -> str:
 def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--scenario", "bulk", "--postings", "3000", "--latency", "0.05")
+    sb = start_sandbox("--scenario", "bulk", "--postings", "2000", "--latency", "0.05")
     daemon = make_daemon(sb.base_url, retry_for="30s", rps=50, extra=ONE_STEP)
     for requests in (3, 12):  # killed early, then again a little further on
         target = len(api_calls(sb)) + requests
@@ -203,12 +203,10 @@ def test_no_api_key_appears_in_any_output_or_in_the_database(
     sb.set_knobs(fail_next=1)
 
     assert daemon.once().returncode == 77
-    assert daemon.once().returncode == 77
-    for args in (["status"], ["status", "--json", "--all"], ["history"], ["history", "--json"]):
+    for args in (["status", "--all"], ["history", "--json"]):
         result = daemon.run(*args)
         assert result.returncode == 0, explain(result)
     assert daemon.run("check").returncode == 77
-    assert daemon.run("check", "--offline").returncode == 0
 
     assert daemon.database.exists()
     assert any("shop-bad" in r.stderr for r in daemon.runs)
