@@ -458,8 +458,11 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     if env.get("OZON_SYNC_CONFIG"):
         return Path(env["OZON_SYNC_CONFIG"])
     local = Path("config.toml")
-    if local.exists():
-        return local
+    try:
+        if local.is_file():
+            return local
+    except OSError:  # e.g. `sudo -u ozon-sync ozon-sync status` from a folder it cannot read
+        pass
     return SYSTEM_CONFIG_PATH
 
 

@@ -254,6 +254,16 @@ def test_config_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert default_config_path({"OZON_SYNC_CONFIG": "/x.toml"}) == Path("/x.toml")
 
 
+def test_config_lookup_skips_an_unreadable_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    assert default_config_path({}) == Path("/etc/ozon-sync/config.toml")
+
+
 def test_database_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     sub = tmp_path / "etc"
