@@ -45,6 +45,7 @@ from daemon.ozon.errors import (
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonError,
+    OzonRateLimited,
     OzonTransportError,
 )
 from daemon.policy import CancelRules, CancelSelection, Rules, Watched
@@ -218,6 +219,11 @@ def reason_refusal(
         f"cancel reason {reason_id} is not allowed for this posting; Ozon allows: "
         f"{allowed or 'none'}; nothing was sent"
     )
+
+
+def _is_refusal(err: OzonError) -> bool:
+    """True for Ozon's own "no" (not a busy signal): no new attempt for the same deadline."""
+    return isinstance(err, OzonAPIError) and not isinstance(err, OzonRateLimited)
 
 
 def _is_cancelled(posting: Posting) -> bool:
@@ -423,7 +429,7 @@ class CancelExecutor:
         why_not = not_cancellable_reason(fresh, self.now, job.rules)
         if changed or why_not:
             reason = (
-                f"left alone this cycle: {changed} between listing and re-reading"
+                f"not sent: {changed} between listing and re-reading; left alone this cycle"
                 if changed
                 else f"not sent: {why_not}"
             )
@@ -435,7 +441,7 @@ class CancelExecutor:
         except OzonError as err:
             what = "the key lacks the role for" if isinstance(err, OzonAuthError) else "failed:"
             reason = f"not sent: {what} /v1/posting/fbs/cancel-reason ({err})"
-            self._failed(claim, fresh, reason, refused=isinstance(err, OzonAPIError))
+            self._failed(claim, fresh, reason, refused=_is_refusal(err))
             return
         refusal = reason_refusal(reasons, number, cancel.reason_id)
         if refusal is not None:
@@ -470,7 +476,8 @@ class CancelExecutor:
             self._failed(claim, fresh, reason, refused=True)
             return
         except OzonAPIError as err:
-            self._failed(claim, fresh, f"Ozon refused the cancel: {err}", refused=True)
+            reason = f"Ozon refused the cancel: {err}"
+            self._failed(claim, fresh, reason, refused=_is_refusal(err))
             return
         except (OzonError, ValueError) as err:  # surely never reached Ozon
             self._failed(claim, fresh, f"not sent: {err}", refused=False)
