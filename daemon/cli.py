@@ -23,6 +23,7 @@ from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, res
 from daemon.digest import queue_due_digests
 from daemon.durations import parse_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
+from daemon.health import Heartbeat
 from daemon.logs import configure_logging, redact_text, register_secrets
 from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
@@ -164,6 +165,10 @@ async def _once(
             store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
         )
         await outbox.deliver_due()
+    if secrets.heartbeat_url is not None:  # timer users get the dead man's switch too
+        async with Heartbeat(secrets.heartbeat_url.reveal()) as heartbeat:
+            failed = outcome.first_failure()
+            await heartbeat.ping(outcome.ok, None if failed is None else str(failed.error))
     return outcome
 
 

@@ -28,7 +28,9 @@ from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, res
 from daemon.cycle import CycleResult, enqueue_account_alert
 from daemon.digest import queue_due_digests
 from daemon.engine import Engine, utc_now
+from daemon.health import Health, HealthServer, Heartbeat, split_listen
 from daemon.logs import register_secrets
+from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
 from daemon.ozon.client import key_expires_soon
 from daemon.ozon.errors import OzonError
@@ -76,6 +78,13 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._last: dict[str, CycleResult] = {}
+        self._overdue: dict[str, int] = {}
+        names = [account.name for account in config.accounts]
+        self.metrics = Metrics(names)
+        self.health = Health(config.daemon.poll_interval, names, metrics=self.metrics,
+                             started_at=now())  # fmt: skip
+        self.health_server: HealthServer | None = None
+        self.heartbeat: Heartbeat | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -84,6 +93,7 @@ class Service:
         self.store = Store.open(self.config.database_path(), mode="writer")
         try:
             self._build()
+            self._start_health()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._stopping.set)
@@ -104,6 +114,10 @@ class Service:
             watchdog.stop()
             await self._shutdown()
         finally:
+            if self.health_server is not None:
+                self.health_server.stop()
+            if self.heartbeat is not None:
+                await self.heartbeat.aclose()
             if self.engine is not None:
                 await self.engine.aclose()
             self.store.close()
@@ -117,10 +131,20 @@ class Service:
         daemon = self.config.daemon
         self.outbox = Outbox(
             self.store, self.engine.router, zone=daemon.zone, language=daemon.language,
-            now=self.now,
+            now=self.now, on_result=self.metrics.alert,
         )  # fmt: skip
         for account in self.config.accounts:
             self._locks.setdefault(account.name, asyncio.Lock())
+
+    def _start_health(self) -> None:
+        """Serve /metrics and /healthz when `[health] listen` is set; prepare the heartbeat."""
+        listen = self.config.health.listen
+        if listen and self.health_server is None:
+            host, port = split_listen(listen)
+            self.health_server = HealthServer(host, port, self.health, self.metrics).start()
+            log.info("health_listening", url=self.health_server.url)
+        url = self.secrets.heartbeat_url
+        self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
 
     def _schedule(self) -> None:
         daemon, now = self.config.daemon, self.now()
@@ -189,6 +213,8 @@ class Service:
             self._last[name] = result
             self._after_cycle(result)
         await self._deliver()
+        if self.heartbeat is not None:
+            await self.heartbeat.ping(self.health.all_ok, None if result.ok else str(result.error))
 
     def _after_cycle(self, result: CycleResult) -> None:
         name = result.account
@@ -196,10 +222,14 @@ class Service:
             when = max(result.next_wakeup, self.now() + MIN_WAKE_DELAY)
             self.scheduler.once_at(f"wake:{name}", when, self._job_cycle(name))
         assert self.store is not None  # noqa: S101 - set by run()
+        now = self.now()
+        self.health.cycle_finished(name, result.ok, now, result.duration)
+        counts = self.store.digest_counts(name, now)
+        self.metrics.set_postings(name, counts.watched, counts.overdue)
+        self._overdue[name] = counts.overdue
         daemon = self.config.daemon
         if self.engine is not None:
-            queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at,
-                              self.now())  # fmt: skip
+            queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at, now)
         self.notifier.status(self._status_line())
 
     def _status_line(self) -> str:
@@ -207,7 +237,11 @@ class Service:
         for name, result in sorted(self._last.items()):
             state = "ok" if result.ok else "FAILING"
             at = result.started.astimezone(self.config.daemon.zone)
-            parts.append(f"{name}: {state}, {result.watched} watched, last sync {at:%H:%M:%S}")
+            overdue = self._overdue.get(name, 0)
+            parts.append(
+                f"{name}: {state}, last sync {at:%H:%M:%S}, {result.watched} watched, "
+                f"{overdue} overdue"
+            )
         return "; ".join(parts) or "starting"
 
     async def _deliver(self) -> None:
@@ -268,12 +302,20 @@ class Service:
         if config.database_path() != self.config.database_path():
             log.warning("database_change_ignored", reason="restart to use another database")
         register_secrets(secrets.all_values())
+        if config.health.listen != self.config.health.listen:
+            log.warning("health_listen_change_ignored", reason="restart to move /metrics")
         async with _all_locks(self._locks):
             old = self.engine
             self.config, self.secrets = config, secrets
             self._build()
             if old is not None:
                 await old.aclose()
+        names = [account.name for account in config.accounts]
+        self.health.configure(config.daemon.poll_interval, names, self.now())
+        if self.heartbeat is not None:
+            await self.heartbeat.aclose()
+        url = secrets.heartbeat_url
+        self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
         self._schedule()
         self.notifier.ready(self._status_line())
         log.info("config_reloaded", accounts=[account.name for account in config.accounts])

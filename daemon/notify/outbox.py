@@ -80,8 +80,13 @@ class Outbox:
     """Delivers due alerts of `store` to the routes of `router`.
 
     `sender(url, message)` is Apprise by default (tests may pass another); `zone` and
-    `language` shape the messages; `now()` gives aware UTC time.
+    `language` shape the messages; `now()` gives aware UTC time; `on_result(event, result)`
+    (result "sent", "failed" or "dropped") is called per message, for metrics.
     """
+
+    def _count(self, event: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(event, result)
 
     def __init__(
         self,
@@ -92,8 +97,10 @@ class Outbox:
         language: str,
         now: Callable[[], datetime],
         sender: Sender = apprise_send,
+        on_result: Callable[[str, str], object] | None = None,
     ) -> None:
         self.store = store
+        self.on_result = on_result
         self.router = router
         self.zone = zone
         self.language = language
@@ -136,6 +143,7 @@ class Outbox:
                 for delivery in deliveries:
                     self.store.drop(delivery.alert.id, route.id, "covered by a later alert", now)
                     report.dropped += 1
+                self._count(event, "dropped")
                 continue
             await self._send(route, account, event, deliveries, payload, now, report)
 
@@ -192,6 +200,7 @@ class Outbox:
             for alert_id in ids:
                 self.store.mark_delivered(alert_id, route.id, now)
             report.sent += 1
+            self._count(event, "sent")
             report.messages.append((route.index, event, message))
             log.info(
                 "alert_sent",
@@ -207,6 +216,7 @@ class Outbox:
         for alert_id in ids:
             self.store.mark_failed(alert_id, route.id, error, next_try)
         report.failed += 1
+        self._count(event, "failed")
         log.warning(
             "alert_delivery_failed",
             account=account,
