@@ -393,7 +393,7 @@ class CancelExecutor:
             self.store.finish_action(claim, "done", self.now)
             self.report.planned.append(number)
             log.info(
-                "posting_cancelled",
+                "cancel_planned",
                 account=self.job.name,
                 posting_number=number,
                 reason=alert.reason,

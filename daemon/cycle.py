@@ -246,8 +246,8 @@ class _Cycle:
         self._decide((), departed)
 
     def _cancelled_by_us(self, number: str) -> bool:
-        action = self.store.latest_action(self.job.name, number, "cancel")
-        return action is not None and not action.dry_run and action.outcome in {"done", "unknown"}
+        action = self.store.latest_action(self.job.name, number, "cancel", dry_run=False)
+        return action is not None and action.outcome in {"done", "unknown"}
 
     def _would_cancel(self) -> None:
         """Hand the cycle's cancel selections to the executor (`result.selected`) and, in a dry

@@ -151,18 +151,28 @@ class JournalVerbs(StoreBase):
         return [_action(row) for row in rows]
 
     def latest_action(
-        self, account: str, posting_number: str, kind: str = "cancel"
+        self,
+        account: str,
+        posting_number: str,
+        kind: str = "cancel",
+        *,
+        dry_run: bool | None = None,
     ) -> Action | None:
-        """The newest claim of `kind` on a posting (any outcome, dry run or not), or None.
+        """The newest claim of `kind` on a posting (any outcome; only dry-run or only real
+        ones when `dry_run` says so), or None.
 
         Tells "cancelled by this daemon" apart from "cancelled elsewhere".
         """
+        sql = (
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE account = ? AND "  # noqa: S608 - constant columns
+            "posting_number = ? AND kind = ?"
+        )
+        params: tuple[object, ...] = (account, posting_number, kind)
+        if dry_run is not None:
+            sql += " AND dry_run = ?"
+            params += (int(dry_run),)
         with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE account = ? AND "  # noqa: S608 - constant columns
-                "posting_number = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-                (account, posting_number, kind),
-            ).fetchone()
+            row = conn.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
         return None if row is None else _action(row)
 
     # -- sync state ---------------------------------------------------------------------------

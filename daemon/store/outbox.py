@@ -258,7 +258,10 @@ class OutboxVerbs(StoreBase):
                 event, posting_numbers = what, tuple(json.loads(numbers))
             else:
                 event, posting_numbers = (
-                    _ACTION_EVENTS.get(what, what.replace(":", "_")),
+                    # a planned (dry-run) cancellation reads as what it is: would_cancel
+                    "would_cancel"
+                    if dry_run and what == "cancel:done"
+                    else _ACTION_EVENTS.get(what, what.replace(":", "_")),
                     (numbers,),
                 )
             entries.append(

@@ -435,7 +435,7 @@ async def test_a_dry_run_journals_each_planned_cancellation_once_and_sends_nothi
     assert alert["dry_run"]
     for number in (first, second):
         (step,) = steps(db, number)
-        assert step[0] == "cancelled" and step[1] is True
+        assert step[0] == "would_cancel" and step[1] is True
         assert "dry run, nothing is cancelled" in step[2]
 
 
