@@ -22,6 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,10 +103,10 @@ class Running:
         """The exit code, or None while it runs."""
         return self.process.poll()
 
-    def kill(self) -> None:
-        """SIGKILL the process (no clean-up can run) and reap it."""
+    def kill(self) -> subprocess.CompletedProcess[str]:
+        """SIGKILL the process (no clean-up can run), reap it and return what it wrote."""
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        return self.wait(timeout=30)
 
     def wait(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Wait for the exit and return it like `subprocess.run` would."""
@@ -240,7 +241,8 @@ def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
     """A factory: `make_daemon(base_url, accounts=[AccountSpec(...)], retry_for="5s", ...)`.
 
     Without `accounts`, one account "shop-1" with the sandbox's Client-Id and `API_KEY`.
-    Background processes still running after the test are killed.
+    Background processes still running after the test are killed. After every test, no key
+    may appear in any output of its commands nor in its database files.
     """
     made: list[Daemon] = []
 
@@ -266,6 +268,8 @@ def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
         for running in daemon.started:
             if running.poll() is None:
                 running.kill()
+    for daemon in made:
+        assert_no_secret(daemon)
 
 
 @pytest.fixture
@@ -358,6 +362,28 @@ def sandbox_watched(
         if not page["has_next"]:
             return postings
         cursor = page["cursor"]
+
+
+def repeated_alerts(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(event, posting) pairs that `history --json` names more often than one alert allows.
+
+    A dry-run cancellation plan is journalled as its own single-posting `would_cancel` element
+    beside the `would_cancel` alert message that lists the same posting, and the JSON does not
+    say which element is which; so `would_cancel` may name a posting twice (at most once in a
+    multi-posting element), every other event once.
+    """
+    counts: Counter[tuple[str, str]] = Counter()
+    in_lists: Counter[tuple[str, str]] = Counter()
+    for entry in history:
+        for number in entry["posting_numbers"]:
+            counts[(entry["event"], number)] += 1
+            if len(entry["posting_numbers"]) > 1:
+                in_lists[(entry["event"], number)] += 1
+    return sorted(
+        pair
+        for pair, count in counts.items()
+        if count > (2 if pair[0] == "would_cancel" else 1) or in_lists[pair] > 1
+    )
 
 
 def assert_no_secret(daemon: Daemon, secrets: Sequence[str] = SECRETS) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from tests.e2e.conftest import (
     assert_plain_last_line,
     explain,
     pause,
+    repeated_alerts,
     resume,
     sandbox_watched,
     wait_for,
@@ -57,8 +57,8 @@ def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
         target = len(api_calls(sb)) + requests
         running = daemon.start("once")
         wait_for(lambda n=target: len(api_calls(sb)) >= n, f"{requests} requests")
-        running.kill()
-        assert running.process.returncode == -signal.SIGKILL, "the cycle had already ended"
+        killed = running.kill()
+        assert killed.returncode == -signal.SIGKILL, f"the cycle had ended: {explain(killed)}"
     sb.set_knobs(latency=0)
 
     daemon.once_ok()
@@ -72,8 +72,7 @@ def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
     assert not missing, f"{len(missing)} watched postings lost: {sorted(missing)[:10]}"
     assert set(numbers) == set(expected)
     history = daemon.history()
-    pairs = Counter((e["event"], n) for e in history for n in e["posting_numbers"])
-    repeated = [pair for pair, count in pairs.items() if count > 1]
+    repeated = repeated_alerts(history)
     assert not repeated, f"alerts repeated after the crash: {repeated[:10]}"
     assert {"overdue", "reminder"} <= {e["event"] for e in history}
     assert integrity(daemon.database) == "ok"
