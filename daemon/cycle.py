@@ -45,6 +45,7 @@ __all__ = [
     "posting_payload",
     "queue_alert",
     "run_cycle",
+    "run_focused",
 ]
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,8 @@ LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
 CHANGED_OVERLAP = timedelta(minutes=10)  # re-list status changes this far before the last sync
 MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at most
 PAYLOAD_POSTINGS = 50  # postings described in one alert's payload (the message lists 20)
+FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
+FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
 URGENT_EVENTS = frozenset({"overdue", "cancelled", "cancel_failed", "api_error"})
 ACCOUNT_EVENTS = frozenset({"api_error", "recovered", "key_expiring", "digest"})
 
@@ -75,13 +78,16 @@ class AccountJob:
     warehouse_ids: tuple[int, ...] = ()
     routes: RouteResolver = _no_routes
     dry_run: bool = False
+    wake_horizon: timedelta = timedelta(0)  # collect the agenda of events due this soon
 
 
 @dataclass
 class CycleResult:
     """What one account's cycle did. `error` is set when the cycle failed (the listing did not
     complete or Ozon refused); `selected` holds the cancel selections for the executor (empty
-    unless the listing completed); `next_wakeup` is when the policy next has something to do."""
+    unless the listing completed); `next_wakeup` is when the policy next has something to do;
+    `agenda` lists (moment, posting number) of the postings with an event due within the job's
+    `wake_horizon`, for precise wake-ups."""
 
     account: str
     started: datetime
@@ -98,6 +104,7 @@ class CycleResult:
     alerts: dict[str, int] = field(default_factory=dict)
     selected: tuple[CancelSelection, ...] = ()
     next_wakeup: datetime | None = None
+    agenda: list[tuple[datetime, str]] = field(default_factory=list)
     duration: float = 0.0
 
     @property
@@ -190,8 +197,16 @@ class _Cycle:
         known: set[tuple[str, str, str]] = set(fired)
         known.update(decisions.ledger_keys())
         wake = policy.next_wakeup(watched, self.now, self.job.rules, known)
-        if wake is not None and (self.result.next_wakeup is None or wake < self.result.next_wakeup):
+        if wake is None:
+            return
+        if self.result.next_wakeup is None or wake < self.result.next_wakeup:
             self.result.next_wakeup = wake
+        horizon = self.now + self.job.wake_horizon
+        if wake <= horizon:  # only pages with something due soon pay for the per-posting look
+            for item in watched:
+                moment = policy.next_wakeup((item,), self.now, self.job.rules, known)
+                if moment is not None and moment <= horizon:
+                    self.result.agenda.append((moment, item.posting.posting_number))
 
     async def _report_unreadable(self, problems: Iterable[PostingProblem]) -> None:
         """Log each posting Ozon sent in a shape we cannot read, once per posting and field."""
@@ -302,6 +317,64 @@ class _Cycle:
         store.record_sync_failure(job.name, str(error), now)
         if store.mark_api_error_alerted(job.name):
             enqueue_account_alert(store, job, "api_error", str(error), now)
+
+
+async def _focused(cycle: _Cycle, numbers: Sequence[str]) -> None:
+    """Re-read only `numbers` (one `get` each, or one narrow listing when many) and decide."""
+    job, store = cycle.job, cycle.store
+    wanted = set(numbers)
+    fresh: list[Posting] = []
+    if len(wanted) <= FOCUS_GETS:
+        for number in sorted(wanted):
+            fresh.append(await job.client.get(number))
+            cycle.result.reread += 1
+    else:
+        cached = [store.posting(n, cycle.now, account=job.name) for n in sorted(wanted)]
+        deadlines = [c.posting.shipment_date for c in cached if c is not None]
+        if not deadlines:
+            return
+        listing = job.client.list_unfulfilled(
+            cutoff_from=min(deadlines) - FOCUS_MARGIN,
+            cutoff_to=max(deadlines) + FOCUS_MARGIN,
+            statuses=sorted(job.rules.watch_statuses),
+            warehouse_ids=job.warehouse_ids,
+        )
+        async for page in listing:
+            fresh.extend(p for p in page.postings if p.posting_number in wanted)
+    # Postings that left the watch are the next full cycle's business (it explains departures).
+    await cycle._page([p for p in fresh if policy.is_watched(p, job.rules)])
+
+
+async def run_focused(
+    store: Store, job: AccountJob, now: Callable[[], datetime], numbers: Sequence[str]
+) -> CycleResult:
+    """A precise wake-up: decide only for the postings `numbers` whose threshold is crossing.
+
+    Re-reads just them (one `get` each, or one narrow listing when many cross together), caches
+    them and queues their alerts; departures, cancellation and the sync state stay with the
+    full cycle. `selected` tells the caller that a full cycle should follow (cancel rules).
+    Never raises for Ozon errors (they end up in `error`).
+    """
+    started = time.monotonic()
+    cycle = _Cycle(store, job, now())
+    try:
+        await _focused(cycle, numbers)
+    except OzonError as err:
+        cycle.result.error = err
+    cycle.result.selected = tuple(cycle.selected)
+    await cycle._record_alerts()
+    result = cycle.result
+    result.duration = time.monotonic() - started
+    log.info(
+        "wakeup_finished",
+        account=job.name,
+        postings=len(numbers),
+        reread=result.reread,
+        alerts=result.alerts,
+        duration=round(result.duration, 3),
+        error=str(result.error) if result.error else None,
+    )
+    return result
 
 
 def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:

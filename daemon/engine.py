@@ -11,18 +11,18 @@ service.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import structlog
 
 from daemon.cancel import CancelExecutor
 from daemon.config import Config, ResolvedSecrets
-from daemon.cycle import AccountJob, CycleResult, run_cycle
+from daemon.cycle import AccountJob, CycleResult, run_cycle, run_focused
 from daemon.notify.routes import Route, Router
-from daemon.ozon.client import OzonClient
+from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
 from daemon.store import Store
 
@@ -84,6 +84,8 @@ class Engine:
         dry_run: bool = False,
         now: Callable[[], datetime] = utc_now,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_request: Callable[[RequestEvent], object] | None = None,
+        wake_horizon: timedelta = timedelta(0),
     ) -> None:
         self.config = config
         self.store = store
@@ -99,6 +101,7 @@ class Engine:
                 retry_for=config.ozon.retry_for.total_seconds(),
                 max_requests_per_second=config.ozon.max_requests_per_second,
                 transport=transport,
+                on_request=on_request,
             )
             self.jobs.append(
                 AccountJob(
@@ -108,6 +111,7 @@ class Engine:
                     warehouse_ids=tuple(account.warehouse_ids),
                     routes=self.router.route_ids,
                     dry_run=dry_run,
+                    wake_horizon=wake_horizon,
                 )
             )
 
@@ -128,6 +132,10 @@ class Engine:
     async def cycle(self, name: str) -> CycleResult:
         """One cycle of one account."""
         return await self._account_cycle(self.job(name))
+
+    async def focused(self, name: str, numbers: Sequence[str]) -> CycleResult:
+        """A precise wake-up of one account for the postings `numbers` (see run_focused)."""
+        return await run_focused(self.store, self.job(name), self.now, numbers)
 
     async def cycle_all(self) -> OnceOutcome:
         """One cycle of every account, concurrently; a failing account never stops the others."""

@@ -47,7 +47,8 @@ STOP_GRACE = 25.0  # seconds to let cycles in flight finish on SIGTERM
 FLUSH_GRACE = 10.0  # seconds to deliver what is queued on SIGTERM
 DELIVERY_EVERY = timedelta(seconds=30)  # retries and quiet-hours releases
 FIRST_CYCLE_SPREAD = 2.0  # seconds between the first cycles of two accounts
-MIN_WAKE_DELAY = timedelta(seconds=1)
+MIN_WAKE_DELAY = timedelta(milliseconds=10)
+WAKE_HORIZON_INTERVALS = 2  # a cycle lists the events due within two poll intervals
 
 
 class Service:
@@ -79,6 +80,7 @@ class Service:
         self._stopping = asyncio.Event()
         self._last: dict[str, CycleResult] = {}
         self._overdue: dict[str, int] = {}
+        self._agenda: dict[str, list[tuple[datetime, str]]] = {}
         names = [account.name for account in config.accounts]
         self.metrics = Metrics(names)
         self.health = Health(config.daemon.poll_interval, names, metrics=self.metrics,
@@ -127,7 +129,11 @@ class Service:
 
     def _build(self) -> None:
         assert self.store is not None  # noqa: S101 - set by run()
-        self.engine = Engine(self.config, self.secrets, self.store, dry_run=self.dry_run)
+        self.engine = Engine(
+            self.config, self.secrets, self.store, dry_run=self.dry_run,
+            on_request=self.metrics.on_request,
+            wake_horizon=WAKE_HORIZON_INTERVALS * self.config.daemon.poll_interval,
+        )  # fmt: skip
         daemon = self.config.daemon
         self.outbox = Outbox(
             self.store, self.engine.router, zone=daemon.zone, language=daemon.language,
@@ -218,9 +224,11 @@ class Service:
 
     def _after_cycle(self, result: CycleResult) -> None:
         name = result.account
-        if result.next_wakeup is not None and not self._stopping.is_set():
-            when = max(result.next_wakeup, self.now() + MIN_WAKE_DELAY)
-            self.scheduler.once_at(f"wake:{name}", when, self._job_cycle(name))
+        if result.listing_complete:  # a complete listing knows every posting's next event
+            self._agenda[name] = sorted(result.agenda)
+        else:  # keep what we knew, add what this partial listing saw
+            self._agenda[name] = sorted(set(self._agenda.get(name, [])) | set(result.agenda))
+        self._schedule_wake(name)
         assert self.store is not None  # noqa: S101 - set by run()
         now = self.now()
         self.health.cycle_finished(name, result.ok, now, result.duration)
@@ -231,6 +239,44 @@ class Service:
         if self.engine is not None:
             queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at, now)
         self.notifier.status(self._status_line())
+
+    def _schedule_wake(self, name: str) -> None:
+        """A one-shot evaluation at the account's next threshold crossing (none if none)."""
+        agenda = self._agenda.get(name)
+        if not agenda or self._stopping.is_set():
+            self.scheduler.remove(f"wake:{name}")
+            return
+        when = max(agenda[0][0], self.now() + MIN_WAKE_DELAY)
+        self.scheduler.once_at(f"wake:{name}", when, self._job_wake(name))
+
+    def _job_wake(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            await self._wake(name)
+
+        return job
+
+    async def _wake(self, name: str) -> None:
+        """Precise wake-up: re-read only the postings whose threshold is crossing now."""
+        if self._stopping.is_set() or self.engine is None:
+            return
+        full_cycle = False
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            engine = self.engine
+            if name not in {job.name for job in engine.jobs}:
+                return
+            now = self.now()
+            agenda = self._agenda.get(name, [])
+            due = sorted({number for moment, number in agenda if moment <= now})
+            if due:
+                with self.guard.running(f"wake:{name}"):
+                    result = await engine.focused(name, due)
+                rest = [(moment, number) for moment, number in agenda if moment > now]
+                self._agenda[name] = sorted(rest + result.agenda)
+                full_cycle = bool(result.selected)  # cancel rules need the complete listing
+            self._schedule_wake(name)
+        await self._deliver()
+        if full_cycle:
+            await self._cycle(name)
 
     def _status_line(self) -> str:
         parts = []

@@ -31,6 +31,8 @@ class Receiver:
         self.messages: list[Received] = []
         self.fail_first: dict[str, int] = {}
         self.attempts: dict[str, int] = {}
+        self.gets: list[tuple[float, str]] = []
+        self.arrivals: list[float] = []  # time.time() of each message received
         self._lock = threading.Lock()
         receiver = self
 
@@ -42,6 +44,8 @@ class Receiver:
                     failing = receiver.fail_first.get(self.path, 0)
                     if failing > 0:
                         receiver.fail_first[self.path] = failing - 1
+                    elif not body.lstrip().startswith(b"{"):  # a heartbeat with a message
+                        receiver.gets.append((time.monotonic(), self.path))
                     else:
                         data = json.loads(body)
                         receiver.messages.append(
@@ -49,7 +53,15 @@ class Receiver:
                                 self.path, data.get("title", ""), data.get("message", ""), data
                             )
                         )
+                        receiver.arrivals.append(time.time())
                 self.send_response(500 if failing > 0 else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:  # heartbeat pings
+                with receiver._lock:
+                    receiver.gets.append((time.monotonic(), self.path))
+                self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
