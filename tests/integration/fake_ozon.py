@@ -91,8 +91,14 @@ class FakeOzon:
         page = start // self.page_size + 1
         if self.fail_page == page:
             return httpx.Response(500, json={"code": 13, "message": "Internal error"})
+        window = body["filter"]
         ordered = sorted(
-            self.postings.values(), key=lambda p: (p["shipment_date"], p["posting_number"])
+            (
+                p
+                for p in self.postings.values()
+                if window["cutoff_from"] <= p["shipment_date"] <= window["cutoff_to"]
+            ),
+            key=lambda p: (p["shipment_date"], p["posting_number"]),
         )
         chunk = ordered[start : start + self.page_size]
         has_next = start + self.page_size < len(ordered)

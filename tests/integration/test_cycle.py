@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cycle import AccountJob, CycleResult, run_cycle
+from daemon.cycle import AccountJob, CycleResult, run_cycle, run_focused
 from daemon.ozon.client import OzonClient
 from daemon.policy import CancelRules, Rules
 from daemon.store import Store
-from tests.integration.fake_ozon import BASE_URL, FakeOzon, posting
+from tests.integration.fake_ozon import BASE_URL, FakeOzon, posting, rfc
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -182,3 +182,45 @@ async def test_dry_run_selection_reports_would_cancel_once(fake: FakeOzon, db: P
     kinds = [e for e, _ in events(db)]
     assert kinds.count("would_cancel") == 1
     assert "overdue" in kinds
+
+
+async def test_cycle_lists_the_agenda_of_thresholds_within_its_horizon(
+    fake: FakeOzon, db: Path
+) -> None:
+    fake.add(posting("9000-0001-1", T0 + HOUR + timedelta(seconds=20)))  # 1h step in 20 s
+    fake.add(posting("9000-0002-1", T0 + 50 * HOUR))  # 24h step in 26 h: beyond the horizon
+    with Store.open(db, mode="writer") as store:
+        async with OzonClient("1", "k", base_url=BASE_URL, max_requests_per_second=1000) as client:
+            job = AccountJob("shop-1", client, Rules(), wake_horizon=timedelta(minutes=10))
+            result = await run_cycle(store, job, lambda: T0)
+    assert result.agenda == [(T0 + timedelta(seconds=20, microseconds=1), "9000-0001-1")]
+    assert result.next_wakeup == T0 + timedelta(seconds=20, microseconds=1)
+
+
+@pytest.mark.parametrize("count", [1, 12], ids=["one get", "one narrow listing"])
+async def test_a_wakeup_rereads_only_the_postings_crossing_their_threshold(
+    fake: FakeOzon, db: Path, count: int
+) -> None:
+    numbers = [f"9100-{index:04d}-1" for index in range(count)]
+    for number in numbers:
+        fake.add(posting(number, T0 + HOUR + timedelta(seconds=20)))
+    fake.add(posting("9100-9999-1", T0 + 40 * HOUR))  # not crossing anything
+    await cycle(db, T0)  # the 4h reminder for the crossing ones
+    listed_before = fake.calls_to("/v4/posting/fbs/unfulfilled/list")
+    later = T0 + timedelta(seconds=21)
+    with Store.open(db, mode="writer") as store:
+        async with OzonClient("1", "k", base_url=BASE_URL, max_requests_per_second=1000) as client:
+            job = AccountJob("shop-1", client, Rules())
+            result = await run_focused(store, job, lambda: later, numbers)
+    assert result.ok
+    assert result.alerts == {"reminder": count}
+    gets = fake.calls_to("/v3/posting/fbs/get")
+    listings = fake.calls_to("/v4/posting/fbs/unfulfilled/list") - listed_before
+    if count == 1:
+        assert (gets, listings) == (1, 0)
+    else:
+        assert gets == 0
+        assert listings == len(numbers) // fake.page_size  # only the crossing ones are listed
+        window = fake.calls[-1][1]["filter"]
+        assert window["cutoff_from"] < rfc(T0 + HOUR + timedelta(seconds=20)) < window["cutoff_to"]
+    assert [e for e, _ in events(db)] == ["reminder", "reminder"]
