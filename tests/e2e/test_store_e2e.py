@@ -51,9 +51,9 @@ def integrity(database: Path) -> str:
 def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--scenario", "bulk", "--postings", "2000", "--latency", "0.05")
+    sb = start_sandbox("--scenario", "bulk", "--postings", "2000", "--latency", "0.08")
     daemon = make_daemon(sb.base_url, retry_for="30s", rps=50, extra=ONE_STEP)
-    for requests in (3, 12):  # killed early, then again a little further on
+    for requests in (3, 8):  # killed early, then again a little further on
         target = len(api_calls(sb)) + requests
         running = daemon.start("once")
         wait_for(lambda n=target: len(api_calls(sb)) >= n, f"{requests} requests")
@@ -84,7 +84,7 @@ def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
 def test_status_and_history_work_while_once_is_writing(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--scenario", "bulk", "--postings", "2000", "--latency", "0.05")
+    sb = start_sandbox("--scenario", "bulk", "--postings", "1500", "--latency", "0.1")
     daemon = make_daemon(sb.base_url, retry_for="60s", timeout="30s")
     running = daemon.start("once")
     wait_for(lambda: len(api_calls(sb)) >= 3, "the first pages")
@@ -107,7 +107,7 @@ def test_status_and_history_work_while_once_is_writing(
 def test_a_second_once_on_the_same_database_exits_73(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--scenario", "bulk", "--postings", "1000", "--latency", "0.05")
+    sb = start_sandbox("--scenario", "bulk", "--postings", "1000", "--latency", "0.1")
     daemon = make_daemon(sb.base_url, retry_for="60s", timeout="30s")
     first = daemon.start("once")
     wait_for(lambda: len(api_calls(sb)) >= 2, "the first pages")
