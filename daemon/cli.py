@@ -24,6 +24,7 @@ from daemon.digest import queue_due_digests
 from daemon.durations import parse_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
 from daemon.health import Heartbeat
+from daemon.keycheck import check_key_expiry
 from daemon.logs import configure_logging, redact_text, register_secrets
 from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
@@ -161,6 +162,10 @@ async def _once(
         outcome = await engine.cycle_all()
         daemon = config.daemon
         queue_due_digests(store, engine.jobs, daemon.zone, daemon.digest_at, utc_now())
+        synced = [
+            job for job, result in zip(engine.jobs, outcome.results, strict=True) if result.ok
+        ]
+        await check_key_expiry(store, synced, daemon.zone, utc_now())
         outbox = Outbox(
             store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
         )

@@ -25,18 +25,17 @@ from pathlib import Path
 import structlog
 
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
-from daemon.cycle import CycleResult, enqueue_account_alert
+from daemon.cycle import CycleResult
 from daemon.digest import queue_due_digests
 from daemon.engine import Engine, utc_now
 from daemon.health import Health, HealthServer, Heartbeat, split_listen
+from daemon.keycheck import check_key_expiry
 from daemon.logs import register_secrets
 from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
-from daemon.ozon.client import key_expires_soon
-from daemon.ozon.errors import OzonError
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
-from daemon.store import AlertKey, Store
+from daemon.store import Store
 
 __all__ = ["Service"]
 
@@ -171,6 +170,7 @@ class Service:
         self.scheduler.every("deliver", DELIVERY_EVERY, self._deliver, now + DELIVERY_EVERY)
         self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
         self.scheduler.daily("key-expiry", daemon.digest_at, daemon.zone, self._key_expiry)
+        self.scheduler.once_at("key-expiry-at-start", now + timedelta(minutes=1), self._key_expiry)
         self.scheduler.every("prune", timedelta(days=1), self._prune, now + timedelta(minutes=10))
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -303,29 +303,12 @@ class Service:
             await self._deliver()
 
     async def _key_expiry(self) -> None:
-        """Alert `key_expiring` once per key expiry date when a key expires within 7 days."""
+        """Daily: `key_expiring` when a key expires within 7 days (see daemon.keycheck)."""
         assert self.store is not None  # noqa: S101 - set by run()
-        if self.engine is None:
-            return
-        for job in self.engine.jobs:
-            try:
-                info = await job.client.key_info()
-            except OzonError as err:
-                log.warning("key_info_unavailable", account=job.name, reason=str(err))
-                continue
-            now = self.now()
-            if info.expires_at is None or not key_expires_soon(info, now):
-                continue
-            key = AlertKey("", "key_expiring", info.expires_at.isoformat())
-            with self.store.transaction():
-                if self.store.record_alert_keys(job.name, [key], now):
-                    reason = (
-                        f"the API key of account {job.name} expires "
-                        f"{info.expires_at:%Y-%m-%d %H:%M} UTC; create a new one in the seller "
-                        "account (Settings > Seller API) and update the config"
-                    )
-                    enqueue_account_alert(self.store, job, "key_expiring", reason, now)
-        await self._deliver()
+        if self.engine is not None:
+            await check_key_expiry(self.store, self.engine.jobs, self.config.daemon.zone,
+                                   self.now())  # fmt: skip
+            await self._deliver()
 
     async def _prune(self) -> None:
         assert self.store is not None  # noqa: S101 - set by run()

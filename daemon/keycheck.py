@@ -1,0 +1,58 @@
+"""The API keys' expiry: `key_expiring` alerts 7 days ahead, from `/v1/roles`.
+
+Checked once per account and local day (the ledger remembers the day and, per expiry date,
+the alert), so `once` on a 5-minute timer and the `run` service's daily job both ask Ozon at
+most once a day and alert at most once per key. A key whose role list is refused only warns.
+
+Imports cycle (enqueue_account_alert), the Ozon client and store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from daemon.cycle import AccountJob, enqueue_account_alert
+from daemon.ozon.client import key_expires_soon
+from daemon.ozon.errors import OzonError
+from daemon.store import AlertKey, Store
+
+__all__ = ["check_key_expiry"]
+
+log = structlog.get_logger(__name__)
+
+
+async def check_key_expiry(
+    store: Store, jobs: Sequence[AccountJob], zone: ZoneInfo, now: datetime
+) -> list[str]:
+    """Ask Ozon when each account's key expires (once per local day) and queue a
+    `key_expiring` alert once per expiry date within 7 days. Returns the accounts alerted."""
+    alerted = []
+    day = now.astimezone(zone).date().isoformat()
+    for job in jobs:
+        checked = AlertKey("", "key_checked", day)
+        if checked in store.fired_keys(job.name, [""]):
+            continue  # already asked today
+        try:
+            info = await job.client.key_info()
+        except OzonError as err:
+            log.warning("key_info_unavailable", account=job.name, reason=str(err))
+            continue
+        store.record_alert_keys(job.name, [checked], now)
+        if info.expires_at is None or not key_expires_soon(info, now):
+            continue
+        key = AlertKey("", "key_expiring", info.expires_at.isoformat())
+        with store.transaction():
+            if not store.record_alert_keys(job.name, [key], now):
+                continue
+            reason = (
+                f"the API key of account {job.name} expires {info.expires_at:%Y-%m-%d %H:%M} "
+                "UTC; create a new one in the seller account (Settings > Seller API) and put "
+                "it in the config"
+            )
+            enqueue_account_alert(store, job, "key_expiring", reason, now)
+        alerted.append(job.name)
+    return alerted
