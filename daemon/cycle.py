@@ -18,6 +18,7 @@ not. Imports ozon, store, policy and models; never config, the CLI or the schedu
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -113,6 +114,30 @@ class CycleResult:
         return self.error is None
 
 
+class _EventAlerts:
+    """The alerts of one event in one cycle, kept small for big accounts: every alert's order,
+    ledger key and reason, but the alert itself (with its whole posting) only for the first
+    PAYLOAD_POSTINGS in order, the ones a message describes. A first sync of a big account
+    alerts most of its postings; holding them all until the end would grow with the account."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[datetime, str, LedgerKey, str]] = []
+        self.kept: list[Alert] = []
+
+    def add(self, alert: Alert) -> None:
+        posting = alert.posting
+        self.entries.append(
+            (posting.shipment_date, posting.posting_number, alert.key, alert.reason)
+        )
+        self.kept.append(alert)
+        if len(self.kept) >= 4 * PAYLOAD_POSTINGS:
+            self.kept = heapq.nsmallest(PAYLOAD_POSTINGS, self.kept, key=_alert_order)
+
+
+def _alert_order(alert: Alert) -> tuple[datetime, str]:
+    return alert.posting.shipment_date, alert.posting.posting_number
+
+
 class _Cycle:
     """The state of one running cycle (one account, one `now`)."""
 
@@ -123,7 +148,7 @@ class _Cycle:
         self.result = CycleResult(account=job.name, started=now)
         self.holds = store.holds(now)
         self.seen: set[str] = set()
-        self.alerts: dict[str, list[Alert]] = defaultdict(list)
+        self.alerts: dict[str, _EventAlerts] = defaultdict(_EventAlerts)
         self.marks: list[LedgerKey] = []
         self.selected: list[CancelSelection] = []
 
@@ -190,7 +215,7 @@ class _Cycle:
             watched, self.now, self.job.rules, fired, departed, dry_run=False, collect_only=True
         )
         for alert in decisions.alerts:
-            self.alerts[alert.event].append(alert)
+            self.alerts[alert.event].add(alert)
         self.marks.extend(decisions.mark_done)
         self.selected.extend(decisions.selected)
         self.result.watched += decisions.watched
@@ -278,7 +303,7 @@ class _Cycle:
         for alert in policy.would_cancel_alerts(
             selected, self.result.watched, self.job.rules.cancel, fired
         ):
-            self.alerts[alert.event].append(alert)
+            self.alerts[alert.event].add(alert)
 
     async def _record_alerts(self) -> None:
         """Record ledger keys and queue one alert per event; only new keys make alerts."""
@@ -286,27 +311,37 @@ class _Cycle:
         if self.marks:
             store.record_alert_keys(job.name, self.marks, now)
         for event, alerts in self.alerts.items():
-            alerts.sort(key=lambda a: (a.posting.shipment_date, a.posting.posting_number))
+            entries = sorted(alerts.entries)  # soonest deadline first, then posting number
+            kept = {a.posting.posting_number: a.posting for a in alerts.kept}
             with store.transaction():  # ledger keys and outbox row: both or neither
                 new = {
                     tuple(key)
-                    for key in store.record_alert_keys(job.name, [a.key for a in alerts], now)
+                    for key in store.record_alert_keys(job.name, [e[2] for e in entries], now)
                 }
-                fresh = [a for a in alerts if tuple(a.key) in new]
+                fresh = [e for e in entries if tuple(e[2]) in new]
                 if not fresh:
                     continue
+                described = []
+                for _, number, _, reason in fresh[:PAYLOAD_POSTINGS]:
+                    posting = kept.get(number) or self._cached(number)
+                    if posting is not None:
+                        described.append(posting_payload(posting, reason))
                 payload = {
                     "event": event,
                     "account": job.name,
                     "total": len(fresh),
-                    "postings": [
-                        posting_payload(a.posting, a.reason) for a in fresh[:PAYLOAD_POSTINGS]
-                    ],
+                    "postings": described,
                 }
-                reason = fresh[0].reason if len(fresh) == 1 else f"{len(fresh)} postings"
-                queue_alert(store, job, event, [a.posting.posting_number for a in fresh], payload,
+                reason = fresh[0][3] if len(fresh) == 1 else f"{len(fresh)} postings"
+                queue_alert(store, job, event, [e[1] for e in fresh], payload,
                        reason, now, dry_run=event == "would_cancel")  # fmt: skip
             self.result.alerts[event] = len(fresh)
+
+    def _cached(self, number: str) -> Posting | None:
+        """A posting as this cycle cached it: for a message describing an alert that was not
+        kept in memory (only when some of the first ones were already in the ledger)."""
+        cached = self.store.posting(number, self.now, account=self.job.name)
+        return None if cached is None else cached.posting
 
     async def _record_sync_state(self) -> None:
         job, store, now, error = self.job, self.store, self.now, self.result.error

@@ -1,6 +1,9 @@
 """Value types shared by the whole daemon: what a posting is, as the daemon sees it.
 
-These are frozen msgspec Structs: cheap to build, compare and hash. The wire shapes of the Ozon
+These are frozen msgspec Structs: cheap to build, compare and hash. Posting, Product and
+Cancellation are also left out of the garbage collector (`gc=False`): they are immutable trees
+that can never be part of a reference cycle, and a sync makes one of each per posting, which
+would otherwise trigger a collection every few pages. The wire shapes of the Ozon
 API (which differ between methods) live in `daemon.ozon.parse`; it turns them into the types here.
 
 This module imports only the standard library and msgspec; everything else may import it.
@@ -22,7 +25,7 @@ __all__ = [
 ]
 
 
-class Product(msgspec.Struct, frozen=True, kw_only=True):
+class Product(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One product line of a posting. `price` is Ozon's decimal text (e.g. "590" or "590.0000")."""
 
     sku: int
@@ -33,7 +36,7 @@ class Product(msgspec.Struct, frozen=True, kw_only=True):
     currency: str = ""
 
 
-class Cancellation(msgspec.Struct, frozen=True, kw_only=True):
+class Cancellation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Why and by whom a posting was cancelled, as Ozon reports it.
 
     `cancellation_type` is Ozon's open enum (`seller`, `client`, `customer`, `ozon`, `system`,
@@ -48,7 +51,7 @@ class Cancellation(msgspec.Struct, frozen=True, kw_only=True):
     affect_cancellation_rating: bool = False
 
 
-class Posting(msgspec.Struct, frozen=True, kw_only=True):
+class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One FBS/rFBS posting: everything the daemon needs to watch its deadline and act on it.
 
     All datetimes are timezone-aware UTC. `shipment_date` is the deadline by which the posting

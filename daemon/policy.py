@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal, TypeVar
 
 from daemon import policy_keys as key
@@ -94,7 +95,7 @@ class Rules:
         if self.overdue_repeat < timedelta(0):
             raise ValueError("overdue_repeat must not be negative")
 
-    @property
+    @cached_property  # read for every posting of every cycle
     def steps(self) -> tuple[timedelta, ...]:
         """The reminder steps, smallest first, without duplicates."""
         return tuple(sorted(set(self.remind_before)))
@@ -328,6 +329,10 @@ class _Collector:
         if (posting.posting_number, event, step) not in self.fired:
             self.alerts.append(Alert(event, posting, step, reason))
 
+    def is_new(self, posting: Posting, event: Event, step: str) -> bool:
+        """True when the key is not fired yet (check before building an expensive reason)."""
+        return (posting.posting_number, event, step) not in self.fired
+
     def mark(self, posting: Posting, event: Event, step: str) -> None:
         if (posting.posting_number, event, step) not in self.fired:
             self.marks.append(LedgerKey(posting.posting_number, event, step))
@@ -352,21 +357,25 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
     if left > timedelta(0):
         crossed = [step for step in rules.steps if left < step]
         if crossed:
-            reason = (
-                f"{format_span(left)} left to shipment_date {rfc3339(deadline)}, "
-                f"under the {format_step(crossed[0])} reminder step"
-            )
-            out.fire("reminder", posting, key.reminder_step(crossed[0], deadline), reason)
-        for step in crossed[1:]:
-            out.mark(posting, "reminder", key.reminder_step(step, deadline))
+            step = key.reminder_step(crossed[0], deadline)
+            if out.is_new(posting, "reminder", step):  # reasons are built for new alerts only
+                reason = (
+                    f"{format_span(left)} left to shipment_date {rfc3339(deadline)}, "
+                    f"under the {format_step(crossed[0])} reminder step"
+                )
+                out.fire("reminder", posting, step, reason)
+        for step_left in crossed[1:]:
+            out.mark(posting, "reminder", key.reminder_step(step_left, deadline))
         return
-    for step in rules.steps:  # crossed while already overdue: overdue covers them
-        out.mark(posting, "reminder", key.reminder_step(step, deadline))
+    for step_left in rules.steps:  # crossed while already overdue: overdue covers them
+        out.mark(posting, "reminder", key.reminder_step(step_left, deadline))
     held = item.is_held(now)
     repeats = rules.overdue_repeat > timedelta(0) and not held
     k = -left // rules.overdue_repeat if repeats else 0
-    reason = f"overdue by {format_span(-left)} (shipment_date {rfc3339(deadline)})"
-    out.fire("overdue", posting, key.overdue_step(k, deadline), reason + ("; held" if held else ""))
+    step = key.overdue_step(k, deadline)
+    if out.is_new(posting, "overdue", step):
+        reason = f"overdue by {format_span(-left)} (shipment_date {rfc3339(deadline)})"
+        out.fire("overdue", posting, step, reason + ("; held" if held else ""))
     if k:  # recorded so that a hold placed later does not bring a "first" overdue alert
         out.mark(posting, "overdue", key.overdue_step(0, deadline))
 

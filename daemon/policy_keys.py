@@ -22,6 +22,7 @@ This module imports only the standard library.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 __all__ = [
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 CANCELLED_ELSEWHERE_STEP = "cancelled"
+# Texts are cached: a cycle formats the same few deadlines and steps for every posting of a
+# page (many postings share a shipment_date), and formatting is the policy's main cost.
+_CACHED_DEADLINES = 8192
 
 
 class LedgerKey(NamedTuple):
@@ -47,11 +51,13 @@ class LedgerKey(NamedTuple):
     step: str
 
 
+@lru_cache(maxsize=_CACHED_DEADLINES)
 def rfc3339(moment: datetime) -> str:
     """`moment` as RFC 3339 UTC text with "Z" (microseconds only when present)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=256)
 def format_step(duration: timedelta) -> str:
     """A duration as a compact config-style string: "24h", "1h30m", "45s", "0s"."""
     seconds = int(duration.total_seconds())
@@ -72,6 +78,7 @@ def format_span(duration: timedelta) -> str:
     return " ".join(part for part in parts[:2] if not part.startswith("0")) or "0s"
 
 
+@lru_cache(maxsize=_CACHED_DEADLINES)
 def reminder_step(step: timedelta, deadline: datetime) -> str:
     """The ledger step of the reminder for `step` before `deadline`."""
     return f"{format_step(step)}@{rfc3339(deadline)}"

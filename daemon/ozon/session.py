@@ -145,6 +145,7 @@ class Session:
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
                 failure = self._transport_failure(path, err, cancel_of)
             else:
+                _release(response)
                 status = response.status_code
                 self._note_date(response)
                 if 200 <= status < 300:
@@ -162,9 +163,12 @@ class Session:
             if failure.retry:
                 wait = self._wait(attempt, failure)
                 elapsed = self._clock() - started
-                if elapsed + wait > self.retry_for:
+                if elapsed >= self.retry_for:
                     failure.retry = False
                     failure.error = self._give_up(path, failure.error, attempt, elapsed)
+                elif elapsed + wait > self.retry_for:
+                    # one last attempt at the end of retry_for rather than giving up early
+                    wait = self.retry_for - elapsed
             self._report(path, status, attempt, self._clock() - sent, retried=failure.retry)
             if not failure.retry:
                 raise failure.error
@@ -319,6 +323,16 @@ class Session:
             self._on_request(event)
         except Exception as err:  # noqa: BLE001 - a metrics hook must never break a request
             log.warning("ozon_on_request_failed", path=path, error=repr(err))
+
+
+_SPENT = httpx.ByteStream(b"")
+
+
+def _release(response: httpx.Response) -> None:
+    """Drop the response's spent connection stream, which refers back to the response: without
+    that cycle the response and its body (a page is hundreds of KB) are freed as soon as we are
+    done with them, instead of piling up until the garbage collector's next full pass."""
+    response.stream = _SPENT
 
 
 def _describe(err: Exception) -> str:

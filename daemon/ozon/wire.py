@@ -6,6 +6,8 @@ read, every one optional, so unknown fields are skipped and `null` is accepted; 
 them into aware UTC datetimes through a cache). Where one field has different types between
 methods the Structs differ per endpoint, or the field is a union (`price`, `tariffication`);
 fields we do not read (`prr_option`, `tariffication_steps`, ...) are not declared at all.
+The Structs of a posting are `gc=False` (decoded trees never form reference cycles; a page
+decodes hundreds of them, which would otherwise keep the garbage collector busy).
 
 This module imports only msgspec and the standard library.
 """
@@ -21,19 +23,19 @@ class NotJSON(ValueError):
     """The body is not JSON at all (a proxy page, a truncated body): worth retrying."""
 
 
-class Money(msgspec.Struct):
+class Money(msgspec.Struct, gc=False):
     amount: str | float | None = None
     currency: str | None = None
 
 
-class DeliveryMethod(msgspec.Struct):
+class DeliveryMethod(msgspec.Struct, gc=False):
     id: int | None = None
     name: str | None = None
     warehouse_id: int | None = None
     warehouse: str | None = None
 
 
-class Cancellation(msgspec.Struct):
+class Cancellation(msgspec.Struct, gc=False):
     cancel_reason_id: int | None = None
     cancel_reason: str | None = None
     cancellation_type: str | None = None
@@ -42,11 +44,11 @@ class Cancellation(msgspec.Struct):
     affect_cancellation_rating: bool | None = None
 
 
-class Tariff(msgspec.Struct):
+class Tariff(msgspec.Struct, gc=False):
     next_tariff_starts_at: str | None = None
 
 
-class ProductV4(msgspec.Struct):
+class ProductV4(msgspec.Struct, gc=False):
     """v4 lists: `price` is `{amount, currency}` (a bare string tolerated)."""
 
     sku: int | None = None
@@ -56,7 +58,7 @@ class ProductV4(msgspec.Struct):
     price: Money | str | float | None = None
 
 
-class ProductV3(msgspec.Struct):
+class ProductV3(msgspec.Struct, gc=False):
     """v3 get: `price` is a decimal string with `currency_code` beside it (an object tolerated)."""
 
     sku: int | None = None
@@ -67,7 +69,7 @@ class ProductV3(msgspec.Struct):
     currency_code: str | None = None
 
 
-class PostingCommon(msgspec.Struct):
+class PostingCommon(msgspec.Struct, gc=False):
     posting_number: str | None = None
     status: str | None = None
     shipment_date: str | None = None
@@ -87,13 +89,13 @@ class PostingCommon(msgspec.Struct):
     parent_posting_number: str | None = None
 
 
-class PostingV4(PostingCommon):
+class PostingV4(PostingCommon, gc=False):
     """A posting of `/v4/posting/fbs/unfulfilled/list` and `/v4/posting/fbs/list`."""
 
     products: list[ProductV4] | None = None
 
 
-class PostingV3(PostingCommon):
+class PostingV3(PostingCommon, gc=False):
     """The posting of `/v3/posting/fbs/get`."""
 
     products: list[ProductV3] | None = None

@@ -105,7 +105,6 @@ class PostingVerbs(StoreBase):
         with self._write() as conn:
             existing = self._existing(conn, account, given)
             for number, (posting, data, digest) in given.items():
-                deadline = to_text(posting.shipment_date)
                 row = existing.get(number)
                 if row is None:
                     new.append(posting)
@@ -114,7 +113,7 @@ class PostingVerbs(StoreBase):
                             account,
                             number,
                             posting.status,
-                            deadline,
+                            to_text(posting.shipment_date),
                             digest,
                             data,
                             now_text,
@@ -128,6 +127,7 @@ class PostingVerbs(StoreBase):
                 changed.append(
                     PostingChange(posting, old_status, from_text(old_deadline), bool(watched))
                 )
+                deadline = to_text(posting.shipment_date)
                 updates.append((posting.status, deadline, digest, data, now_text, account, number))
                 history.extend(
                     _history_rows(account, number, now_text, old_status, old_deadline, posting)
