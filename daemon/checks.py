@@ -213,8 +213,7 @@ async def _check_account(
             return AccountCheck(
                 account.name,
                 77,
-                f"Ozon rejected the API key ({err}); check accounts[{index}] "
-                f"({next(iter(account.secret_fields().values()))})",
+                f"{err}; see accounts[{index}].{next(iter(account.secret_fields().values()))}",
             )
         except OzonError as err:
             return AccountCheck(account.name, 75, f"Ozon could not be used: {err}")

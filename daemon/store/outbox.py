@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -264,8 +264,11 @@ class OutboxVerbs(StoreBase):
                     else _ACTION_EVENTS.get(what, what.replace(":", "_")),
                     (numbers,),
                 )
+            kind: Literal["alert", "action"] = "alert" if rank == 0 else "action"
             entries.append(
-                HistoryEntry(from_text(at), account, event, posting_numbers, bool(dry_run), reason)
+                HistoryEntry(
+                    from_text(at), account, event, posting_numbers, bool(dry_run), reason, kind
+                )
             )
         return entries
 

@@ -191,9 +191,10 @@ class HistoryEntry:
     posting_numbers: tuple[str, ...]
     dry_run: bool
     reason: str
+    kind: Literal["alert", "action"] = "alert"  # a message sent, or a cancellation step
 
     def as_json(self) -> dict[str, Any]:
-        """The element as `history --json` prints it (CONTRACT section 5)."""
+        """The element as `history --json` prints it (CONTRACT section 5, plus `kind`)."""
         return {
             "at": json_timestamp(self.at),
             "account": self.account,
@@ -201,6 +202,7 @@ class HistoryEntry:
             "posting_numbers": list(self.posting_numbers),
             "dry_run": self.dry_run,
             "reason": self.reason,
+            "kind": self.kind,
         }
 
 

@@ -365,25 +365,18 @@ def sandbox_watched(
 
 
 def repeated_alerts(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(event, posting) pairs that `history --json` names more often than one alert allows.
+    """(event, posting) pairs that more than one alert message of `history --json` names.
 
-    A dry-run cancellation plan is journalled as its own single-posting `would_cancel` element
-    beside the `would_cancel` alert message that lists the same posting, and the JSON does not
-    say which element is which; so `would_cancel` may name a posting twice (at most once in a
-    multi-posting element), every other event once.
+    Only elements of kind "alert" count: a dry-run cancellation plan is journalled as its own
+    "action" element beside the `would_cancel` message that lists the same posting.
     """
     counts: Counter[tuple[str, str]] = Counter()
-    in_lists: Counter[tuple[str, str]] = Counter()
     for entry in history:
+        if entry["kind"] != "alert":
+            continue
         for number in entry["posting_numbers"]:
             counts[(entry["event"], number)] += 1
-            if len(entry["posting_numbers"]) > 1:
-                in_lists[(entry["event"], number)] += 1
-    return sorted(
-        pair
-        for pair, count in counts.items()
-        if count > (2 if pair[0] == "would_cancel" else 1) or in_lists[pair] > 1
-    )
+    return sorted(pair for pair, count in counts.items() if count > 1)
 
 
 def assert_no_secret(daemon: Daemon, secrets: Sequence[str] = SECRETS) -> None:

@@ -144,7 +144,7 @@ async def test_a_cancel_that_never_connects_within_retry_for_is_unavailable(
     async with make_client(fake_time, retry_for=10.0) as client:
         with pytest.raises(OzonUnavailable):
             await client.cancel("87341265-0117-1", 352, "out of stock")
-    assert fake_time.sleeps == [1.0, 2.0, 4.0]
+    assert fake_time.sleeps == [1.0, 2.0, 4.0, 3.0]  # the last one ends at retry_for
 
 
 async def test_a_cancel_rate_limited_past_retry_for_raises_rate_limited(

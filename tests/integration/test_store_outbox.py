@@ -140,6 +140,7 @@ def test_history_lists_sent_alerts_and_cancellations_newest_first(store: Store) 
             "posting_numbers": ["1-5"],
             "dry_run": False,
             "reason": "overdue for 48h",
+            "kind": "action",
         },
         {
             "at": "2026-05-01T09:06:00Z",
@@ -148,6 +149,7 @@ def test_history_lists_sent_alerts_and_cancellations_newest_first(store: Store) 
             "posting_numbers": ["1-6"],
             "dry_run": True,
             "reason": "HAS_INCORRECT_CANCEL_REASON",
+            "kind": "action",
         },
         {
             "at": "2026-05-01T09:05:00Z",
@@ -156,6 +158,7 @@ def test_history_lists_sent_alerts_and_cancellations_newest_first(store: Store) 
             "posting_numbers": ["1-5"],
             "dry_run": False,
             "reason": "outcome unknown",
+            "kind": "action",
         },
         {
             "at": "2026-05-01T09:03:00Z",
@@ -164,6 +167,7 @@ def test_history_lists_sent_alerts_and_cancellations_newest_first(store: Store) 
             "posting_numbers": ["1-1", "1-2"],
             "dry_run": False,
             "reason": "",
+            "kind": "alert",
         },
         {
             "at": "2026-05-01T09:00:00Z",
@@ -172,6 +176,7 @@ def test_history_lists_sent_alerts_and_cancellations_newest_first(store: Store) 
             "posting_numbers": ["1-1", "1-2"],
             "dry_run": False,
             "reason": "",
+            "kind": "alert",
         },
     ]
     assert all(RFC3339_Z.match(entry["at"]) for entry in history)
