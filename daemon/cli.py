@@ -29,6 +29,7 @@ from daemon.logs import configure_logging, redact_text, register_secrets
 from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.store import Store, StoreError, StoreLockedError
+from daemon.upkeep import prune_if_due
 from daemon.views import history_json, print_history, print_status, status_json
 
 __all__ = ["EXIT", "app", "main"]
@@ -166,6 +167,7 @@ async def _once(
             job for job, result in zip(engine.jobs, outcome.results, strict=True) if result.ok
         ]
         await check_key_expiry(store, synced, daemon.zone, utc_now())
+        await prune_if_due(store, daemon.keep_history, daemon.zone, utc_now())
         outbox = Outbox(
             store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
         )

@@ -36,6 +36,7 @@ from daemon.notify.outbox import Outbox
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
 from daemon.store import Store
+from daemon.upkeep import prune_if_due
 
 __all__ = ["Service"]
 
@@ -171,7 +172,7 @@ class Service:
         self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
         self.scheduler.daily("key-expiry", daemon.digest_at, daemon.zone, self._key_expiry)
         self.scheduler.once_at("key-expiry-at-start", now + timedelta(minutes=1), self._key_expiry)
-        self.scheduler.every("prune", timedelta(days=1), self._prune, now + timedelta(minutes=10))
+        self.scheduler.every("prune", timedelta(hours=1), self._prune, now + timedelta(minutes=10))
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -312,9 +313,8 @@ class Service:
 
     async def _prune(self) -> None:
         assert self.store is not None  # noqa: S101 - set by run()
-        cutoff = self.now() - self.config.daemon.keep_history
-        result = await asyncio.to_thread(self.store.prune, cutoff)
-        log.info("pruned", rows=result.total, counts=result.counts)
+        daemon = self.config.daemon
+        await prune_if_due(self.store, daemon.keep_history, daemon.zone, self.now())
 
     # ---------------------------------------------------------------- reload
 
