@@ -114,6 +114,14 @@ def parse_datetime(text: str) -> datetime:
     if match is None:
         raise ValueError(f"{text!r} is not an RFC 3339 date-time")
     day, clock, fraction, zone = match.groups()
+    if zone == "Z" and fraction is None:  # the shape Ozon sends: read as is (3x faster)
+        try:
+            value = datetime.fromisoformat(text)  # "Z" gives the shared UTC tzinfo
+        except ValueError:
+            pass  # the general path below says what is wrong, in its words
+        else:
+            _remember(text, value)
+            return value
     iso = f"{day}T{clock}"
     if fraction:
         iso += "." + fraction[:6].ljust(6, "0")
@@ -124,10 +132,14 @@ def parse_datetime(text: str) -> datetime:
         value = value.astimezone(UTC) if value.utcoffset() else value.replace(tzinfo=UTC)
     except (ValueError, OverflowError) as err:
         raise ValueError(f"{text!r} is not a valid date-time ({err})") from None
+    _remember(text, value)
+    return value
+
+
+def _remember(text: str, value: datetime) -> None:
     if len(_date_cache) >= _DATE_CACHE_SIZE:
         _date_cache.clear()
     _date_cache[text] = value
-    return value
 
 
 def _date(text: str | None, field: str, number: str) -> datetime | None:
