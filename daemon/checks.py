@@ -23,6 +23,7 @@ import httpx
 import structlog
 
 from daemon.config import Config, ConfigError, ResolvedSecrets
+from daemon.engine import make_client
 from daemon.notify.outbox import Sender, apprise_send, privacy_url
 from daemon.notify.render import render_test_message
 from daemon.ozon.client import OzonClient, key_expires_soon
@@ -193,15 +194,7 @@ async def _check_account(
     transport: httpx.AsyncBaseTransport | None,
 ) -> AccountCheck:
     account = config.accounts[index]
-    client = OzonClient(
-        account.client_id,
-        secrets.api_keys[account.name].reveal(),
-        base_url=config.ozon.base_url,
-        timeout=config.ozon.timeout.total_seconds(),
-        retry_for=config.ozon.retry_for.total_seconds(),
-        max_requests_per_second=config.ozon.max_requests_per_second,
-        transport=transport,
-    )
+    client = make_client(config, account, secrets, transport=transport)
     async with client:
         try:
             listing = client.list_unfulfilled(

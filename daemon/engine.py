@@ -19,14 +19,14 @@ import httpx
 import structlog
 
 from daemon.cancel import CancelExecutor
-from daemon.config import Config, ResolvedSecrets
+from daemon.config import Account, Config, ResolvedSecrets
 from daemon.cycle import AccountJob, CycleResult, run_cycle, run_focused
 from daemon.notify.routes import Route, Router
 from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
 from daemon.store import Store
 
-__all__ = ["Engine", "OnceOutcome", "utc_now"]
+__all__ = ["Engine", "OnceOutcome", "make_client", "utc_now"]
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +49,27 @@ def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
             )
             for index, route in enumerate(config.notify)
         ]
+    )
+
+
+def make_client(
+    config: Config,
+    account: Account,
+    secrets: ResolvedSecrets,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_request: Callable[[RequestEvent], object] | None = None,
+) -> OzonClient:
+    """The Ozon client of `account`, with the `[ozon]` settings of `config`."""
+    return OzonClient(
+        account.client_id,
+        secrets.api_keys[account.name].reveal(),
+        base_url=config.ozon.base_url,
+        timeout=config.ozon.timeout.total_seconds(),
+        retry_for=config.ozon.retry_for.total_seconds(),
+        max_requests_per_second=config.ozon.max_requests_per_second,
+        transport=transport,
+        on_request=on_request,
     )
 
 
@@ -93,15 +114,8 @@ class Engine:
         self.router = build_router(config, secrets)
         self.jobs: list[AccountJob] = []
         for account in config.accounts:
-            client = OzonClient(
-                account.client_id,
-                secrets.api_keys[account.name].reveal(),
-                base_url=config.ozon.base_url,
-                timeout=config.ozon.timeout.total_seconds(),
-                retry_for=config.ozon.retry_for.total_seconds(),
-                max_requests_per_second=config.ozon.max_requests_per_second,
-                transport=transport,
-                on_request=on_request,
+            client = make_client(
+                config, account, secrets, transport=transport, on_request=on_request
             )
             self.jobs.append(
                 AccountJob(
