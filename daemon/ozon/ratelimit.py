@@ -7,6 +7,13 @@ concurrent callers are served in call order and never more than `rate` start in 
 (give or take the slot on the boundary). The reservation happens before any await, so it needs
 no lock and works from any event loop. `clock` and `sleep` are injectable for tests.
 
+Ozon counts a request when it arrives, a little after it starts, and that delay varies: two
+requests `rate` slots apart can arrive less than a second apart and the later one be refused
+(429). So callers also report each answer (`answered()`), and a request never starts within a
+second after the answer to the request `int(rate)` answers back: by then Ozon has surely
+counted that one, so at most `int(rate)` of the requests it counts fall in any one second. With
+answers back within the slot (or not reported), this adds no wait.
+
 `shared_limiter()` hands out one limiter per `(base_url, client_id)` while any client holds it.
 
 This module imports only the standard library.
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 __all__ = ["RateLimiter", "shared_limiter"]
@@ -41,6 +49,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next_slot = float("-inf")
+        self._answers: deque[float] = deque()  # when the last int(rate) answers came back
 
     @property
     def interval(self) -> float:
@@ -51,8 +60,21 @@ class RateLimiter:
         """Reserve the next slot; return how many seconds to wait for it (0 when free now)."""
         now = self._clock()
         slot = max(now, self._next_slot)
+        answers = self._answers
+        if len(answers) >= self._window:
+            slot = max(slot, answers[-self._window] + 1.0)
         self._next_slot = slot + self.interval
         return slot - now
+
+    def answered(self) -> None:
+        """Note that a request got its answer (or failed) now; see the module docstring."""
+        self._answers.append(self._clock())
+        while len(self._answers) > self._window:
+            self._answers.popleft()
+
+    @property
+    def _window(self) -> int:
+        return max(1, int(self.rate))
 
     async def acquire(self) -> None:
         """Wait until this caller may start a request."""

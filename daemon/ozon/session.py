@@ -143,8 +143,10 @@ class Session:
             try:
                 response = await self._http.post(path, content=content, headers=self._headers)
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
+                self._limiter.answered()
                 failure = self._transport_failure(path, err, cancel_of)
             else:
+                self._limiter.answered()
                 _release(response)
                 status = response.status_code
                 self._note_date(response)
