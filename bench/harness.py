@@ -164,9 +164,8 @@ def run_worker(kind: str, args: dict[str, Any], *, python: str | None = None) ->
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=3600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"{kind} worker failed ({done.returncode}):\n{done.stderr[-3000:]}\n{done.stdout[-500:]}"
-        )
+        output = f"{done.stderr[-3000:]}\n{done.stdout[-500:]}"
+        raise RuntimeError(f"{kind} worker failed ({done.returncode}):\n{output}")
     report: dict[str, Any] = json.loads(lines[-1])
     return report
 

@@ -31,17 +31,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-from sqlite_utils import Database  # noqa: E402
+import httpx
+from sqlite_utils import Database
 
-from daemon.config import load_config, resolve_secrets  # noqa: E402
-from daemon.cycle import LOOK_AHEAD, LOOK_BACK  # noqa: E402
-from daemon.digest import queue_due_digests  # noqa: E402
-from daemon.engine import Engine, utc_now  # noqa: E402
-from daemon.logs import configure_logging, register_secrets  # noqa: E402
-from daemon.notify.outbox import Outbox  # noqa: E402
-from daemon.policy import Rules  # noqa: E402
-from daemon.store import Store  # noqa: E402
+from daemon.config import load_config, resolve_secrets
+from daemon.cycle import LOOK_AHEAD, LOOK_BACK
+from daemon.digest import queue_due_digests
+from daemon.engine import Engine, utc_now
+from daemon.logs import configure_logging, register_secrets
+from daemon.notify.outbox import Outbox
+from daemon.policy import Rules
+from daemon.store import Store
 
 UNFULFILLED = "/v4/posting/fbs/unfulfilled/list"
 
@@ -150,6 +150,7 @@ def job_sync(args: dict[str, Any]) -> dict[str, Any]:
 
 def job_floor_a(args: dict[str, Any]) -> dict[str, Any]:
     """Fetch every page with httpx and json.loads it, nothing more."""
+
     async def run() -> tuple[int, int]:
         pages, postings = 0, 0
         cursor = ""
