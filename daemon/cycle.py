@@ -56,6 +56,7 @@ LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
 CHANGED_OVERLAP = timedelta(minutes=10)  # re-list status changes this far before the last sync
 MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at most
 PAYLOAD_POSTINGS = 50  # postings described in one alert's payload (the message lists 20)
+RECORD_CHUNK = 10_000  # ledger keys per store call when recording many
 FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
 FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
 URGENT_EVENTS = frozenset({"overdue", "cancelled", "cancel_failed", "api_error"})
@@ -121,14 +122,13 @@ class _EventAlerts:
     alerts most of its postings; holding them all until the end would grow with the account."""
 
     def __init__(self) -> None:
-        self.entries: list[tuple[datetime, str, LedgerKey, str]] = []
+        self.entries: list[tuple[datetime, str, str, str]] = []  # deadline, number, step, reason
         self.kept: list[Alert] = []
 
     def add(self, alert: Alert) -> None:
         posting = alert.posting
-        self.entries.append(
-            (posting.shipment_date, posting.posting_number, alert.key, alert.reason)
-        )
+        self.entries.append((posting.shipment_date, posting.posting_number, alert.step,
+                             alert.reason))  # fmt: skip
         self.kept.append(alert)
         if len(self.kept) >= 4 * PAYLOAD_POSTINGS:
             self.kept = heapq.nsmallest(PAYLOAD_POSTINGS, self.kept, key=_alert_order)
@@ -136,6 +136,18 @@ class _EventAlerts:
 
 def _alert_order(alert: Alert) -> tuple[datetime, str]:
     return alert.posting.shipment_date, alert.posting.posting_number
+
+
+def _record_keys(
+    store: Store, account: str, keys: Sequence[LedgerKey], now: datetime
+) -> set[tuple[str, str, str]]:
+    """Record ledger `keys` in one transaction, a chunk at a time (a first sync records one or
+    more per posting); returns those that were new."""
+    new: set[tuple[str, str, str]] = set()
+    with store.transaction():
+        for start in range(0, len(keys), RECORD_CHUNK):
+            new.update(store.record_alert_keys(account, keys[start : start + RECORD_CHUNK], now))
+    return new
 
 
 class _Cycle:
@@ -309,16 +321,15 @@ class _Cycle:
         """Record ledger keys and queue one alert per event; only new keys make alerts."""
         job, store, now = self.job, self.store, self.now
         if self.marks:
-            store.record_alert_keys(job.name, self.marks, now)
+            _record_keys(store, job.name, self.marks, now)
         for event, alerts in self.alerts.items():
             entries = sorted(alerts.entries)  # soonest deadline first, then posting number
             kept = {a.posting.posting_number: a.posting for a in alerts.kept}
             with store.transaction():  # ledger keys and outbox row: both or neither
-                new = {
-                    tuple(key)
-                    for key in store.record_alert_keys(job.name, [e[2] for e in entries], now)
-                }
-                fresh = [e for e in entries if tuple(e[2]) in new]
+                keys = [LedgerKey(number, event, step) for _, number, step, _ in entries]
+                new = _record_keys(store, job.name, keys, now)
+                fresh = [e for e, key in zip(entries, keys, strict=True) if key in new]
+                del keys  # a first sync has one per alerted posting: free them now
                 if not fresh:
                     continue
                 described = []

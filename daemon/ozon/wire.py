@@ -1,13 +1,13 @@
 """Wire Structs: the JSON shapes of the Ozon answers the client reads, per endpoint.
 
 Internal to `daemon.ozon` (use `daemon.ozon.parse`). Each Struct declares only the fields we
-read, every one optional, so unknown fields are skipped and `null` is accepted; decoders run with
-`strict=False` so int64 ids may come as numbers or strings. Dates stay text here (parse.py turns
-them into aware UTC datetimes through a cache). Where one field has different types between
-methods the Structs differ per endpoint, or the field is a union (`price`, `tariffication`);
-fields we do not read (`prr_option`, `tariffication_steps`, ...) are not declared at all.
-The Structs of a posting are `gc=False` (decoded trees never form reference cycles; a page
-decodes hundreds of them, which would otherwise keep the garbage collector busy).
+read, every one optional, so unknown fields are skipped and `null` is accepted; `decode` falls
+back to `strict=False` so int64 ids may come as numbers or strings. Dates stay text here
+(parse.py turns them into aware UTC datetimes through a cache). Where one field has different
+types between methods the Structs differ per endpoint, or the field is a union (`price`,
+`tariffication`); fields we do not read (`prr_option`, `tariffication_steps`, ...) are not
+declared at all. The Structs of a posting are `gc=False` (decoded trees never form reference
+cycles; a page decodes hundreds of them, which would otherwise keep the garbage collector busy).
 
 This module imports only msgspec and the standard library.
 """
@@ -176,16 +176,31 @@ class RpcStatus(msgspec.Struct):
     message: str | None = None
 
 
-_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_DECODERS: dict[type[Any], tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]]] = {}
 
 
 def decode(data: bytes, wire: type[Any]) -> Any:
-    """Decode with a cached lenient decoder; NotJSON for malformed JSON, ValidationError passes."""
-    decoder = _DECODERS.get(wire)
-    if decoder is None:
-        decoder = _DECODERS[wire] = msgspec.json.Decoder(wire, strict=False)
+    """Decode with a cached lenient decoder; NotJSON for malformed JSON, ValidationError passes.
+
+    A strict decoder is tried first: it is faster, and where it succeeds the lenient one gives
+    the same values (it only accepts more, e.g. ids as strings); where it fails, the lenient
+    one decides, as if it had been the only one.
+    """
+    decoders = _DECODERS.get(wire)
+    if decoders is None:
+        decoders = _DECODERS[wire] = (
+            msgspec.json.Decoder(wire),
+            msgspec.json.Decoder(wire, strict=False),
+        )
+    strict, lenient = decoders
     try:
-        return decoder.decode(data)
+        return strict.decode(data)
+    except msgspec.ValidationError:
+        pass
+    except msgspec.DecodeError as err:
+        raise NotJSON(f"the body is not JSON ({err})") from None
+    try:
+        return lenient.decode(data)
     except msgspec.ValidationError:
         raise
     except msgspec.DecodeError as err:
