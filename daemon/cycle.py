@@ -139,7 +139,7 @@ def _alert_order(alert: Alert) -> tuple[datetime, str]:
 
 
 def _record_keys(
-    store: Store, account: str, keys: Sequence[LedgerKey], now: datetime
+    store: Store, account: str, keys: Sequence[tuple[str, str, str]], now: datetime
 ) -> set[tuple[str, str, str]]:
     """Record ledger `keys` in one transaction, a chunk at a time (a first sync records one or
     more per posting); returns those that were new."""
@@ -161,7 +161,7 @@ class _Cycle:
         self.holds = store.holds(now)
         self.seen: set[str] = set()
         self.alerts: dict[str, _EventAlerts] = defaultdict(_EventAlerts)
-        self.marks: list[LedgerKey] = []
+        self.marks: list[tuple[str, str, str]] = []  # plain tuples: the collector skips them
         self.selected: list[CancelSelection] = []
 
     async def run(self) -> CycleResult:
@@ -228,7 +228,7 @@ class _Cycle:
         )
         for alert in decisions.alerts:
             self.alerts[alert.event].add(alert)
-        self.marks.extend(decisions.mark_done)
+        self.marks.extend((k.posting_number, k.event, k.step) for k in decisions.mark_done)
         self.selected.extend(decisions.selected)
         self.result.watched += decisions.watched
         known: set[tuple[str, str, str]] = set(fired)
@@ -326,7 +326,7 @@ class _Cycle:
             entries = sorted(alerts.entries)  # soonest deadline first, then posting number
             kept = {a.posting.posting_number: a.posting for a in alerts.kept}
             with store.transaction():  # ledger keys and outbox row: both or neither
-                keys = [LedgerKey(number, event, step) for _, number, step, _ in entries]
+                keys = [(number, event, step) for _, number, step, _ in entries]
                 new = _record_keys(store, job.name, keys, now)
                 fresh = [e for e, key in zip(entries, keys, strict=True) if key in new]
                 del keys  # a first sync has one per alerted posting: free them now
