@@ -40,7 +40,12 @@ def write_config(
 ) -> Path:
     """A config for the sandbox `api` with json:// `routes` (a URL, or a URL and extra lines)."""
     pairs = [(r, "") if isinstance(r, str) else r for r in routes]
-    notify = "".join(f'\n[[notify]]\nurl = "{url}"\n{extra}' for url, extra in pairs)
+    # No digest on these routes: it is due at a time of day and would make counts depend on it.
+    events = (
+        'events = ["reminder", "overdue", "would_cancel", "cancelled", "cancel_failed", '
+        '"deadline_changed", "cancelled_elsewhere", "api_error", "recovered", "key_expiring"]\n'
+    )
+    notify = "".join(f'\n[[notify]]\nurl = "{url}"\n{events}{extra}' for url, extra in pairs)
     path = folder / "config.toml"
     path.write_text(
         f"""

@@ -199,7 +199,11 @@ def test_a_reminder_goes_out_within_seconds_of_its_threshold_not_at_the_next_pol
         posting_number="55500001-0001-1",
     )
     config = write_config(
-        tmp_path, api, f'[[notify]]\nurl = "{receiver.url("/phone")}"\n', interval="10m"
+        tmp_path,
+        api,
+        # only reminders: a digest due at this hour of the day must not count as the second one
+        f'[[notify]]\nurl = "{receiver.url("/phone")}"\nevents = ["reminder"]\n',
+        interval="10m",
     )
     daemon = start_daemon(config, env_for(api))
     first = receiver.wait_for(1, timeout=30)  # the 4h reminder of the first sync
