@@ -136,7 +136,7 @@ def job_sync(args: dict[str, Any]) -> dict[str, Any]:
     counts = meter.span("cycle", lambda: asyncio.run(cycle_and_deliver()))
     meter.span("close", store.close)
     with sqlite3.connect(config.database_path()) as db:
-        since = started.strftime("%Y-%m-%dT%H:%M:%S")
+        since = started.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the store's timestamp format
         (written,) = db.execute(
             "SELECT count(*) FROM postings WHERE last_changed >= ? OR departed_at >= ?",
             (since, since),

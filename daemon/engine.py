@@ -11,6 +11,7 @@ service.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,20 @@ class OnceOutcome:
         return next((r for r in self.results if not r.ok), None)
 
 
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process, before the first engine: move everything alive now (modules, classes,
+    the config) out of the garbage collector's sight. Each full collection of a big sync
+    otherwise walks these ~50,000 objects again (about 2 us per posting of a 100,000-posting
+    cycle); they live as long as the process anyway."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
+
+
 class Engine:
     """One config's accounts against one open store. Use `async with Engine(...) as engine`."""
 
@@ -108,6 +123,7 @@ class Engine:
         on_request: Callable[[RequestEvent], object] | None = None,
         wake_horizon: timedelta = timedelta(0),
     ) -> None:
+        _freeze_startup_objects()
         self.config = config
         self.store = store
         self.now = now
