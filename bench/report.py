@@ -128,10 +128,8 @@ def sync_cost(data: dict[str, Any]) -> list[str]:
     if unpatched:
         out += ["", "Peers without help (see Peers below):", ""]
         for kind, report in unpatched[-1].items():
-            out.append(
-                f"- {kind}: {report.get('failed', 'no failure')} - after "
-                f"{_num(report.get('listed_before'))} postings"
-            )
+            failure = " ".join(str(report.get("failed", "no failure")).split())[:300]
+            out.append(f"- {kind}, after {_num(report.get('listed_before'))} postings: {failure}")
     out += ["", "Targets:", ""]
     out += _table(
         ["N", "target", "measured", "verdict"],
