@@ -121,10 +121,6 @@ def _config(ctx: typer.Context) -> Config:
     return config
 
 
-def _not_implemented(command: str) -> NoReturn:
-    raise CommandError(EXIT.INTERNAL, f"`ozon-sync {command}` is not implemented yet")
-
-
 # ---------------------------------------------------------------- commands
 
 

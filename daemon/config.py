@@ -41,7 +41,6 @@ from daemon.secrets import Secret, read_secret, reason, set_sources, source_name
 
 __all__ = [
     "EVENTS",
-    "URGENT_EVENTS",
     "Account",
     "Config",
     "ConfigError",
@@ -70,8 +69,6 @@ EVENTS: tuple[str, ...] = (
     "key_expiring",
     "digest",
 )
-URGENT_EVENTS: frozenset[str] = frozenset({"overdue", "cancelled", "cancel_failed", "api_error"})
-SECRET_SOURCES = ("env", "file", "credential", "inline")
 
 
 class ConfigError(Exception):
@@ -332,15 +329,6 @@ class NotifyRoute(_Strict):
     def secret_fields(self) -> dict[str, str]:
         """The URL-source fields this route sets: {kind: field name}."""
         return set_sources(self, "url")
-
-    def in_quiet_hours(self, local: time) -> bool:
-        """True when the local wall-clock time `local` falls inside this route's quiet hours."""
-        if self.quiet_hours is None:
-            return False
-        start, end = self.quiet_hours
-        if start < end:
-            return start <= local < end
-        return local >= start or local < end
 
 
 class HealthSection(_Strict):

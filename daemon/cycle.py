@@ -38,7 +38,6 @@ from daemon.policy_keys import LedgerKey, rfc3339
 from daemon.store import Store
 
 __all__ = [
-    "ACCOUNT_EVENTS",
     "URGENT_EVENTS",
     "AccountJob",
     "CycleResult",
@@ -60,7 +59,6 @@ RECORD_CHUNK = 10_000  # ledger keys per store call when recording many
 FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
 FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
 URGENT_EVENTS = frozenset({"overdue", "cancelled", "cancel_failed", "api_error"})
-ACCOUNT_EVENTS = frozenset({"api_error", "recovered", "key_expiring", "digest"})
 
 RouteResolver = Callable[[str, str], Sequence[str]]
 

@@ -21,6 +21,7 @@ import pytest
 
 from daemon.sandbox import SandboxProcess
 from tests.cli_helpers import clean_env, ozon_sync_command
+from tests.e2e.conftest import wait_for
 from tests.receiver import Receiver
 
 KEY_VAR = "OZON_RUN_KEY"
@@ -232,10 +233,7 @@ def test_sigterm_in_the_middle_of_a_cycle_exits_0_with_the_database_intact(
     )  # fmt: skip
     config = write_config(tmp_path, api)
     daemon = start_daemon(config, env_for(api))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(api.calls()) < 3:
-        time.sleep(0.1)
-    assert len(api.calls()) >= 3, daemon.text()
+    wait_for(lambda: len(api.calls()) >= 3, "the first requests of the cycle", timeout=30)
     started = time.monotonic()
     assert daemon.stop() == 0, daemon.text()
     assert time.monotonic() - started < 30
@@ -258,19 +256,13 @@ def test_sighup_with_a_broken_config_keeps_the_daemon_running(
     good = config.read_text()
     config.write_text(good.replace('poll_interval = "10m"', 'poll_interval = "often"'))
     daemon.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and "config_reload_failed" not in daemon.text():
-        time.sleep(0.1)
-    assert "config_reload_failed" in daemon.text()
+    wait_for(lambda: "config_reload_failed" in daemon.text(), "config_reload_failed", 20)
     assert "daemon.poll_interval" in daemon.text()
     time.sleep(1)
     assert daemon.proc.poll() is None  # still running on the old config
     config.write_text(good.replace('poll_interval = "10m"', 'poll_interval = "9m"'))
     daemon.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and "config_reloaded" not in daemon.text():
-        time.sleep(0.1)
-    assert "config_reloaded" in daemon.text()
+    wait_for(lambda: "config_reloaded" in daemon.text(), "config_reloaded", 20)
     assert daemon.stop() == 0
 
 
@@ -291,10 +283,8 @@ def test_healthz_turns_503_when_ozon_is_gone_for_three_intervals_and_metrics_and
     )
     daemon = start_daemon(config, env_for(api))
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not receiver.gets:
-        time.sleep(0.1)
-    assert receiver.gets and receiver.gets[0][1] == "/ping/abc123", daemon.text()
+    wait_for(lambda: bool(receiver.gets), "the first heartbeat", 30)
+    assert receiver.gets[0][1] == "/ping/abc123", daemon.text()
     assert get(f"{base}/healthz")[0] == 200
     code, metrics = get(f"{base}/metrics")
     assert code == 200
