@@ -19,8 +19,8 @@ Verbs (see each docstring):
   `posting_history(number, *, account)`, `digest_counts(account, now) -> DigestCounts`.
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
   `release(number) -> bool`, `holds(now) -> dict`.
-- Alert ledger: `record_alert_keys(account, keys, now) -> list[AlertKey]` (only the new ones
-  may alert), `fired_keys(account, posting_numbers=None) -> set[AlertKey]`.
+- Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
+  may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to AlertKeys).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason) -> int | None`,
   `finish_action(id, "done" | "failed" | "unknown", now, *, reason)`,
   `open_actions(account=None)`, `latest_action(account, number, kind)`.

@@ -33,6 +33,8 @@ _ACTION_COLUMNS = (
     "id, account, posting_number, kind, dry_run, reason, claimed_at, outcome, outcome_reason, "
     "unknown_at, finished_at"
 )
+_FIRED = "SELECT posting_number, event, step FROM alert_ledger WHERE account = ?"
+_FIRED_AMONG = _FIRED + " AND posting_number IN (SELECT value FROM json_each(?))"
 _SYNC_COLUMNS = (
     "account, last_success_at, last_failure_at, failing_since, consecutive_failures, "
     "last_error, api_error_alerted"
@@ -46,36 +48,39 @@ class JournalVerbs(StoreBase):
 
     def record_alert_keys(
         self, account: str, keys: Iterable[AlertKey | tuple[str, str, str]], now: datetime
-    ) -> list[AlertKey]:
-        """Record alert keys of `account` fired at `now`; return those that were new.
+    ) -> list[tuple[str, str, str]]:
+        """Record alert keys of `account` fired at `now`; return those that were new, as
+        (posting_number, event, step) tuples (equal to AlertKeys).
 
         Only the returned keys may produce alerts: a key already in the ledger (from an earlier
         cycle, a restart or a concurrent call) is ignored. Order follows `keys`, duplicates once.
         """
         at = to_text(now)
-        fresh: list[AlertKey] = []
-        with self._write() as conn:
-            for key in dict.fromkeys(AlertKey(*k) for k in keys):
-                cursor = conn.execute(
-                    "INSERT INTO alert_ledger (account, posting_number, event, step, at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (account, key.posting_number, key.event, key.step, at),
-                )
-                if cursor.rowcount == 1:
-                    fresh.append(key)
+        # An AlertKey equals and hashes as its plain tuple; plain tuples are taken as they are.
+        wanted: dict[tuple[str, str, str], None] = dict.fromkeys(map(_plain, keys))
+        if not wanted:
+            return []
+        with self._write() as conn:  # BEGIN IMMEDIATE: nobody else writes between the two
+            numbers = _json_list(dict.fromkeys(key[0] for key in wanted))
+            known = set(conn.execute(_FIRED_AMONG, (account, numbers)))
+            fresh = [key for key in wanted if key not in known]
+            # In primary-key order: B-tree inserts in order cost a third of random ones.
+            conn.executemany(
+                "INSERT INTO alert_ledger (account, posting_number, event, step, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(account, number, event, step, at) for number, event, step in sorted(fresh)],
+            )
         return fresh
 
     def fired_keys(
         self, account: str, posting_numbers: Iterable[str] | None = None
-    ) -> set[AlertKey]:
-        """Alert keys of `account` already in the ledger (of those postings, when given)."""
-        sql = "SELECT posting_number, event, step FROM alert_ledger WHERE account = ?"
-        params: tuple[str, ...] = (account,)
-        if posting_numbers is not None:
-            sql += " AND posting_number IN (SELECT value FROM json_each(?))"
-            params = (account, _json_list(posting_numbers))
+    ) -> set[tuple[str, str, str]]:
+        """Alert keys of `account` already in the ledger (of those postings, when given), as
+        (posting_number, event, step) tuples: equal to the AlertKeys they were recorded as."""
         with self._read() as conn:
-            return {AlertKey(*row) for row in conn.execute(sql, params)}
+            if posting_numbers is None:
+                return set(conn.execute(_FIRED, (account,)))
+            return set(conn.execute(_FIRED_AMONG, (account, _json_list(posting_numbers))))
 
     # -- action journal -----------------------------------------------------------------------
 
@@ -237,6 +242,10 @@ class JournalVerbs(StoreBase):
                 f"SELECT {_SYNC_COLUMNS} FROM sync_state ORDER BY account"  # noqa: S608 - constant columns
             ).fetchall()
         return [_sync_row(row) for row in rows]
+
+
+def _plain(key: AlertKey | tuple[str, str, str]) -> tuple[str, str, str]:
+    return (key[0], key[1], key[2]) if isinstance(key, AlertKey) else key
 
 
 def _json_list(values: Iterable[str]) -> str:

@@ -27,4 +27,4 @@ async def test_old_records_are_pruned_once_per_day(tmp_path: Path) -> None:
         assert again is None
         assert next_day is not None and next_day.total == 0
         assert store.history() == []
-        assert {k.posting_number for k in store.fired_keys("a")} == {"new-1"}
+        assert {number for number, _, _ in store.fired_keys("a")} == {"new-1"}
