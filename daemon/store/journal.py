@@ -34,7 +34,10 @@ _ACTION_COLUMNS = (
     "unknown_at, finished_at"
 )
 _FIRED = "SELECT posting_number, event, step FROM alert_ledger WHERE account = ?"
-_FIRED_AMONG = _FIRED + " AND posting_number IN (SELECT value FROM json_each(?))"
+_FIRED_AMONG = (
+    "SELECT posting_number, event, step FROM alert_ledger WHERE account = ? "
+    "AND posting_number IN (SELECT value FROM json_each(?))"
+)
 _SYNC_COLUMNS = (
     "account, last_success_at, last_failure_at, failing_since, consecutive_failures, "
     "last_error, api_error_alerted"
