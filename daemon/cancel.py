@@ -383,23 +383,15 @@ class CancelExecutor:
         """Journal each selection once as a planned (dry-run) cancellation."""
         self.report.dry_run = True
         alerts = policy.would_cancel_alerts(selected, watched, self.job.rules.cancel)
-        planned: list[tuple[str, str]] = []
-        with self.store.transaction():  # one commit for the whole plan, not two per posting
-            for alert in alerts:
-                number = alert.posting.posting_number
-                claim = self.store.claim_action(
-                    self.job.name, number, CANCEL, self.now, dry_run=True, reason=alert.reason
-                )
-                if claim is not None:
-                    self.store.finish_action(claim, "done", self.now)
-                    planned.append((number, alert.reason))
-        for number, reason in planned:
+        reasons = {alert.posting.posting_number: alert.reason for alert in alerts}
+        planned = self.store.record_planned(self.job.name, CANCEL, reasons.items(), self.now)
+        for number in planned:
             self.report.planned.append(number)
             log.info(
                 "cancel_planned",
                 account=self.job.name,
                 posting_number=number,
-                reason=reason,
+                reason=reasons[number],
                 dry_run=True,
             )
 

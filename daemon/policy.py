@@ -36,7 +36,12 @@ from daemon.models import Posting
 from daemon.policy_keys import LedgerKey, format_span, format_step, rfc3339
 
 Event = Literal["reminder", "overdue", "deadline_changed", "would_cancel", "cancelled_elsewhere"]
-_EVENT_ORDER = ("deadline_changed", "reminder", "overdue", "would_cancel", "cancelled_elsewhere")
+_EVENT_ORDER = {
+    event: rank
+    for rank, event in enumerate(
+        ("deadline_changed", "reminder", "overdue", "would_cancel", "cancelled_elsewhere")
+    )
+}
 # The smallest datetime step: a reminder fires at the first instant strictly after D - S.
 _TICK = timedelta(microseconds=1)
 
@@ -340,7 +345,7 @@ class _Collector:
 
 def _alert_order(alert: Alert) -> tuple[datetime, str, int, str]:
     p = alert.posting
-    return (p.shipment_date, p.posting_number, _EVENT_ORDER.index(alert.event), alert.step)
+    return (p.shipment_date, p.posting_number, _EVENT_ORDER[alert.event], alert.step)
 
 
 def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector) -> None:
@@ -405,23 +410,29 @@ def next_wakeup(
     threshold), given `fired` as recorded after deciding at `now`; None if there is none.
     Raises ValueError for a naive `now`.
     """
-    watched = tuple(watched)
     _check(now, ())
-    moments: list[datetime] = []
+    steps, cancel, repeat = rules.steps, rules.cancel, rules.overdue_repeat
+    repeats = repeat > timedelta(0)
+    best: datetime | None = None
     for item in watched:
-        posting, deadline = item.posting, item.posting.shipment_date
+        posting = item.posting
         if not is_watched(posting, rules):
             continue
-        number = posting.posting_number
-        for step in rules.steps:
-            if (number, "reminder", key.reminder_step(step, deadline)) not in fired:
-                moments.append(deadline - step + _TICK)
-        moments.append(deadline)
-        if rules.overdue_repeat > timedelta(0) and now >= deadline:
-            k = (now - deadline) // rules.overdue_repeat
-            moments.append(deadline + (k + 1) * rules.overdue_repeat)
+        deadline, number = posting.shipment_date, posting.posting_number
+        moments = [deadline]
+        if repeats and now >= deadline:
+            moments.append(deadline + ((now - deadline) // repeat + 1) * repeat)
         if item.held and item.held_until is not None:
             moments.append(item.held_until)
-        if _can_select(posting, rules.cancel):
-            moments.append(deadline + rules.cancel.overdue_for)
-    return min((moment for moment in moments if moment > now), default=None)
+        if _can_select(posting, cancel):
+            moments.append(deadline + cancel.overdue_for)
+        for step in steps:
+            moment = deadline - step + _TICK
+            # the ledger is looked up only for a moment that would be the answer
+            if now < moment and (best is None or moment < best):
+                if (number, "reminder", key.reminder_step(step, deadline)) not in fired:
+                    moments.append(moment)
+        for moment in moments:
+            if now < moment and (best is None or moment < best):
+                best = moment
+    return best

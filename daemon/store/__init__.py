@@ -23,7 +23,8 @@ Verbs (see each docstring):
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to AlertKeys).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason) -> int | None`,
   `finish_action(id, "done" | "failed" | "unknown", now, *, reason)`,
-  `open_actions(account=None)`, `latest_action(account, number, kind)`.
+  `record_planned(account, kind, [(number, reason)], now) -> list[str]` (dry-run plans, done
+  at once, each posting once), `open_actions(account=None)`, `latest_action(account, number, kind)`.
 - Sync state: `record_sync_success(account, now) -> bool` (True: recovered),
   `record_sync_failure(account, error, now) -> bool` (True: streak started),
   `mark_api_error_alerted(account) -> bool`, `get_sync_state(account)`, `sync_states()`.

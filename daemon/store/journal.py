@@ -112,6 +112,36 @@ class JournalVerbs(StoreBase):
             )
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
+    def record_planned(
+        self, account: str, kind: str, plans: Iterable[tuple[str, str]], now: datetime
+    ) -> list[str]:
+        """Journal dry-run actions (`kind` on posting, with a reason) as planned and done at
+        `now`, each posting once: the same as `claim_action(..., dry_run=True)` followed by
+        `finish_action(id, "done", now)` for every plan, in one transaction and one statement.
+        Returns the posting numbers planned now (not already planned), in the order given.
+        """
+        at = to_text(now)
+        wanted = dict(plans)  # posting number -> reason
+        if not wanted:
+            return []
+        with self._write() as conn:  # BEGIN IMMEDIATE: nobody else writes between the two
+            known = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT posting_number FROM actions WHERE account = ? AND kind = ? "
+                    "AND dry_run = 1 AND outcome IS NOT 'failed' "
+                    "AND posting_number IN (SELECT value FROM json_each(?))",
+                    (account, kind, _json_list(wanted)),
+                )
+            }
+            fresh = [number for number in wanted if number not in known]
+            conn.executemany(
+                "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
+                "outcome, finished_at) VALUES (?, ?, ?, 1, ?, ?, 'done', ?)",
+                [(account, number, kind, wanted[number], at, at) for number in fresh],
+            )
+        return fresh
+
     def finish_action(
         self, action_id: int, outcome: ActionOutcome, now: datetime, *, reason: str = ""
     ) -> None:

@@ -134,6 +134,30 @@ def test_dry_run_claims_do_not_block_real_ones(store: Store) -> None:
     assert claim(store, dry_run=False) is not None
 
 
+def test_dry_run_plans_are_journaled_once_per_posting_as_done(store: Store) -> None:
+    plans = [("1-2", "overdue for 50h"), ("1-1", "overdue for 49h"), ("1-2", "overdue for 51h")]
+    assert store.record_planned("shop-1", "cancel", plans, NOW) == ["1-2", "1-1"]
+    later = NOW + timedelta(minutes=10)
+    assert store.record_planned("shop-1", "cancel", [("1-1", "x"), ("1-3", "y")], later) == ["1-3"]
+    assert store.record_planned("shop-2", "cancel", [("1-1", "x")], NOW) == ["1-1"]
+    assert store.record_planned("shop-1", "cancel", [], NOW) == []
+    planned = store.latest_action("shop-1", "1-2", "cancel", dry_run=True)
+    assert planned is not None
+    assert (planned.outcome, planned.reason, planned.dry_run) == ("done", "overdue for 51h", True)
+    assert planned.claimed_at == planned.finished_at == NOW
+    # the same as a dry-run claim finished as done: no second dry-run claim, real ones allowed
+    assert claim(store, "1-1", dry_run=True) is None
+    assert claim(store, "1-1", dry_run=False) is not None
+    assert store.open_actions("shop-1") != [] and all(not a.dry_run for a in store.open_actions())
+
+
+def test_a_failed_dry_run_claim_does_not_block_a_plan(store: Store) -> None:
+    action_id = claim(store, "1-1", dry_run=True)
+    assert action_id is not None
+    store.finish_action(action_id, "failed", NOW, reason="not sent: held")
+    assert store.record_planned("shop-1", "cancel", [("1-1", "overdue")], NOW) == ["1-1"]
+
+
 def test_a_final_action_cannot_be_finished_again(store: Store) -> None:
     action_id = claim(store)
     assert action_id is not None

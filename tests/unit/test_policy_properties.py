@@ -19,9 +19,11 @@ from daemon.policy import (
     Rules,
     Watched,
     decide,
+    is_watched,
     next_wakeup,
 )
-from daemon.policy_keys import LedgerKey
+from daemon.policy import _can_select as can_select
+from daemon.policy_keys import LedgerKey, reminder_step
 
 BASE = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 DAY = 86400
@@ -269,3 +271,42 @@ def test_nothing_fires_before_next_wakeup_for_one_cancellable_posting(
     )
     held_until = None if hold_left is None else now + timedelta(seconds=hold_left)
     assert_quiet_until_wakeup(data, [Watched(posting, BASE, held, held_until)], rules, now)
+
+
+def _every_moment_wakeup(
+    items: list[Watched], now: datetime, rules: Rules, fired: frozenset[tuple[str, str, str]]
+) -> datetime | None:
+    """next_wakeup spelled out: every candidate moment of every posting, then the earliest."""
+    moments: list[datetime] = []
+    for item in items:
+        posting, deadline = item.posting, item.posting.shipment_date
+        if not is_watched(posting, rules):
+            continue
+        for step in rules.steps:
+            if (posting.posting_number, "reminder", reminder_step(step, deadline)) not in fired:
+                moments.append(deadline - step + timedelta(microseconds=1))
+        moments.append(deadline)
+        if rules.overdue_repeat > timedelta(0) and now >= deadline:
+            k = (now - deadline) // rules.overdue_repeat
+            moments.append(deadline + (k + 1) * rules.overdue_repeat)
+        if item.held and item.held_until is not None:
+            moments.append(item.held_until)
+        if can_select(posting, rules.cancel):
+            moments.append(deadline + rules.cancel.overdue_for)
+    return min((m for m in moments if m > now), default=None)
+
+
+@PROPERTY_SETTINGS
+@given(items=watched_lists(), rules=rules_strategy, now=moments, data=st.data())
+def test_next_wakeup_is_the_earliest_candidate_moment(
+    items: list[Watched], rules: Rules, now: datetime, data: st.DataObject
+) -> None:
+    """The shortcut (the ledger looked up only for a moment that could win) changes nothing:
+    the answer is the earliest of all candidate moments, whatever is already fired."""
+    all_keys = sorted(
+        keys(decide(items, now - timedelta(days=3), rules)) | keys(decide(items, now, rules))
+    )
+    fired = frozenset(
+        data.draw(st.lists(st.sampled_from(all_keys), unique=True)) if all_keys else []
+    )
+    assert next_wakeup(items, now, rules, fired) == _every_moment_wakeup(items, now, rules, fired)
