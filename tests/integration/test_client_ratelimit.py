@@ -51,6 +51,36 @@ async def test_sequential_acquires_are_spaced_by_one_over_the_rate(fake_time: Fa
     assert fake_time.sleeps == pytest.approx([0.05] * 99)
 
 
+async def test_no_start_within_a_second_after_the_answer_int_rate_answers_back(
+    fake_time: FakeTime,
+) -> None:
+    """Ozon counts a request when it arrives: slow answers must not let more than `rate` of
+    the counted requests fall in one second (the second rule of the module docstring)."""
+    limiter = RateLimiter(5.0, clock=fake_time.clock, sleep=fake_time.sleep)
+    starts, answers = [], []
+    for _ in range(5):
+        await limiter.acquire()
+        starts.append(fake_time.now)
+        fake_time.now += 0.15  # the answer takes 0.15 s, within the 0.2 s slot
+        limiter.answered()
+        answers.append(fake_time.now)
+    assert starts == pytest.approx([1000.0, 1000.2, 1000.4, 1000.6, 1000.8])
+    await limiter.acquire()  # the answer 5 back came at 1000.15: not before 1001.15
+    assert fake_time.now == pytest.approx(answers[0] + 1.0)
+    assert fake_time.now > starts[-1] + limiter.interval  # later than spacing alone
+
+
+async def test_answers_back_within_the_slot_add_no_wait(fake_time: FakeTime) -> None:
+    limiter = RateLimiter(5.0, clock=fake_time.clock, sleep=fake_time.sleep)
+    starts = []
+    for _ in range(12):
+        await limiter.acquire()
+        starts.append(fake_time.now)
+        limiter.answered()  # answered at once
+    assert starts == pytest.approx([1000.0 + 0.2 * n for n in range(12)])
+    assert most_starts_in_any_second(starts) <= 5
+
+
 async def test_a_hundred_concurrent_requests_at_20_rps_take_at_least_4_95_seconds(
     ozon: respx.MockRouter, fake_time: FakeTime
 ) -> None:

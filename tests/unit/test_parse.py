@@ -204,6 +204,29 @@ def test_ids_may_arrive_as_strings_or_numbers() -> None:
     assert parsed.products[0].sku == 1658203344
 
 
+def test_ids_as_strings_fall_back_to_the_lenient_decoder_for_the_whole_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The strict decoder (tried first, faster) refuses string ids; the lenient one then reads
+    the same page in one go, giving exactly what numbers give, without the per-posting path."""
+    numbers = a_posting(order_id=41922837451)
+    numbers["delivery_method"]["warehouse_id"] = 1020001234567000
+    numbers["products"][0]["sku"] = 1658203344
+    strings = copy.deepcopy(numbers)
+    strings["order_id"] = "41922837451"
+    strings["delivery_method"]["warehouse_id"] = "1020001234567000"
+    strings["products"][0]["sku"] = "1658203344"
+
+    def fail(data: bytes) -> parse.Page:
+        raise AssertionError("slow path used")
+
+    monkeypatch.setattr(parse, "_parse_v4_page_slowly", fail)
+    from_strings = parse_list_page(page_bytes([strings, copy.deepcopy(numbers)])).postings
+    from_numbers = parse_list_page(page_bytes([numbers])).postings
+    assert from_strings[0] == from_strings[1] == from_numbers[0]
+    assert from_strings[0].order_id == 41922837451
+
+
 def test_nulls_unknown_fields_and_unknown_enum_values_are_accepted() -> None:
     posting = a_posting(
         status="some_future_status",
