@@ -79,6 +79,12 @@ def measure(work: Callable[[], Any]) -> dict[str, Any]:
 
 
 def job_ozon_sdk(args: dict[str, Any]) -> dict[str, Any]:
+    # ozon-sdk is built on httpx: import what httpx imports lazily before the measured span,
+    # as bench/worker.py does for ozon-sync and the floors (ozonapi-async imports everything
+    # up front).
+    import anyio._backends._asyncio  # noqa: F401
+    import h11  # noqa: F401
+    import httpcore  # noqa: F401
     import ozon_sdk.base.session as sdk_session
     from ozon_sdk import SellerAPI
     from ozon_sdk.seller_api.basic.models import PostingV4PostingFbsUnfulfilledListRequestFilter

@@ -429,9 +429,12 @@ def next_wakeup(
         for step in steps:
             moment = deadline - step + _TICK
             # the ledger is looked up only for a moment that would be the answer
-            if now < moment and (best is None or moment < best):
-                if (number, "reminder", key.reminder_step(step, deadline)) not in fired:
-                    moments.append(moment)
+            if (
+                now < moment
+                and (best is None or moment < best)
+                and (number, "reminder", key.reminder_step(step, deadline)) not in fired
+            ):
+                moments.append(moment)
         for moment in moments:
             if now < moment and (best is None or moment < best):
                 best = moment

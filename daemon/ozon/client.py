@@ -12,7 +12,9 @@ modules; never config, store or policy, and it configures no logging.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random as _random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -137,6 +139,15 @@ class Listing:
         return page
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The verifying TLS context every https client of the process shares: building one reads
+    the whole CA bundle (about 20 ms), which a daemon with several accounts, or reloading its
+    config, would otherwise pay per client. A plain-http base URL (the sandbox on 127.0.0.1)
+    never uses TLS, so its clients get none (`verify=False`, no bundle read)."""
+    return httpx.create_ssl_context()
+
+
 class OzonClient:
     """The Ozon Seller API for one account. Use `async with OzonClient(...) as client:`.
 
@@ -177,6 +188,7 @@ class OzonClient:
             transport=transport,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": "ozon-sync"},
+            verify=_tls_context() if self.base_url.startswith("https:") else False,
         )
         limiter = rate_limiter or shared_limiter(
             self.base_url, self.client_id, max_requests_per_second, clock=clock, sleep=sleep

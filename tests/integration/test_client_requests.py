@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import respx
 
 from daemon.ozon import OzonClient, RateLimiter
+from daemon.ozon import client as client_module
 from tests.conftest import OZON_FIXTURES, FakeTime
 from tests.openapi_schema import (
     ValidationFailed,
@@ -189,3 +191,32 @@ def test_the_validator_ignores_patterns_and_nulls_and_accepts_ids_either_way_by_
     assert errors(page, schema, fbs_openapi, lenient_int64=False) != []
     error = response_schema(fbs_openapi, "/v3/posting/fbs/get", status="403")
     assert errors(fixture_json("error_403_bad_key.json")["body"], error, fbs_openapi) == []
+
+
+async def test_https_clients_share_one_tls_context_and_plain_http_builds_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building a verifying TLS context reads the whole CA bundle: once per process, not per
+    client, and never for a base URL without TLS."""
+    built: list[object] = []
+    real = httpx.create_ssl_context
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        context = real(*args, **kwargs)
+        built.append(context)
+        return context
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    client_module._tls_context.cache_clear()
+    try:
+        async with OzonClient("1", "test-api-key", base_url="http://127.0.0.1:9"):
+            pass
+        assert built == []
+        for client_id in ("1", "2", "3"):
+            async with OzonClient(client_id, "test-api-key", base_url="https://ozon.test"):
+                pass
+        assert len(built) == 1
+        assert client_module._tls_context() is built[0]
+        assert built[0].verify_mode == ssl.CERT_REQUIRED and built[0].check_hostname
+    finally:
+        client_module._tls_context.cache_clear()
