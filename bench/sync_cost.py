@@ -39,9 +39,6 @@ import harness as h
 
 SIZES = (1_000, 10_000, 100_000)
 CHANGES = 60
-# CPU-per-posting targets are judged from this size on: below it a few fixed costs of every
-# process (an HTTP client with its TLS context, a database) dominate every job's figure.
-JUDGED_FROM = 10_000
 SETTLE = 630.0  # seconds: the sandbox's start-up burst is then outside the overlap window
 
 
@@ -282,8 +279,6 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         a, c = _us(result, "floor_a"), _us(result, "floor_c")
         first, repeat = _us(result, "first"), _us(result, "repeat")
         jobs = result["jobs"]
-        if size < JUDGED_FROM:  # a few fixed costs per process dominate: shown, not judged
-            a = c = None
         if repeat is not None and a is not None:
             written = jobs["repeat"]["rows_written"]
             out.append({"size": size, "target": "repeat CPU/posting <= 1.5 x floor A, 0 rows",
@@ -293,7 +288,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"size": size, "target": "first sync CPU/posting <= floor C",
                         "value": f"{first:.1f} us vs {c:.1f} us", "met": first <= c})  # fmt: skip
         for peer in ("ozon_sdk", "ozonapi_async"):
-            theirs = _us(result, peer) if size >= JUDGED_FROM else None
+            theirs = _us(result, peer)
             if theirs is None:
                 continue
             for kind, ours in (("first sync", first), ("repeat", repeat)):

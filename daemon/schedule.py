@@ -35,8 +35,15 @@ class Scheduler:
         """Start firing jobs on the current event loop."""
         self._scheduler.start()
 
+    def pause(self) -> None:
+        """Stop firing jobs; jobs already running go on (the service awaits them, then calls
+        `shutdown`)."""
+        if self._scheduler.running:
+            self._scheduler.pause()
+
     def shutdown(self) -> None:
-        """Stop firing jobs (running ones are not awaited here: the service does that)."""
+        """Stop the scheduler. APScheduler's asyncio executor cancels the jobs still running
+        (whatever `wait` says), so call this only after they finished: `pause` first."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 

@@ -181,13 +181,14 @@ class Service:
 
     async def _shutdown(self) -> None:
         """Stop taking work, let running jobs finish (bounded), flush the outbox."""
-        self.scheduler.shutdown()
+        self.scheduler.pause()  # not shutdown yet: that would cancel the cycles in flight
         pending = [task for task in self._tasks if not task.done()]
         log.info("daemon_stopping", running=len(pending))
         if pending:
             _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
             if late:
                 log.warning("stop_timeout", reason=f"{len(late)} cycles still running abandoned")
+        self.scheduler.shutdown()
         if self.outbox is not None:
             try:
                 await asyncio.wait_for(self.outbox.deliver_due(), timeout=FLUSH_GRACE)

@@ -4,6 +4,7 @@ heartbeat."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -237,10 +238,15 @@ def test_sigterm_in_the_middle_of_a_cycle_exits_0_with_the_database_intact(
     started = time.monotonic()
     assert daemon.stop() == 0, daemon.text()
     assert time.monotonic() - started < 30
+    text = daemon.text()
+    # the cycle in flight was let finish (not cancelled by the scheduler's shutdown)
+    assert '"event": "cycle_finished"' in text and "CancelledError" not in text, text
+    finished = next(json.loads(line) for line in text.splitlines() if "cycle_finished" in line)
+    assert finished["result"] == "ok" and finished["listing_complete"], finished
     with sqlite3.connect(tmp_path / "state.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         cached = db.execute("SELECT count(*) FROM postings").fetchone()[0]
-    assert cached >= 100  # the pages read before the signal were kept
+    assert cached == finished["listed"] > 1000  # the whole listing was kept
 
 
 def test_sighup_with_a_broken_config_keeps_the_daemon_running(

@@ -84,10 +84,12 @@ def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
 def test_status_and_history_work_while_once_is_writing(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--scenario", "bulk", "--postings", "1500", "--latency", "0.1")
+    sb = start_sandbox("--scenario", "bulk", "--postings", "3000", "--latency", "0.1")
     daemon = make_daemon(sb.base_url, retry_for="60s", timeout="30s")
     running = daemon.start("once")
-    wait_for(lambda: len(api_calls(sb)) >= 3, "the first pages")
+    # the cycle caches postings 1,000 at a time (ten pages): the 11th page is asked for once
+    # the first thousand are committed
+    wait_for(lambda: len(api_calls(sb)) >= 11, "the first thousand postings")
     pause(sb)  # `once` now waits for an answer in the middle of its listing
     try:
         assert running.poll() is None, "the cycle ended before the test could look"
@@ -98,7 +100,7 @@ def test_status_and_history_work_while_once_is_writing(
         assert running.poll() is None, "status ran while once was still writing"
     finally:
         resume(sb)
-    assert len(items) >= 100, "the pages committed so far are visible"
+    assert len(items) >= 1000, "the postings committed so far are visible"
     result = running.wait()
     assert result.returncode == 0, explain(result)
     assert len(daemon.status()) > len(items)
