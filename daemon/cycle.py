@@ -165,6 +165,7 @@ class _Cycle:
         self.marks: list[tuple[str, str, str]] = []  # plain tuples: the collector skips them
         self.selected: list[CancelSelection] = []
         self.pending: list[Posting] = []  # listed, not yet cached and decided
+        self.inflight: asyncio.Task[None] | None = None  # the batch being cached and decided
 
     async def run(self) -> CycleResult:
         job, store = self.job, self.store
@@ -177,14 +178,18 @@ class _Cycle:
             warehouse_ids=job.warehouse_ids,
         )
         try:
-            async for page in listing:
-                self._take(page.postings)
-                if len(self.pending) >= BATCH_POSTINGS:
-                    await self._flush()
-                await self._report_unreadable(page.problems)
-        except OzonError as err:
-            self.result.error = err
-        await self._flush()  # what was listed before an error is cached and decided too
+            try:
+                async for page in listing:
+                    self._take(page.postings)
+                    if len(self.pending) >= BATCH_POSTINGS:
+                        await self._flush()
+                    await self._report_unreadable(page.problems)
+            except OzonError as err:
+                self.result.error = err
+            await self._flush()  # what was listed before an error is cached and decided too
+            await self._settle()
+        finally:
+            self._abandon()  # only left in flight by another error or a cancellation
         self.result.listing_complete = listing.completed
         if listing.completed:
             try:
@@ -200,6 +205,7 @@ class _Cycle:
         """Cache some postings now and decide their deadline events."""
         self._take(postings)
         await self._flush()
+        await self._settle()
 
     def _take(self, postings: Sequence[Posting]) -> None:
         """Queue listed postings (each posting once per cycle) for `_flush`."""
@@ -209,11 +215,33 @@ class _Cycle:
         self.pending.extend(postings)
 
     async def _flush(self) -> None:
-        """Cache the queued postings (one store transaction) and decide their events."""
-        job, result = self.job, self.result
+        """Hand the queued postings to `_cache_and_decide` in the background: the listing asks
+        for its next page meanwhile, so the store's work does not add to a sync's wall time.
+        One batch at a time, in listing order (this waits for the previous one)."""
         postings, self.pending = self.pending, []
-        if not postings:
+        await self._settle()
+        if postings:
+            self.inflight = asyncio.create_task(self._cache_and_decide(postings))
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight, if any; its errors are raised here."""
+        task, self.inflight = self.inflight, None
+        if task is not None:
+            await task
+
+    def _abandon(self) -> None:
+        """After an error or a cancellation: stop waiting for the batch in flight."""
+        task, self.inflight = self.inflight, None
+        if task is None:
             return
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()  # seen: the error that stopped the cycle is the one reported
+
+    async def _cache_and_decide(self, postings: Sequence[Posting]) -> None:
+        """Cache postings (one store transaction) and decide their events."""
+        job, result = self.job, self.result
         upsert = await asyncio.to_thread(self.store.upsert_postings, job.name, postings, self.now)
         result.new += len(upsert.new)
         result.changed += len(upsert.changed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,20 +88,25 @@ def test_status_and_history_work_while_once_is_writing(
     sb = start_sandbox("--scenario", "bulk", "--postings", "3000", "--latency", "0.1")
     daemon = make_daemon(sb.base_url, retry_for="60s", timeout="30s")
     running = daemon.start("once")
-    # the cycle caches postings 1,000 at a time (ten pages): the 11th page is asked for once
-    # the first thousand are committed
-    wait_for(lambda: len(api_calls(sb)) >= 11, "the first thousand postings")
+    # the cycle caches postings 1,000 at a time (ten pages), while it asks for the next pages
+    wait_for(lambda: len(api_calls(sb)) >= 12, "the first thousand postings")
     pause(sb)  # `once` now waits for an answer in the middle of its listing
     try:
         assert running.poll() is None, "the cycle ended before the test could look"
-        items = daemon.status()
+        seen: list[list[dict[str, Any]]] = []
+
+        def committed() -> bool:
+            seen.append(daemon.status())
+            return len(seen[-1]) >= 1000
+
+        wait_for(committed, "the first thousand postings in status")
+        items = seen[-1]
         daemon.history()
         plain = daemon.run("status")
         assert plain.returncode == 0, explain(plain)
         assert running.poll() is None, "status ran while once was still writing"
     finally:
         resume(sb)
-    assert len(items) >= 1000, "the postings committed so far are visible"
     result = running.wait()
     assert result.returncode == 0, explain(result)
     assert len(daemon.status()) > len(items)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from daemon.cycle import AccountJob, CycleResult, run_cycle, run_focused
+from daemon.cycle import BATCH_POSTINGS, AccountJob, CycleResult, run_cycle, run_focused
 from daemon.ozon.client import OzonClient
 from daemon.policy import CancelRules, Rules
-from daemon.store import Store
+from daemon.store import Store, StoreError
 from tests.integration.fake_ozon import BASE_URL, FakeOzon, posting, rfc
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
@@ -95,6 +96,46 @@ async def test_unchanged_cycle_writes_no_posting_rows(fake: FakeOzon, db: Path) 
     second = await cycle(db, T0 + HOUR)
     assert (first.new, first.changed) == (5, 0)
     assert (second.new, second.changed, second.unchanged) == (0, 0, 5)
+
+
+async def test_a_listing_of_several_batches_is_cached_and_decided_whole(
+    fake: FakeOzon, db: Path
+) -> None:
+    """Postings are cached and decided BATCH_POSTINGS at a time while the next pages are
+    fetched; every batch is in by the end of the cycle, each posting once."""
+    total = 2 * BATCH_POSTINGS + 345
+    for index in range(total):
+        fake.add(posting(f"4{index:03d}-0000-1", T0 - HOUR - index * timedelta(seconds=1)))
+    first = await cycle(db, T0)
+    assert (first.listed, first.new, first.watched) == (total, total, total)
+    assert first.alerts == {"overdue": total}
+    ((event, numbers),) = events(db)
+    assert event == "overdue" and len(set(numbers)) == total
+    second = await cycle(db, T0 + timedelta(minutes=10))
+    assert (second.new, second.changed, second.unchanged) == (0, 0, total)
+    assert second.alerts == {} and len(events(db)) == 1
+    with Store.open(db, mode="reader") as store:
+        assert len(store.watched_numbers("shop-1")) == total
+
+
+async def test_a_store_error_in_a_batch_cached_in_the_background_ends_the_cycle(
+    fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(2 * BATCH_POSTINGS):
+        fake.add(posting(f"5{index:03d}-0000-1", T0 + 100 * HOUR))
+    upsert = Store.upsert_postings
+    calls: list[int] = []
+
+    def failing_second(self: Store, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise StoreError("disk I/O error", path=db)
+        return upsert(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "upsert_postings", failing_second)
+    with pytest.raises(StoreError, match="disk I/O error"):
+        await cycle(db, T0)
+    assert len(calls) == 2
 
 
 async def test_shipped_posting_leaves_the_watch_quietly(fake: FakeOzon, db: Path) -> None:
