@@ -63,6 +63,12 @@ class Knobs:
     forbidden_methods: list[str] = field(default_factory=list)
     key_expires_in: float = 180 * 86_400.0
 
+    def __post_init__(self) -> None:
+        """Values given to the constructor are checked and converted as `update` does them
+        (durations as text too: `Knobs(key_expires_in="3d")`); ValueError names a bad one."""
+        for knob in fields(self):
+            setattr(self, knob.name, _check(knob.name, getattr(self, knob.name)))
+
     def as_dict(self) -> dict[str, Any]:
         """Return the knobs as a JSON-able dict."""
         return asdict(self)
@@ -97,7 +103,10 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError(f"knob {name} must be a whole number >= 0")
         return value
     if name in _SECONDS:
-        seconds = parse_duration(value) if isinstance(value, str) else value
+        try:
+            seconds = parse_duration(value) if isinstance(value, str) else value
+        except ValueError as err:
+            raise ValueError(f"knob {name}: {err}") from None
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise ValueError(f"knob {name} must be a number of seconds")
         if seconds < 0 and name != "date_skew":

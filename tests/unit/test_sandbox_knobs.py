@@ -79,3 +79,13 @@ def test_knob_changes_are_validated_all_or_nothing() -> None:
 def test_bad_knob_values_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Knobs().update(changes)
+
+
+def test_the_constructor_checks_and_converts_like_update() -> None:
+    knobs = Knobs(key_expires_in="3d", latency="2s", rate_limit=5)
+    assert (knobs.key_expires_in, knobs.latency, knobs.rate_limit) == (3 * 86_400.0, 2.0, 5)
+    assert Knobs().as_dict() == Knobs(**Knobs().as_dict()).as_dict()
+    with pytest.raises(ValueError, match="knob error_rate"):
+        Knobs(error_rate=2)
+    with pytest.raises(ValueError, match="knob hang_seconds"):
+        Knobs(hang_seconds="soon")
