@@ -166,10 +166,13 @@ class _Cycle:
         self.selected: list[CancelSelection] = []
         self.pending: list[Posting] = []  # listed, not yet cached and decided
         self.inflight: asyncio.Task[None] | None = None  # the batch being cached and decided
+        self.moved: dict[str, tuple[datetime, datetime]] = {}  # see run()
 
     async def run(self) -> CycleResult:
         job, store = self.job, self.store
         state = store.get_sync_state(job.name)
+        if state.last_success_at is not None:  # moves a cycle that did not finish cached
+            self.moved = store.deadline_moves(job.name, state.last_success_at, self.now)
         watched_before = await asyncio.to_thread(store.watched_numbers, job.name)
         listing = job.client.list_unfulfilled(
             cutoff_from=self.now - LOOK_BACK,
@@ -263,6 +266,11 @@ class _Cycle:
     def _watched(self, posting: Posting, previous: dict[str, datetime], fresh: set[str]) -> Watched:
         number = posting.posting_number
         before = None if number in fresh else previous.get(number, posting.shipment_date)
+        moved = self.moved.get(number)
+        if moved is not None and before == moved[1] == posting.shipment_date:
+            # cached as moved by a cycle that ended before its alerts were recorded: the
+            # policy reports the move now, unless the ledger shows it was reported
+            before = moved[0]
         return Watched(
             posting=posting,
             previous_shipment_date=before,

@@ -16,7 +16,8 @@ Verbs (see each docstring):
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
   -> list[CachedPosting]`, `posting(number, now, *, account)`, `watched_numbers(account)`,
-  `posting_history(number, *, account)`, `digest_counts(account, now) -> DigestCounts`.
+  `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
+  `digest_counts(account, now) -> DigestCounts`.
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
   `release(number) -> bool`, `holds(now) -> dict`.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones

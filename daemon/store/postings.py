@@ -241,6 +241,27 @@ class PostingVerbs(StoreBase):
             ).fetchall()
         return [(from_text(at), field, old, new) for at, field, old, new in rows]
 
+    def deadline_moves(
+        self, account: str, after: datetime, before: datetime
+    ) -> dict[str, tuple[datetime, datetime]]:
+        """Deadline moves of `account`'s postings recorded after `after` and before `before`:
+        posting number -> (the deadline before the first move, the one after the last).
+
+        A cycle that died after caching a moved posting but before recording its alerts left
+        such a row behind a last successful sync: the next cycle reads it to still report it.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT posting_number, old, new FROM posting_history WHERE account = ? "
+                "AND field = 'shipment_date' AND at > ? AND at < ? ORDER BY at, id",
+                (account, to_text(after), to_text(before)),
+            ).fetchall()
+        moves: dict[str, tuple[datetime, datetime]] = {}
+        for number, old, new in rows:
+            first = moves[number][0] if number in moves else from_text(old)
+            moves[number] = (first, from_text(new))
+        return moves
+
     def hold(self, posting_number: str, until: datetime | None, now: datetime) -> None:
         """Hold `posting_number` (in any account, cached or not) until `until` (None: forever).
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from daemon.cycle import BATCH_POSTINGS, AccountJob, CycleResult, run_cycle, run_focused
+from daemon.cycle import (
+    BATCH_POSTINGS,
+    AccountJob,
+    CycleResult,
+    _Cycle,
+    run_cycle,
+    run_focused,
+)
 from daemon.ozon.client import OzonClient
 from daemon.policy import CancelRules, Rules
 from daemon.store import Store, StoreError
@@ -136,6 +143,51 @@ async def test_a_store_error_in_a_batch_cached_in_the_background_ends_the_cycle(
     with pytest.raises(StoreError, match="disk I/O error"):
         await cycle(db, T0)
     assert len(calls) == 2
+
+
+async def test_a_deadline_move_cached_by_a_cycle_that_died_is_still_reported_once(
+    fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle that dies after caching a moved deadline but before recording its alerts
+    (SIGKILL, power loss) leaves the cache with the new deadline: the next cycle still
+    reports the move, from the posting's history, and only once."""
+    fake.add(posting("6000-0001-1", T0 + 100 * HOUR))
+    assert (await cycle(db, T0)).ok
+    fake.postings["6000-0001-1"]["shipment_date"] = rfc(T0 + 124 * HOUR)
+
+    async def die(self: object) -> None:
+        raise RuntimeError("killed before the alerts were recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Cycle, "_record_alerts", die)
+        with pytest.raises(RuntimeError, match="killed"):
+            await cycle(db, T0 + timedelta(minutes=10))
+    assert events(db) == []
+    after = await cycle(db, T0 + timedelta(minutes=20))
+    assert after.alerts == {"deadline_changed": 1}
+    assert events(db) == [("deadline_changed", ("6000-0001-1",))]
+    assert (await cycle(db, T0 + timedelta(minutes=30))).alerts == {}
+    assert len(events(db)) == 1
+
+
+async def test_a_move_reported_by_a_cycle_that_died_later_is_not_reported_again(
+    fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history row outlives the last successful sync, but the ledger has the alert."""
+    fake.add(posting("6000-0002-1", T0 + 100 * HOUR))
+    await cycle(db, T0)
+    fake.postings["6000-0002-1"]["shipment_date"] = rfc(T0 + 124 * HOUR)
+
+    async def die(self: object) -> None:
+        raise RuntimeError("killed after the alerts were recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Cycle, "_record_sync_state", die)
+        with pytest.raises(RuntimeError, match="killed"):
+            await cycle(db, T0 + timedelta(minutes=10))
+    assert events(db) == [("deadline_changed", ("6000-0002-1",))]
+    assert (await cycle(db, T0 + timedelta(minutes=20))).alerts == {}
+    assert len(events(db)) == 1
 
 
 async def test_shipped_posting_leaves_the_watch_quietly(fake: FakeOzon, db: Path) -> None:
