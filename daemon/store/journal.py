@@ -52,15 +52,14 @@ class JournalVerbs(StoreBase):
     def record_alert_keys(
         self, account: str, keys: Iterable[AlertKey | tuple[str, str, str]], now: datetime
     ) -> list[tuple[str, str, str]]:
-        """Record alert keys of `account` fired at `now`; return those that were new, as
-        (posting_number, event, step) tuples (equal to AlertKeys).
+        """Record alert keys of `account` fired at `now`; return those that were new, as given
+        (an AlertKey and its plain (posting_number, event, step) tuple are equal).
 
         Only the returned keys may produce alerts: a key already in the ledger (from an earlier
         cycle, a restart or a concurrent call) is ignored. Order follows `keys`, duplicates once.
         """
         at = to_text(now)
-        # An AlertKey equals and hashes as its plain tuple; plain tuples are taken as they are.
-        wanted: dict[tuple[str, str, str], None] = dict.fromkeys(map(_plain, keys))
+        wanted = dict.fromkeys(keys)  # an AlertKey equals and hashes as its plain tuple
         if not wanted:
             return []
         with self._write() as conn:  # BEGIN IMMEDIATE: nobody else writes between the two
@@ -275,10 +274,6 @@ class JournalVerbs(StoreBase):
                 f"SELECT {_SYNC_COLUMNS} FROM sync_state ORDER BY account"  # noqa: S608 - constant columns
             ).fetchall()
         return [_sync_row(row) for row in rows]
-
-
-def _plain(key: AlertKey | tuple[str, str, str]) -> tuple[str, str, str]:
-    return (key[0], key[1], key[2]) if isinstance(key, AlertKey) else key
 
 
 def _json_list(values: Iterable[str]) -> str:

@@ -145,6 +145,20 @@ async def test_a_store_error_in_a_batch_cached_in_the_background_ends_the_cycle(
     assert len(calls) == 2
 
 
+async def cycle_dying_at(
+    step: str, db: Path, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle at `now` that dies (as if killed) when it reaches its `step` method."""
+
+    async def die(self: object) -> None:
+        raise RuntimeError(f"killed at {step}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Cycle, step, die)
+        with pytest.raises(RuntimeError, match="killed"):
+            await cycle(db, now)
+
+
 async def test_a_deadline_move_cached_by_a_cycle_that_died_is_still_reported_once(
     fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,13 +169,7 @@ async def test_a_deadline_move_cached_by_a_cycle_that_died_is_still_reported_onc
     assert (await cycle(db, T0)).ok
     fake.postings["6000-0001-1"]["shipment_date"] = rfc(T0 + 124 * HOUR)
 
-    async def die(self: object) -> None:
-        raise RuntimeError("killed before the alerts were recorded")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(_Cycle, "_record_alerts", die)
-        with pytest.raises(RuntimeError, match="killed"):
-            await cycle(db, T0 + timedelta(minutes=10))
+    await cycle_dying_at("_record_alerts", db, T0 + timedelta(minutes=10), monkeypatch)
     assert events(db) == []
     after = await cycle(db, T0 + timedelta(minutes=20))
     assert after.alerts == {"deadline_changed": 1}
@@ -178,13 +186,7 @@ async def test_a_move_reported_by_a_cycle_that_died_later_is_not_reported_again(
     await cycle(db, T0)
     fake.postings["6000-0002-1"]["shipment_date"] = rfc(T0 + 124 * HOUR)
 
-    async def die(self: object) -> None:
-        raise RuntimeError("killed after the alerts were recorded")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(_Cycle, "_record_sync_state", die)
-        with pytest.raises(RuntimeError, match="killed"):
-            await cycle(db, T0 + timedelta(minutes=10))
+    await cycle_dying_at("_record_sync_state", db, T0 + timedelta(minutes=10), monkeypatch)
     assert events(db) == [("deadline_changed", ("6000-0002-1",))]
     assert (await cycle(db, T0 + timedelta(minutes=20))).alerts == {}
     assert len(events(db)) == 1

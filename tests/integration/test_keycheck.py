@@ -23,8 +23,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 async def test_key_expiring_is_alerted_once_when_within_seven_days(
     tmp_path: Path, make_sandbox: Callable[..., Sandbox], expires_in: str, alerted: bool
 ) -> None:
-    sandbox = make_sandbox(knobs=Knobs(rate_limit=0))
-    sandbox.set_knobs(key_expires_in=expires_in)
+    sandbox = make_sandbox(knobs=Knobs(rate_limit=0, key_expires_in=expires_in))
     now = datetime.now(UTC)
     async with OzonClient(
         sandbox.client_id, sandbox.api_key, base_url=sandbox.base_url, retry_for=5
@@ -44,8 +43,7 @@ async def test_key_expiring_is_alerted_once_when_within_seven_days(
 async def test_a_refused_role_list_only_warns_and_is_asked_again_later(
     tmp_path: Path, make_sandbox: Callable[..., Sandbox]
 ) -> None:
-    sandbox = make_sandbox(knobs=Knobs(rate_limit=0))
-    sandbox.set_knobs(forbidden_methods=["/v1/roles"])
+    sandbox = make_sandbox(knobs=Knobs(rate_limit=0, forbidden_methods=["/v1/roles"]))
     now = datetime.now(UTC)
     async with OzonClient(
         sandbox.client_id, sandbox.api_key, base_url=sandbox.base_url, retry_for=5
