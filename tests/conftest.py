@@ -1,7 +1,7 @@
 """Shared pytest fixtures and paths for the whole test suite. Keep it small.
 
-`SHARED` is the read-only `shared/` folder that sits beside the repository checkout (CI puts it
-there too): Ozon fixtures and the official OpenAPI documents.
+`OZON_DATA` (`tests/data/ozon/`) holds the Ozon fixtures and the official OpenAPI documents; the
+suite reads nothing outside the repository.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from tests.openapi_schema import load_document
 from tests.sandbox_fixtures import make_sandbox, sandbox, sandbox_process  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-OZON_FIXTURES = SHARED / "ozon" / "fixtures"
-FBS_OPENAPI_2026 = SHARED / "ozon" / "ozon-fbs-openapi-2026.json"
-SELLER_OPENAPI_2025 = SHARED / "ozon" / "ozon-seller-openapi-2025-09.json"
+OZON_DATA = REPO_ROOT / "tests" / "data" / "ozon"
+OZON_FIXTURES = OZON_DATA
+FBS_OPENAPI_2026 = OZON_DATA / "ozon-fbs-openapi-2026.json"
+SELLER_OPENAPI_2025 = OZON_DATA / "ozon-seller-openapi-2025-09.json"
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ API-FACTS §12:
 
 Typical use:
 
-    doc = load_document(SHARED / "ozon" / "ozon-fbs-openapi-2026.json")
+    doc = load_document(Path("tests/data/ozon/ozon-fbs-openapi-2026.json"))
     validate(body, request_schema(doc, "/v4/posting/fbs/list"), doc, lenient_int64=False)
     validate(answer, response_schema(doc, "/v4/posting/fbs/list"), doc)
 

@@ -1,6 +1,6 @@
 """JSON shapes of the simulated Ozon API: postings (v4 list and v3 get), reasons, errors.
 
-Every shape follows the official OpenAPI documents and the fixtures in shared/ozon/fixtures:
+Every shape follows the official OpenAPI documents and the fixtures in tests/data/ozon/:
 the v4 list posting has `price {amount, currency}` and money objects in `tariffication`; the v3
 get posting has string `price` + `currency_code`, an object `prr_option` and string charges.
 Date-times are put in as datetime objects: msgspec writes them as RFC 3339 with `Z` several
