@@ -36,7 +36,8 @@ ROUTE_SCHEMES = {
     "Feishu/Lark": ("feishu", "lark"),
     "Telegram": ("tgram",),
 }
-APPRISE_URL = re.compile(r"\b(?:tgram|wecombot|dingtalk|feishu|lark)://[^\s\"'`<>|]+")
+# An example URL; an elided one (`wecombot://...`) is not an example.
+APPRISE_URL = re.compile(r"\b(?:tgram|wecombot|dingtalk|feishu|lark)://(?!\.\.\.)[^\s\"'`<>|]+")
 SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 ANY_BLOCK = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
