@@ -69,11 +69,11 @@ def _section_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
     return None
 
 
-def config_sections() -> list[str]:
+def config_sections(model: type[BaseModel] = Config) -> list[str]:
     """Every top-level section of the config file, as a reader writes it: `[daemon]`,
     `[[accounts]]`, ..., from the pydantic model (fields that are not tables are skipped)."""
     sections = []
-    for name, field in Config.model_fields.items():
+    for name, field in model.model_fields.items():
         found = _section_model(field.annotation)
         if found is not None:
             sections.append(f"[[{name}]]" if found[1] else f"[{name}]")
@@ -178,11 +178,47 @@ def option_problems(args: list[str]) -> list[str]:
     if name not in ROOT.commands:
         return [f"ozon-sync has no command {name!r} (it has {', '.join(COMMANDS)})"]
     known = options_of(ROOT.commands[name])
-    return [
-        f"`ozon-sync {name}` has no option {spelling}"
-        for spelling in (token.split("=", 1)[0] for token in args[i + 1 :] if is_option(token))
-        if spelling not in known and spelling not in HELP_OPTIONS
-    ]
+    problems = []
+    rest = args[i + 1 :]
+    for at, token in enumerate(rest):
+        if not is_option(token):
+            continue
+        spelling = token.split("=", 1)[0]
+        param = known.get(spelling)
+        if param is None and spelling not in HELP_OPTIONS:
+            problems.append(f"`ozon-sync {name}` has no option {spelling}")
+        elif param is not None and not param.is_flag and "=" not in token and at + 1 >= len(rest):
+            problems.append(f"`ozon-sync {name}`: {spelling} needs a value")
+    return problems
+
+
+def split_command(args: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """(root options, command name or None, the command's arguments) of `ozon-sync ARGS`,
+    for arguments `option_problems` accepts."""
+    root_options = options_of(ROOT)
+    i = 0
+    while i < len(args) and is_option(args[i]):
+        param = root_options.get(args[i].split("=", 1)[0])
+        takes_value = param is not None and not param.is_flag and "=" not in args[i]
+        i += 2 if takes_value else 1
+    if i >= len(args):
+        return args, None, []
+    return args[:i], args[i], args[i + 1 :]
+
+
+def click_problems(args: list[str]) -> list[str]:
+    """Let click parse `ozon-sync ARGS` and convert every value (types, ranges), without
+    running any command: the root's and the command's `make_context` only."""
+    root_args, name, command_args = split_command(args)
+    try:
+        with ROOT.make_context("ozon-sync", [*root_args, *([name] if name else [])]) as ctx:
+            if name is not None:
+                ROOT.commands[name].make_context(name, command_args, parent=ctx)
+    except Exception as err:  # click's UsageError / BadParameter, or Exit from --help
+        if getattr(err, "exit_code", None) == 0:
+            return []
+        return [f"{type(err).__name__}: {err}"]
+    return []
 
 
 def inline_commands(text: str) -> list[list[str]]:
@@ -219,6 +255,28 @@ def test_the_derived_lists_are_not_empty() -> None:
     assert {0, 1, 2, 69, 73, 74, 75, 77, 78} <= set(EXIT_CODES)
 
 
+def test_sections_and_commands_added_later_are_required_too() -> None:
+    """A table added to the model (optional or an array) is a section the guides must name;
+    a command is found in prose only as `name` or `ozon-sync name`."""
+
+    class Table(BaseModel):
+        key: int = 0
+
+    class Future(BaseModel):
+        daemon: Table = Table()
+        shops: list[Table] = []
+        board: Table | None = None
+        screens: typing.Annotated[list[Table], "meta"] = []
+        path: str | None = None
+        limits: list[int] = []
+
+    assert config_sections(Future) == ["[daemon]", "[[shops]]", "[board]", "[[screens]]"]
+    assert mentions_command("run `board --listen X` or `ack`", "board")
+    assert mentions_command("ozon-sync ack 1", "ack")
+    assert not mentions_command("the dashboard and a backlog", "board")
+    assert not mentions_command("`hold-all`", "hold")
+
+
 def test_the_parser_finds_what_a_shell_would_run() -> None:
     text = "\n".join(
         [
@@ -243,6 +301,11 @@ def test_the_parser_finds_what_a_shell_would_run() -> None:
     assert option_problems(["status", "--watch"]) == ["`ozon-sync status` has no option --watch"]
     assert option_problems(["--config"]) == ["--config needs a value"]
     assert option_problems(["frobnicate"])[0].startswith("ozon-sync has no command 'frobnicate'")
+    assert option_problems(["hold", "X", "--for"]) == ["`ozon-sync hold`: --for needs a value"]
+    assert click_problems(["--config", "c.toml", "history", "--limit", "20"]) == []
+    assert click_problems(["history", "--limit", "0"])[0].startswith("BadParameter")
+    assert click_problems(["sandbox", "--port", "many"])[0].startswith("BadParameter")
+    assert click_problems(["status", "--help"]) == []
     assert inline_commands("see `hold POSTING [--for DURATION]` and `systemctl status x`") == [
         ["hold", "POSTING", "--for", "DURATION"]
     ]
@@ -311,12 +374,21 @@ def test_every_inline_command_uses_options_that_exist(guide: str) -> None:
 
 
 @pytest.mark.parametrize("guide", GUIDES)
+def test_every_shell_example_has_values_click_accepts(guide: str) -> None:
+    lines = ozon_sync_lines(text_of(guide))
+    problems = [f"ozon-sync {' '.join(args)}: {p}" for args in lines for p in click_problems(args)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("guide", GUIDES)
 def test_every_shell_example_parses_with_help(guide: str) -> None:
     """Each `ozon-sync ...` line of the guide, with `--help` appended, is accepted by the CLI
     itself: click parses every option (and its value) before it shows the help and exits 0.
     Nothing is read, written or called."""
     runner = CliRunner()
     for args in ozon_sync_lines(text_of(guide)):
+        # an option left without its value would take `--help` as its value and run the command
+        assert option_problems(args) == []
         result = runner.invoke(app, [*args, "--help"], env={"OZON_SYNC_CONFIG": None})
         assert result.exit_code == 0, f"ozon-sync {' '.join(args)} --help: {result.output}"
         assert "Usage:" in result.output
