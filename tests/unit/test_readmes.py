@@ -214,9 +214,9 @@ def click_problems(args: list[str]) -> list[str]:
         with ROOT.make_context("ozon-sync", [*root_args, *([name] if name else [])]) as ctx:
             if name is not None:
                 ROOT.commands[name].make_context(name, command_args, parent=ctx)
-    except Exception as err:  # click's UsageError / BadParameter, or Exit from --help
-        if getattr(err, "exit_code", None) == 0:
-            return []
+    except typer.Exit as done:  # --help shown
+        return [] if done.exit_code == 0 else [f"exit {done.exit_code}"]
+    except typer.TyperException as err:  # click's UsageError, BadParameter...
         return [f"{type(err).__name__}: {err}"]
     return []
 
@@ -246,9 +246,7 @@ def mentions_command(text: str, name: str) -> bool:
 
 def test_the_derived_lists_are_not_empty() -> None:
     """Guards the derivations: the contract's commands and sections are all found."""
-    assert {"run", "once", "status", "history", "check", "hold", "release", "demo"} <= set(
-        COMMANDS
-    )
+    assert {"run", "once", "status", "history", "check", "hold", "release", "demo"} <= set(COMMANDS)
     assert {"[daemon]", "[ozon]", "[[accounts]]", "[policy]", "[[notify]]", "[health]"} <= set(
         SECTIONS
     )
@@ -344,9 +342,7 @@ def test_the_guide_mentions_every_config_section(guide: str) -> None:
 def test_the_guide_explains_every_exit_code(guide: str) -> None:
     text = text_of(guide)
     missing = [
-        code
-        for code in EXIT_CODES
-        if not re.search(rf"^\|\s*`?{code}`?\s*\|", text, re.MULTILINE)
+        code for code in EXIT_CODES if not re.search(rf"^\|\s*`?{code}`?\s*\|", text, re.MULTILINE)
     ]
     assert missing == [], f"{guide} has no exit-code table row for {missing}"
 
