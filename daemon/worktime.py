@@ -88,8 +88,8 @@ class Calendar:
     zone: tzinfo
     hours: tuple[Range, ...] = ((time(9), time(18)),)
     workdays: frozenset[int] = frozenset(range(5))
-    holidays: Container[date] = field(default=_NO_DATES, compare=False)
-    working_weekends: Container[date] = field(default=_NO_DATES, compare=False)
+    holidays: Container[date] = _NO_DATES
+    working_weekends: Container[date] = _NO_DATES
     days_off: frozenset[date] = _NO_DATES
     extra_workdays: frozenset[date] = _NO_DATES
 
