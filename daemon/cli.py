@@ -18,6 +18,7 @@ import structlog
 import typer
 
 from daemon import __version__
+from daemon.calendars import build_calendars
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
 from daemon.digest import queue_due_digests
@@ -200,10 +201,12 @@ def status(
     with Store.open(config.database_path(), mode="reader") as store:
         postings = store.postings(now, include_departed=show_all)
         states = store.sync_states()
+    _, calendars = build_calendars(config.calendars, config.daemon.timezone)
     if as_json:
-        _print_json(status_json(postings, now))
+        _print_json(status_json(postings, now, calendars))
         return
-    print_status(postings, states, now, config.daemon.zone, config.daemon.poll_interval, sys.stdout)
+    zone, interval = config.daemon.zone, config.daemon.poll_interval
+    print_status(postings, states, now, zone, interval, sys.stdout, calendars)
 
 
 @app.command()

@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from daemon.calendars import CalendarSection, calendar_problems, quiet_calendar_name
 from daemon.durations import format_duration, parse_duration
 from daemon.policy import CancelRules, Rules
 from daemon.secrets import Secret, read_secret, reason, set_sources, source_names
@@ -164,14 +165,18 @@ ClockTime = Annotated[
 ]
 
 
-def _quiet_hours(value: Any) -> tuple[time, time]:
+def _quiet_hours(value: Any) -> tuple[time, time] | str:
     if isinstance(value, tuple):
         return value
+    if quiet_calendar_name(value):  # "calendar:NAME": the name is checked by calendar_problems
+        return str(value)
     parts = value.split("-") if isinstance(value, str) else []
     matches = [_CLOCK.match(part.strip()) for part in parts]
     if len(parts) != 2 or not all(matches):
         raise PydanticCustomError(
-            "quiet_hours", '"{value}" is not a window such as "22:00-08:00"', {"value": value}
+            "quiet_hours",
+            '"{value}" is not a window such as "22:00-08:00" or "calendar:NAME"',
+            {"value": value},
         )
     start, end = (_clock_time(part.strip()) for part in parts)
     if start == end:
@@ -180,9 +185,9 @@ def _quiet_hours(value: Any) -> tuple[time, time]:
 
 
 QuietHours = Annotated[
-    tuple[time, time],
+    tuple[time, time] | str,
     BeforeValidator(_quiet_hours),
-    PlainSerializer(lambda w: f"{w[0]:%H:%M}-{w[1]:%H:%M}", return_type=str),
+    PlainSerializer(lambda w: w if isinstance(w, str) else f"{w[0]:%H:%M}-{w[1]:%H:%M}", str),
 ]
 
 
@@ -280,6 +285,7 @@ class PolicySection(_Strict):
         default_factory=lambda: [timedelta(hours=24), timedelta(hours=4), timedelta(hours=1)]
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
+    remind_in: Literal["clock", "working"] = "clock"
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -352,6 +358,7 @@ class Config(_Strict):
     policy: PolicySection = Field(default_factory=PolicySection)
     notify: list[NotifyRoute] = Field(default_factory=list)
     health: HealthSection = Field(default_factory=HealthSection)
+    calendars: list[CalendarSection] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 
     def account(self, name: str) -> Account:
@@ -492,7 +499,7 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
         config = Config.model_validate(dict(raw))
     except ValidationError as err:
         problems = _problems(err)
-    problems += _cross_problems(raw)
+    problems += _cross_problems(raw) + calendar_problems(raw)
     if problems or config is None:
         raise ConfigError(path, problems)
     return config.model_copy(update={"path": path.resolve() if path else None})

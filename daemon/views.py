@@ -1,8 +1,8 @@
 """What `status` and `history` print: JSON for scripts, a table on a terminal, plain text else.
 
 Pure presentation of store records: given the records and `now`, return text or JSON-ready
-data. Imports the store's record types, notify.render (time texts) and rich; no I/O here
-except writing to the stream the caller passes.
+data. Imports the store's record types, notify.render (time texts), worktime (working time
+left) and rich; no I/O here except writing to the stream the caller passes.
 """
 
 from __future__ import annotations
@@ -17,14 +17,41 @@ from rich.table import Table
 
 from daemon.notify.render import MOSCOW, span
 from daemon.store import CachedPosting, HistoryEntry, SyncState, json_timestamp
+from daemon.worktime import WarehouseCalendars, working_seconds_left
 
 __all__ = ["history_json", "print_history", "print_status", "status_json"]
 
 STALE_AFTER_INTERVALS = 3
 
 
-def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[str, Any]]:
-    """`status --json` elements (CONTRACT section 5), soonest deadline first."""
+def working_left(
+    postings: Sequence[CachedPosting], now: datetime, calendars: WarehouseCalendars | None
+) -> list[int | None]:
+    """Whole seconds of working time left before each posting's deadline in the calendar of its
+    warehouse (0 when none is left); None where no calendar applies (CONTRACT section 7)."""
+    if not calendars:
+        return [None] * len(postings)
+    seen: dict[tuple[int, datetime], int] = {}  # many postings share a warehouse and deadline
+    out: list[int | None] = []
+    for item in postings:
+        calendar = calendars.for_warehouse(item.posting.warehouse_id)
+        if calendar is None:
+            out.append(None)
+            continue
+        key = (id(calendar), item.posting.shipment_date)
+        if key not in seen:
+            seen[key] = working_seconds_left(calendar, now, item.posting.shipment_date)
+        out.append(seen[key])
+    return out
+
+
+def status_json(
+    postings: Sequence[CachedPosting],
+    now: datetime,
+    calendars: WarehouseCalendars | None = None,
+) -> list[dict[str, Any]]:
+    """`status --json` elements (CONTRACT sections 5 and 7), soonest deadline first."""
+    working = working_left(postings, now, calendars)
     return [
         {
             "account": item.account,
@@ -39,8 +66,9 @@ def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[s
             "held_until": json_timestamp(item.held_until) if item.held_until else None,
             "watched": item.watched,
             "departure": item.departure,
+            "working_seconds_left": left,
         }
-        for item in postings
+        for item, left in zip(postings, working, strict=True)
     ]
 
 
@@ -52,6 +80,10 @@ def history_json(entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
 def _left(seconds: int) -> str:
     text = span(timedelta(seconds=seconds), "en")
     return f"{text} left" if seconds > 0 else f"overdue {text}"
+
+
+def _working(seconds: int) -> str:
+    return f"{span(timedelta(seconds=seconds), 'en')} working" if seconds > 0 else "none"
 
 
 def _urgency(seconds: int) -> str:
@@ -69,13 +101,19 @@ def print_status(
     zone: ZoneInfo,
     poll_interval: timedelta,
     out: TextIO,
+    calendars: WarehouseCalendars | None = None,
 ) -> None:
-    """The status view: a coloured table on a terminal, plain aligned text otherwise."""
+    """The status view: a coloured table on a terminal, plain aligned text otherwise. With
+    calendars, a "working time left" column follows "time left" ("-": no calendar applies)."""
     console = Console(file=out, highlight=False, soft_wrap=True)
     terminal = console.is_terminal
     header = ["account", "posting", "status", "warehouse", f"deadline ({zone.key})", "MSK",
               "time left", "held"]  # fmt: skip
     rows = [_status_row(item, now, zone) for item in postings]
+    if calendars:
+        header.insert(7, "working time left")
+        for row, left in zip(rows, working_left(postings, now, calendars), strict=True):
+            row.insert(7, "-" if left is None else _working(left))
     if not postings:
         out.write("No postings in the state cache yet (run `ozon-sync once` first).\n")
     elif terminal:
@@ -84,7 +122,7 @@ def print_status(
             table.add_column(column, no_wrap=True)
         for item, row in zip(postings, rows, strict=True):
             colour = _urgency(item.seconds_left(now))
-            table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", row[7])
+            table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", *row[7:])
         console.print(table)
     else:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

@@ -14,8 +14,20 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Protocol
 
-__all__ = ["Route", "Router", "route_id"]
+__all__ = ["QuietSchedule", "Route", "Router", "route_id"]
+
+
+class QuietSchedule(Protocol):
+    """Quiet hours given by a schedule rather than a daily window (a working calendar's
+    closed hours: `quiet_hours = "calendar:NAME"`)."""
+
+    def is_quiet(self, now: datetime) -> bool:
+        """True when the route is quiet at the aware instant `now`."""
+
+    def quiet_until(self, now: datetime) -> datetime:
+        """When the quiet time around `now` ends (given it is quiet then)."""
 
 
 def route_id(url: str) -> str:
@@ -27,13 +39,13 @@ def route_id(url: str) -> str:
 class Route:
     """One notification route. `url` is the resolved Apprise URL (a secret: never log it);
     `events` and `accounts` are its filters (empty accounts = all); `quiet_hours` a local
-    (start, end) window or None."""
+    (start, end) window, a schedule, or None."""
 
     index: int
     url: str = field(repr=False)
     events: frozenset[str]
     accounts: frozenset[str] = frozenset()
-    quiet_hours: tuple[time, time] | None = None
+    quiet_hours: tuple[time, time] | QuietSchedule | None = None
     label: str = ""  # how logs name the route; "" = Apprise's privacy form of the URL
 
     @property
@@ -49,6 +61,8 @@ class Route:
         """True when the local wall-clock time `local` is inside the route's quiet hours."""
         if self.quiet_hours is None:
             return False
+        if not isinstance(self.quiet_hours, tuple):
+            return self.quiet_hours.is_quiet(local)
         start, end = self.quiet_hours
         moment = local.time().replace(tzinfo=None)
         if start < end:
@@ -58,6 +72,8 @@ class Route:
     def quiet_until(self, local: datetime) -> datetime:
         """The local moment the current quiet window ends (given `local` is inside it)."""
         assert self.quiet_hours is not None  # noqa: S101 - callers check is_quiet first
+        if not isinstance(self.quiet_hours, tuple):
+            return self.quiet_hours.quiet_until(local)
         end = self.quiet_hours[1]
         candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
         if candidate <= local:

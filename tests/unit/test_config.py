@@ -183,7 +183,7 @@ BAD_INPUTS = [
     (
         "bad quiet hours",
         MINIMAL + "[[notify]]\nurl = 'json://127.0.0.1/x'\nquiet_hours = '22-08'\n",
-        ['notify[0].quiet_hours: "22-08" is not a window such as "22:00-08:00"'],
+        ['notify[0].quiet_hours: "22-08" is not a window such as "22:00-08:00" or "calendar:NAME"'],
     ),
     (
         "unknown event in a route",

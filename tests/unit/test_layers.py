@@ -59,6 +59,7 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.health", {"daemon.metrics"}),
         ("daemon.notify.render", set()),
         ("daemon.notify.routes", set()),
+        ("daemon.worktime", set()),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -106,3 +107,9 @@ def test_no_two_modules_import_each_other() -> None:
         if a in daemon_imports(b) and not (a.startswith(b + ".") or b.startswith(a + "."))
     }
     assert cycles == set()
+
+
+def test_working_time_arithmetic_uses_only_the_standard_library() -> None:
+    import sys
+
+    assert external_roots("daemon.worktime") <= set(sys.stdlib_module_names)
