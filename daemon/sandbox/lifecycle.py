@@ -22,6 +22,7 @@ __all__ = [
     "TransitionError",
     "cancel",
     "hand_over",
+    "in_carriage",
     "move_deadline",
     "ship",
     "split",
@@ -53,6 +54,21 @@ def ship(store: PostingStore, posting: SimPosting, at_us: int) -> None:
         at_us,
         status="awaiting_deliver",
         substatus="posting_transferring_to_delivery",
+        available_actions=ACTIONS_DELIVER,
+        reasons=tuple(r for r in posting.reasons if r != 400),
+        mandatory_mark_skus=(),
+    )
+
+
+def in_carriage(store: PostingStore, posting: SimPosting, at_us: int) -> None:
+    """The assembled posting is put in a carriage for hand-over: awaiting_deliver with the
+    hand-over substatus `posting_in_carriage` (an awaiting_packaging posting is assembled too)."""
+    _expect(posting, "awaiting_packaging", "awaiting_deliver")
+    store.update(
+        posting,
+        at_us,
+        status="awaiting_deliver",
+        substatus="posting_in_carriage",
         available_actions=ACTIONS_DELIVER,
         reasons=tuple(r for r in posting.reasons if r != 400),
         mandatory_mark_skus=(),
