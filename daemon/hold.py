@@ -13,7 +13,9 @@ Imports only the standard library and the store; no config, no secrets, no Ozon.
 from __future__ import annotations
 
 import difflib
+import heapq
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,6 +26,7 @@ __all__ = [
     "ORDER_NUMBER",
     "HoldRefused",
     "HoldTarget",
+    "closest_numbers",
     "find_target",
     "held_text",
     "hold",
@@ -36,6 +39,7 @@ __all__ = [
 ORDER_NUMBER = re.compile(r"^\d+-\d+$")
 """An order number: digits, a dash, digits (`12345678-0001`); its postings add `-N`."""
 CLOSEST = 3
+SHORTLIST = 100
 
 
 class HoldRefused(ValueError):
@@ -81,12 +85,31 @@ def find_target(store: Store, text: str, now: datetime, *, force: bool = False) 
         )
     if force:
         return HoldTarget((number,))
-    close = difflib.get_close_matches(number, store.posting_numbers(), n=CLOSEST, cutoff=0.6)
+    close = closest_numbers(number, store.posting_numbers())
     hint = f"closest cached: {', '.join(close)}" if close else "no cached posting looks like it"
     raise HoldRefused(
         f"no cached posting is numbered {number} ({hint}); check the number, or hold it "
         "anyway with --force (a posting not synced yet)"
     )
+
+
+def closest_numbers(number: str, candidates: Iterable[str], n: int = CLOSEST) -> list[str]:
+    """The up to `n` numbers of `candidates` most like `number` (difflib's ratio >= 0.6),
+    closest first; [] when none is close.
+
+    difflib alone takes seconds over 100,000 numbers made of the same ten digits, so a cheap
+    shortlist comes first: characters equal at the same place, counted from the start or from
+    the end (so a missing or extra digit still lines up one side).
+    """
+    reverse = number[::-1]
+
+    def alike(candidate: str) -> int:
+        ahead = sum(map(str.__eq__, number, candidate))
+        behind = sum(map(str.__eq__, reverse, candidate[::-1]))
+        return max(ahead, behind) - abs(len(candidate) - len(number))
+
+    shortlist = heapq.nlargest(SHORTLIST, candidates, key=alike)
+    return difflib.get_close_matches(number, shortlist, n=n, cutoff=0.6)
 
 
 def _cached(store: Store, numbers: list[str], now: datetime) -> tuple[CachedPosting, ...]:
