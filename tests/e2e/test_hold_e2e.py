@@ -195,6 +195,28 @@ def test_hold_all_written_while_cancelling_is_enabled_stops_the_next_once_from_c
     assert sb.cancel_requests() == {number: [200] for number in overdue}
 
 
+def test_hold_all_during_a_cycle_stops_the_cancels_that_cycle_planned(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon
+) -> None:
+    sb = start_sandbox("--scenario", "empty")
+    number = add(sb, hours_overdue=50)
+    for _ in range(12):
+        add(sb, hours_overdue=-48)
+    daemon = make_daemon(sb.base_url, extra=CANCEL_ON, timeout="20s")
+    sb.set_knobs(latency=2)  # every answer takes 2 s: time to type the stop mid-cycle
+    running = daemon.start("once")
+    wait_for(lambda: len(listings(sb)) >= 1, "the listing", timeout=60)
+
+    assert daemon.run("hold", "--all").returncode == 0  # the cycle has selected it by now
+
+    finished = running.wait(timeout=120)
+    assert finished.returncode == 0, explain(finished)
+    assert sb.cancel_requests() == {}
+    # The cycle had selected it (its holds were read before the stop) and held it back.
+    reasons = [e["reason"] for e in daemon.history() if number in e["posting_numbers"]]
+    assert any("held by the seller" in reason for reason in reasons), reasons
+
+
 def test_hold_all_from_a_shell_stops_a_running_daemon_from_cancelling(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
