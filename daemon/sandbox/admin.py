@@ -3,7 +3,7 @@
 - `GET  /__sandbox__/knobs`  -> the knobs as JSON
 - `POST /__sandbox__/knobs`  `{"fail_next": 3, ...}` -> the knobs after the change (400 if bad)
 - `POST /__sandbox__/action` `{"action": "ship", "posting_number": "..."}`; actions: `ship`,
-  `in_carriage`, `hand_over`, `cancel_by_buyer`, `move_deadline` (+ `shipment_date`),
+  `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`, `move_deadline` (+ `shipment_date`),
   `split` (+ `parts`), `add_posting` (+ `shipment_date`, optional `posting_number`, `status`,
   `reasons`, `warehouse_id`), `advance` (+ `seconds`) -> `{"ok": true, ...}`
 - `GET  /__sandbox__/calls`  -> recorded API calls `[{path, body, at, client_id, status}]`

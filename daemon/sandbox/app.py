@@ -236,7 +236,7 @@ class SandboxApp:
     # -- Python verbs for tests (each applies due events first, then acts at sandbox "now") --
 
     def change(self, posting_number: str, change: str) -> None:
-        """Apply `ship`, `in_carriage`, `hand_over` or `cancel_by_buyer` to a posting now.
+        """Apply `ship`, `pack`, `in_carriage`, `hand_over` or `cancel_by_buyer` to a posting now.
 
         Raises KeyError for an unknown posting, lifecycle.TransitionError when it does not fit.
         """
@@ -335,7 +335,7 @@ class SandboxApp:
         at: datetime | None = None,
         after: float | None = None,
     ) -> None:
-        """Schedule one change (`ship`, `in_carriage`, `hand_over`, `cancel_by_buyer`) of a
+        """Schedule one change (`ship`, `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`) of a
         posting at sandbox time `at` or `after` seconds from now: appended to the `change_at`
         knob. Raises ValueError for a bad change or unless exactly one of `at`/`after` is given.
         """

@@ -24,6 +24,7 @@ __all__ = ["Event", "EventKind", "Timeline", "apply_event"]
 
 EventKind = Literal[
     "ship",
+    "pack",
     "in_carriage",
     "hand_over",
     "cancel_by_buyer",
@@ -76,6 +77,8 @@ def apply_event(store: PostingStore, event: Event, at_us: int) -> bool:
     try:
         if event.kind == "ship":
             lifecycle.ship(store, posting, at_us)
+        elif event.kind == "pack":
+            lifecycle.pack(store, posting, at_us)
         elif event.kind == "in_carriage":
             lifecycle.in_carriage(store, posting, at_us)
         elif event.kind == "hand_over":

@@ -21,7 +21,7 @@ __all__ = ["ANY_POSTING", "CANCEL_OUTCOMES", "CHANGES", "KNOB_HELP", "Knobs", "p
 
 CANCEL_OUTCOMES = ("answer", "drop", "hang")
 # The named changes a knob may apply to a posting (see lifecycle and methods.apply_change).
-CHANGES = ("ship", "in_carriage", "hand_over", "cancel_by_buyer")
+CHANGES = ("ship", "pack", "in_carriage", "hand_over", "cancel_by_buyer")
 ANY_POSTING = "*"  # in not_found_on_get: the next get of any posting
 
 KNOB_HELP: dict[str, str] = {
@@ -43,10 +43,10 @@ KNOB_HELP: dict[str, str] = {
     "cancel_outcome",
     "cancel_429_for": "answer 429 to every cancel request for this many seconds of sandbox "
     "time from when it is set (nothing is applied); counts down to 0",
-    "change_on_get": "posting number -> ship | in_carriage | hand_over | cancel_by_buyer, "
+    "change_on_get": "posting number -> ship | pack | in_carriage | hand_over | cancel_by_buyer, "
     "applied once just before the next /v3/posting/fbs/get of that posting",
     "change_at": "changes at a chosen moment: a list of {posting_number, change (ship | "
-    "in_carriage | hand_over | cancel_by_buyer), at (RFC 3339) or after (seconds from when "
+    "pack | in_carriage | hand_over | cancel_by_buyer), at (RFC 3339) or after (seconds from when "
     "the knob is set)}; each applies once, at its moment, and leaves the list",
     "not_found_on_get": "posting numbers whose next /v3/posting/fbs/get answers 404 once "
     "(the posting is untouched); * = the next get of any posting",

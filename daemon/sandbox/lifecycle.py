@@ -24,6 +24,7 @@ __all__ = [
     "hand_over",
     "in_carriage",
     "move_deadline",
+    "pack",
     "ship",
     "split",
 ]
@@ -54,6 +55,21 @@ def ship(store: PostingStore, posting: SimPosting, at_us: int) -> None:
         at_us,
         status="awaiting_deliver",
         substatus="posting_transferring_to_delivery",
+        available_actions=ACTIONS_DELIVER,
+        reasons=tuple(r for r in posting.reasons if r != 400),
+        mandatory_mark_skus=(),
+    )
+
+
+def pack(store: PostingStore, posting: SimPosting, at_us: int) -> None:
+    """Assemble the posting without starting the hand-over: awaiting_packaging ->
+    awaiting_deliver with substatus `posting_not_in_carriage` (not in a carriage yet)."""
+    _expect(posting, "awaiting_packaging")
+    store.update(
+        posting,
+        at_us,
+        status="awaiting_deliver",
+        substatus="posting_not_in_carriage",
         available_actions=ACTIONS_DELIVER,
         reasons=tuple(r for r in posting.reasons if r != 400),
         mandatory_mark_skus=(),

@@ -59,8 +59,8 @@ def ok(data: bytes) -> Answer:
 
 
 def apply_change(state: State, posting_number: str, change: str, at_us: int) -> None:
-    """Apply a named change (`ship`, `in_carriage`, `hand_over`, `cancel_by_buyer`) to a
-    posting at `at_us`.
+    """Apply a named change (`ship`, `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`)
+    to a posting at `at_us`.
 
     Raises KeyError for an unknown posting and lifecycle.TransitionError when it does not fit.
     """
@@ -69,6 +69,8 @@ def apply_change(state: State, posting_number: str, change: str, at_us: int) -> 
         raise KeyError(posting_number)
     if change == "ship":
         lifecycle.ship(state.store, posting, at_us)
+    elif change == "pack":
+        lifecycle.pack(state.store, posting, at_us)
     elif change == "in_carriage":
         lifecycle.in_carriage(state.store, posting, at_us)
     elif change == "hand_over":

@@ -125,7 +125,7 @@ class Sandbox:
         at: datetime | None = None,
         after: float | None = None,
     ) -> None:
-        """Schedule `change` (`ship`, `in_carriage`, `hand_over`, `cancel_by_buyer`) of a
+        """Schedule `change` (`ship`, `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`) of a
         posting at sandbox time `at` or `after` seconds from now (the `change_at` knob)."""
         self.app.change_at(posting_number, change, at=at, after=after)
 
@@ -144,6 +144,11 @@ class Sandbox:
     def ship(self, posting_number: str) -> None:
         """The seller assembles the posting: awaiting_packaging -> awaiting_deliver."""
         self.app.change(posting_number, "ship")
+
+    def pack(self, posting_number: str) -> None:
+        """The posting is assembled, not in a carriage yet: awaiting_deliver, substatus
+        posting_not_in_carriage (no hand-over substatus)."""
+        self.app.change(posting_number, "pack")
 
     def in_carriage(self, posting_number: str) -> None:
         """The posting is assembled and put in a carriage: awaiting_deliver, substatus

@@ -247,7 +247,13 @@ def test_answers_under_the_cancellation_knobs_validate(fbs_openapi: dict[str, An
             validate(pending.json(), get_schema, fbs_openapi)
             sb.advance(30)
             sb.in_carriage(other)
-            for number, status in ((overdue, "cancelled"), (other, "awaiting_deliver")):
+            packed = "10000004-0004-1"
+            sb.pack(packed)
+            for number, status in (
+                (overdue, "cancelled"),
+                (other, "awaiting_deliver"),
+                (packed, "awaiting_deliver"),
+            ):
                 answer = get(number)
                 assert answer.json()["result"]["status"] == status
                 validate(answer.json(), get_schema, fbs_openapi)

@@ -256,6 +256,20 @@ def test_change_at_moves_a_posting_at_its_moment() -> None:
     assert app.knobs.change_at == []
 
 
+def test_pack_assembles_a_posting_without_a_hand_over_substatus() -> None:
+    app = _app()
+    app.change_at(OVERDUE, "pack", after=1)
+    app.advance(1)
+    packed = json.loads(_get(app, OVERDUE).body)["result"]
+    assert (packed["status"], packed["substatus"]) == (
+        "awaiting_deliver",
+        "posting_not_in_carriage",
+    )
+    assert "cancel" in packed["available_actions"]
+    app.change(OVERDUE, "in_carriage")  # and then put in a carriage for hand-over
+    assert app.get_json(OVERDUE)["substatus"] == "posting_in_carriage"
+
+
 def test_changes_and_late_cancels_apply_in_the_order_they_happen() -> None:
     app = _app(cancel_apply_delay=5)
     app.change_at(OVERDUE, "ship", after=10)
