@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from daemon.notify.render import MOSCOW, span
-from daemon.store import CachedPosting, HistoryEntry, SyncState, json_timestamp
+from daemon.store import CachedPosting, HistoryEntry, HoldAll, SyncState, json_timestamp
 from daemon.worktime import WarehouseCalendars, working_seconds_left
 
-__all__ = ["history_json", "print_history", "print_status", "status_json"]
+__all__ = ["history_json", "hold_all_line", "print_history", "print_status", "status_json"]
 
 STALE_AFTER_INTERVALS = 3
 
@@ -102,9 +102,13 @@ def print_status(
     poll_interval: timedelta,
     out: TextIO,
     calendars: WarehouseCalendars | None = None,
+    hold_all: HoldAll | None = None,
 ) -> None:
-    """The status view: a coloured table on a terminal, plain aligned text otherwise. With
-    calendars, a "working time left" column follows "time left" ("-": no calendar applies)."""
+    """The status view: a coloured table on a terminal, plain aligned text otherwise; first
+    a line about the emergency stop `hold_all` while it lasts. With calendars, a "working time
+    left" column follows "time left" ("-": no calendar applies)."""
+    if hold_all is not None:
+        out.write(hold_all_line(hold_all, zone) + "\n")
     console = Console(file=out, highlight=False, soft_wrap=True)
     terminal = console.is_terminal
     header = ["account", "posting", "status", "warehouse", f"deadline ({zone.key})", "MSK",
@@ -133,6 +137,19 @@ def print_status(
             out.write("\n")
     for state in states:
         out.write(_sync_line(state, now, zone, poll_interval) + "\n")
+
+
+def hold_all_line(hold_all: HoldAll, zone: ZoneInfo) -> str:
+    """One line saying that the emergency stop (`hold --all`) is in force, and until when."""
+    until = (
+        f"until {hold_all.until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+        if hold_all.until is not None
+        else "until `ozon-sync release --all`"
+    )
+    return (
+        f"EMERGENCY STOP (hold --all since {hold_all.held_at.astimezone(zone):%Y-%m-%d %H:%M}): "
+        f"every posting of every account is held {until}; nothing is cancelled"
+    )
 
 
 def _status_row(item: CachedPosting, now: datetime, zone: ZoneInfo) -> list[str]:

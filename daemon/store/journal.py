@@ -128,7 +128,7 @@ class JournalVerbs(StoreBase):
                 row[0]
                 for row in conn.execute(
                     "SELECT posting_number FROM actions WHERE account = ? AND kind = ? "
-                    "AND dry_run = 1 AND outcome IS NOT 'failed' "
+                    "AND dry_run = 1 AND outcome IS NOT 'failed' AND outcome IS NOT 'skipped' "
                     "AND posting_number IN (SELECT value FROM json_each(?))",
                     (account, kind, _json_list(wanted)),
                 )
@@ -146,9 +146,11 @@ class JournalVerbs(StoreBase):
     ) -> None:
         """Record the outcome of claimed action `action_id` at `now`.
 
-        "done" and "failed" are final ("failed" frees the posting for a new claim); "unknown"
-        (e.g. a timeout on the cancel call) keeps the claim until a later re-read resolves it
-        with "done" or "failed". `reason` says why (an error text: never a secret).
+        "done", "failed" and "skipped" are final ("failed" and "skipped" free the posting for a
+        new claim); "unknown" (e.g. a timeout on the cancel call) keeps the claim until a later
+        re-read resolves it with "done" or "failed". "skipped" says the action was decided
+        against without acting (no request sent; history: `cancel_skipped`), so it must not
+        follow "unknown". `reason` says why (an error text: never a secret).
         Raises ValueError for an unknown id, an invalid outcome or an already final action.
         """
         if outcome not in get_args(ActionOutcome):
@@ -158,8 +160,12 @@ class JournalVerbs(StoreBase):
             row = conn.execute("SELECT outcome FROM actions WHERE id = ?", (action_id,)).fetchone()
             if row is None:
                 raise ValueError(f"no action with id {action_id}")
-            if row[0] in ("done", "failed"):
+            if row[0] in ("done", "failed", "skipped"):
                 raise ValueError(f"action {action_id} is already final ({row[0]})")
+            if outcome == "skipped" and row[0] == "unknown":
+                raise ValueError(
+                    f"action {action_id} may have acted (outcome unknown): it cannot be skipped"
+                )
             if outcome == "unknown":
                 conn.execute(
                     "UPDATE actions SET outcome = 'unknown', outcome_reason = ?, "
@@ -172,6 +178,34 @@ class JournalVerbs(StoreBase):
                     "WHERE id = ?",
                     (outcome, reason, at, action_id),
                 )
+
+    def record_skipped(
+        self,
+        account: str,
+        posting_number: str,
+        kind: str,
+        now: datetime,
+        *,
+        reason: str,
+        dry_run: bool = False,
+    ) -> int:
+        """Journal a planned action (`kind`, e.g. "cancel") decided against at `now` without
+        claiming or acting: no request was sent. `reason` says why (never a secret).
+
+        For a claim already made, use `finish_action(id, "skipped", now, reason=...)` instead.
+        A skipped entry is final, blocks no later claim and is not a claim for
+        `latest_action`; `history` shows it as `cancel_skipped` (kind `action`) with its
+        reason. Returns the journal entry's id.
+        """
+        at = to_text(now)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
+                "outcome, outcome_reason, finished_at) VALUES (?, ?, ?, ?, '', ?, 'skipped', ?, ?)",
+                (account, posting_number, kind, int(dry_run), at, reason, at),
+            )
+            assert cursor.lastrowid is not None  # noqa: S101 - an INSERT always sets it
+            return cursor.lastrowid
 
     def open_actions(self, account: str | None = None) -> list[Action]:
         """Claims without a final outcome (never finished, or "unknown"), oldest first.
@@ -195,14 +229,14 @@ class JournalVerbs(StoreBase):
         *,
         dry_run: bool | None = None,
     ) -> Action | None:
-        """The newest claim of `kind` on a posting (any outcome; only dry-run or only real
-        ones when `dry_run` says so), or None.
+        """The newest claim of `kind` on a posting (any outcome but "skipped": a skipped
+        action sent nothing; only dry-run or only real ones when `dry_run` says so), or None.
 
         Tells "cancelled by this daemon" apart from "cancelled elsewhere".
         """
         sql = (
             f"SELECT {_ACTION_COLUMNS} FROM actions WHERE account = ? AND "  # noqa: S608 - constant columns
-            "posting_number = ? AND kind = ?"
+            "posting_number = ? AND kind = ? AND outcome IS NOT 'skipped'"
         )
         params: tuple[object, ...] = (account, posting_number, kind)
         if dry_run is not None:

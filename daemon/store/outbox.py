@@ -51,9 +51,9 @@ _HISTORY = """
     FROM actions WHERE unknown_at IS NOT NULL
     UNION ALL
     SELECT finished_at, 2, id, account, kind || ':' || outcome, posting_number, dry_run,
-           CASE WHEN outcome = 'failed' AND outcome_reason != '' THEN outcome_reason
-                ELSE reason END
-    FROM actions WHERE outcome IN ('done', 'failed')
+           CASE WHEN outcome IN ('failed', 'skipped') AND outcome_reason != ''
+                THEN outcome_reason ELSE reason END
+    FROM actions WHERE outcome IN ('done', 'failed', 'skipped')
     ORDER BY at DESC, rank DESC, id DESC
     LIMIT ?
 """
@@ -61,6 +61,7 @@ _ACTION_EVENTS = {
     "cancel:done": "cancelled",
     "cancel:failed": "cancel_failed",
     "cancel:unknown": "cancel_failed",
+    "cancel:skipped": "cancel_skipped",
 }
 
 
@@ -246,9 +247,10 @@ class OutboxVerbs(StoreBase):
         """The journal for `history`, newest first, at most `limit` elements.
 
         One element per alert message sent (at its first delivery or `record_sent`), and per
-        cancellation: `cancelled` when done, `cancel_failed` when failed, and `cancel_failed`
-        with reason "outcome unknown" when the outcome became unknown (followed by `cancelled`
-        or `cancel_failed` once resolved). Claims without an outcome yet are not shown.
+        cancellation: `cancelled` when done, `cancel_failed` when failed, `cancel_skipped` when
+        decided against without sending (reason: why), and `cancel_failed` with reason
+        "outcome unknown" when the outcome became unknown (followed by `cancelled` or
+        `cancel_failed` once resolved). Claims without an outcome yet are not shown.
         """
         with self._read() as conn:
             rows = conn.execute(_HISTORY, (limit,)).fetchall()
@@ -286,7 +288,7 @@ class OutboxVerbs(StoreBase):
             "postings AS p WHERE p.account = alert_ledger.account AND p.posting_number = "
             "alert_ledger.posting_number AND p.watched = 1)",
             "actions": "DELETE FROM actions WHERE finished_at < ? "
-            "AND outcome IN ('done', 'failed')",
+            "AND outcome IN ('done', 'failed', 'skipped')",
             "alerts": "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM "
             "deliveries AS d WHERE d.alert_id = alerts.id AND d.state = 'pending')",
             "posting_history": "DELETE FROM posting_history WHERE at < ?",
