@@ -83,7 +83,10 @@ def apprise_accepts(url: str) -> bool:
     """True when Apprise recognises `url` as a notification service URL."""
     import apprise
 
-    return apprise.Apprise().add(url) is True
+    try:
+        return apprise.Apprise().add(url) is True
+    except Exception:  # noqa: BLE001 - whatever Apprise chokes on, it does not know the URL
+        return False
 
 
 def check_database_folder(database: Path) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -21,7 +22,7 @@ from daemon import __version__
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
 from daemon.digest import queue_due_digests
-from daemon.durations import parse_duration
+from daemon.durations import DurationError, read_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
 from daemon.health import Heartbeat
 from daemon.keycheck import check_key_expiry
@@ -35,6 +36,8 @@ from daemon.views import history_json, print_history, print_status, status_json
 __all__ = ["EXIT", "app", "main"]
 
 log = structlog.get_logger(__name__)
+
+HISTORY_LIMIT = 1_000_000  # `history --limit` beyond this is a typo (and beyond SQLite's integers)
 
 
 class EXIT:
@@ -211,7 +214,8 @@ def history(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="How many entries, newest first.")
+        int,
+        typer.Option("--limit", min=1, max=HISTORY_LIMIT, help="How many entries, newest first."),
     ] = 50,
 ) -> None:
     """Show the journal, newest first: alert messages sent and cancellation actions.
@@ -296,11 +300,10 @@ def hold(
     now = utc_now()
     until = None
     if for_ is not None:
-        duration = parse_duration(for_)
-        if duration is None or duration.total_seconds() <= 0:
-            raise typer.BadParameter(
-                f'"{for_}" is not a duration such as "2d" or "12h"', param_hint="--for"
-            )
+        try:
+            duration = read_duration(for_, minimum=timedelta(seconds=1))
+        except DurationError as err:
+            raise typer.BadParameter(str(err), param_hint="--for") from None
         until = now + duration
     with Store.open(config.database_path(), mode="annotate") as store:
         store.hold(posting, until, now)

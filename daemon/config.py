@@ -25,20 +25,34 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemon.config_checks import (
     BaseUrl,
+    ClientId,
     ClockTime,
+    DatabasePath,
     DurationAtLeast,
+    EnvName,
     ListenAddress,
     QuietHours,
+    SourceName,
     ZoneName,
     field_problems,
+    shared_client_id_problems,
+    url_problem,
 )
 from daemon.config_checks import known as _known
+from daemon.durations import LONGEST_DURATION
 from daemon.policy import CancelRules, Rules
-from daemon.secrets import Secret, read_secret, reason, set_sources, source_names
+from daemon.secrets import (
+    Secret,
+    api_key_problem,
+    read_secret,
+    reason,
+    set_sources,
+    source_names,
+)
 
 __all__ = [
     "EVENTS",
@@ -106,14 +120,14 @@ class _Strict(BaseModel):
 
 
 class DaemonSection(_Strict):
-    database: str | None = None
+    database: DatabasePath | None = None
     poll_interval: DurationAtLeast("10s") = timedelta(minutes=5)  # type: ignore[valid-type]
     timezone: ZoneName = "Europe/Moscow"
     language: Literal["en", "zh", "ru"] = "en"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     digest_at: ClockTime = time(9, 0)
-    keep_history: DurationAtLeast("1d") = timedelta(days=90)  # type: ignore[valid-type]
+    keep_history: DurationAtLeast("1d", LONGEST_DURATION) = timedelta(days=90)  # type: ignore[valid-type]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -170,10 +184,10 @@ class PolicyOverride(_Strict):
 
 class Account(_Strict):
     name: Annotated[str, Field(min_length=1)]
-    client_id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
-    api_key_env: str | None = None
-    api_key_file: str | None = None
-    api_key_credential: str | None = None
+    client_id: ClientId
+    api_key_env: EnvName | None = None
+    api_key_file: SourceName | None = None
+    api_key_credential: SourceName | None = None
     api_key: str | None = Field(default=None, repr=False)
     warehouse_ids: list[int] = Field(default_factory=list)
     policy: PolicyOverride | None = None
@@ -185,9 +199,9 @@ class Account(_Strict):
 
 class NotifyRoute(_Strict):
     url: str | None = Field(default=None, repr=False)
-    url_env: str | None = None
-    url_file: str | None = None
-    url_credential: str | None = None
+    url_env: EnvName | None = None
+    url_file: SourceName | None = None
+    url_credential: SourceName | None = None
     events: Annotated[list[str], _known("event", EVENTS)] = Field(
         default_factory=lambda: list(EVENTS)
     )
@@ -202,9 +216,9 @@ class NotifyRoute(_Strict):
 class HealthSection(_Strict):
     listen: ListenAddress | None = None
     heartbeat_url: str | None = Field(default=None, repr=False)
-    heartbeat_url_env: str | None = None
-    heartbeat_url_file: str | None = None
-    heartbeat_url_credential: str | None = None
+    heartbeat_url_env: EnvName | None = None
+    heartbeat_url_file: SourceName | None = None
+    heartbeat_url_credential: SourceName | None = None
 
     def secret_fields(self) -> dict[str, str]:
         """The heartbeat-URL source fields set: {kind: field name} (none = no heartbeat)."""
@@ -361,6 +375,7 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
     except ValidationError as err:
         problems = field_problems(err)
     problems += _cross_problems(raw)
+    problems += shared_client_id_problems(raw.get("accounts"))
     if problems or config is None:
         raise ConfigError(path, problems)
     return config.model_copy(update={"path": path.resolve() if path else None})
@@ -469,6 +484,7 @@ def resolve_secrets(
                 f'account "{account.name}"',
                 env,
                 problems,
+                api_key_problem,
             )
             if value is not None:
                 keys[account.name] = value
@@ -476,14 +492,16 @@ def resolve_secrets(
     if routes:
         for index, route in enumerate(config.notify):
             value = read_secret(
-                route, "url", f"notify[{index}]", f"notification route {index}", env, problems
-            )
+                route, "url", f"notify[{index}]", f"notification route {index}", env, problems,
+                url_problem,
+            )  # fmt: skip
             urls.append(value if value is not None else Secret(""))
     heartbeat = None
     if routes and config.health.secret_fields():
         heartbeat = read_secret(
-            config.health, "heartbeat_url", "health", "the heartbeat", env, problems
-        )
+            config.health, "heartbeat_url", "health", "[health]", env, problems,
+            lambda url: url_problem(url, http=True),
+        )  # fmt: skip
     if problems:
         raise ConfigError(config.path, problems)
     return ResolvedSecrets(api_keys=keys, route_urls=tuple(urls), heartbeat_url=heartbeat)
