@@ -353,6 +353,10 @@ def load_config(path: Path) -> Config:
         raise ConfigError(path, [f"file {path} cannot be read ({reason(err)})"]) from None
     try:
         raw = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(
+            path, [f"{path}: invalid TOML: arrays or tables nested too deeply"]
+        ) from None
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         position = _TOML_POSITION.search(message)

@@ -318,3 +318,11 @@ def test_a_shop_split_by_warehouse_and_other_shops_are_accepted(tmp_path: Path) 
     )
     result = check_offline(tmp_path, body)
     assert result.returncode == 0, explain(result)
+
+
+def test_a_config_nested_deeper_than_the_parser_goes_exits_78(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    result = run_cli("--config", str(path), "check", "--offline", env=clean_env())
+    assert_config_error(result, "nested too deeply")
+    assert len(result.stderr) < 5000, "no traceback of thousands of frames"
