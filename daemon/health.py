@@ -5,8 +5,10 @@
   is measured from the start), else 503 naming the stale accounts; the body is plain text.
   `cycle_finished(...)` also feeds `Metrics` when one is given.
 - `HealthServer(host, port, health, metrics)` serves GET /healthz and /metrics from a background
-  thread (`http.server.ThreadingHTTPServer`); `start()` binds (port 0 picks a free one) and
-  `stop()` shuts it down. `split_listen("127.0.0.1:9464")` gives its (host, port).
+  thread (`http.server.ThreadingHTTPServer`); `start()` binds (port 0 picks a free one; an
+  address it cannot bind raises `ListenError` saying why) and `stop()` shuts it down.
+  `split_listen("127.0.0.1:9464")` gives its (host, port); `is_loopback(host)` says whether
+  only this machine can reach it.
 - `Heartbeat(url)` pings the URL after a completed cycle and URL + "/fail" after a failed one
   (healthchecks.io style), over an httpx AsyncClient with a short timeout and a few quick
   retries. A failed ping only warns, once until a ping works again, and never raises. The URL
@@ -19,12 +21,14 @@ standard library; never config or store: the service passes the values in.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,10 +38,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from daemon.metrics import Metrics
 
 __all__ = [
+    "NOT_LOOPBACK",
     "STALE_AFTER",
     "Health",
     "HealthServer",
     "Heartbeat",
+    "ListenError",
+    "is_loopback",
     "mask_url",
     "split_listen",
 ]
@@ -49,6 +56,10 @@ HEARTBEAT_TIMEOUT = 10.0  # seconds per ping attempt
 HEARTBEAT_RETRY_WAITS = (1.0, 3.0)  # waits between attempts: three attempts in all
 SHUTDOWN_POLL = 0.1  # seconds: how soon the server thread notices stop()
 TEXT_PLAIN = "text/plain; charset=utf-8"
+NOT_LOOPBACK = (
+    "[health] listen is not a loopback address: /metrics and /healthz answer anyone who can "
+    "reach it, without authentication; prefer 127.0.0.1 (behind a reverse proxy if needed)"
+)
 
 
 def _utcnow() -> datetime:
@@ -164,6 +175,37 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """True when `host` is "localhost" or a loopback address (127.0.0.0/8, ::1): only this
+    machine reaches a server listening there."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ListenError(Exception):
+    """The health server cannot listen on its address; `str()` is a one-line reason."""
+
+
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another process listens there; choose another port",
+    errno.EADDRNOTAVAIL: "no network interface of this machine has that address",
+    errno.EACCES: "ports below 1024 need privileges; choose a port above 1024",
+}
+
+
+def _bind_problem(err: BaseException) -> str:
+    if isinstance(err, socket.gaierror):
+        return f"the host name cannot be resolved ({err.strerror})"
+    if isinstance(err, OSError) and err.strerror:
+        hint = _BIND_HINTS.get(err.errno or 0)
+        return err.strerror + (f" ({hint})" if hint else "")
+    return type(err).__name__
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     health: Health
@@ -205,8 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
 class HealthServer:
     """GET /healthz and /metrics on host:port, served by a background thread.
 
-    `clock` gives the aware `now` for /healthz (tests inject it). `start()` raises OSError when
-    the address cannot be bound; `port` is the bound port (useful with port 0).
+    `clock` gives the aware `now` for /healthz (tests inject it). `start()` raises ListenError
+    when the address cannot be bound; `port` is the bound port (useful with port 0).
     """
 
     def __init__(
@@ -240,11 +282,18 @@ class HealthServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> HealthServer:
-        """Bind and serve in a daemon thread; returns self. Raises OSError if binding fails."""
+        """Bind and serve in a daemon thread; returns self. Raises ListenError (saying why)
+        when the address cannot be bound: busy, not on this machine, not resolvable."""
         if self._server is not None:
             return self
         server_class = _V6Server if ":" in self.host else _Server
-        server = server_class((self.host, self._requested_port), _Handler)
+        try:
+            server = server_class((self.host, self._requested_port), _Handler)
+        except (OSError, UnicodeError, OverflowError) as err:
+            where = f"[{self.host}]" if ":" in self.host else self.host
+            raise ListenError(
+                f"cannot listen on {where}:{self._requested_port}: {_bind_problem(err)}"
+            ) from err
         server.health = self._health
         server.metrics = self._metrics
         server.clock = self._clock

@@ -28,7 +28,15 @@ from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, res
 from daemon.cycle import CycleResult
 from daemon.digest import queue_due_digests
 from daemon.engine import Engine, utc_now
-from daemon.health import Health, HealthServer, Heartbeat, split_listen
+from daemon.health import (
+    NOT_LOOPBACK,
+    Health,
+    HealthServer,
+    Heartbeat,
+    ListenError,
+    is_loopback,
+    split_listen,
+)
 from daemon.keycheck import check_key_expiry
 from daemon.logs import register_secrets
 from daemon.metrics import Metrics
@@ -152,8 +160,14 @@ class Service:
         listen = self.config.health.listen
         if listen and self.health_server is None:
             host, port = split_listen(listen)
-            self.health_server = HealthServer(host, port, self.health, self.metrics).start()
-            log.info("health_listening", url=self.health_server.url)
+            if not is_loopback(host):
+                log.warning("health_listen_not_loopback", listen=listen, reason=NOT_LOOPBACK)
+            try:
+                server = HealthServer(host, port, self.health, self.metrics).start()
+            except ListenError as err:  # a config the machine cannot serve: 78, no restart loop
+                raise ConfigError(self.config.path, [f"health.listen: {err}"]) from err
+            self.health_server = server
+            log.info("health_listening", url=server.url)
         url = self.secrets.heartbeat_url
         self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
 

@@ -87,7 +87,12 @@ async def service(tmp_path: Path, notify: NotifySocket) -> Any:
 async def test_a_reload_whose_build_fails_keeps_the_running_config_and_says_ready(
     service: Service, notify: NotifySocket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, secrets, engine, outbox = service.config, service.secrets, service.engine, service.outbox
+    config, secrets, engine, outbox = (
+        service.config,
+        service.secrets,
+        service.engine,
+        service.outbox,
+    )
     write_config(service.config_path, "shop-1", "shop-2")
 
     def broken_engine(*args: object, **kwargs: object) -> None:
