@@ -21,23 +21,23 @@ standard library; never config or store: the service passes the values in.
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from daemon.bounded_http import BoundedHandler, BoundedHTTPServer, ListenError, is_loopback
 from daemon.metrics import Metrics
 
 __all__ = [
+    "IDLE_TIMEOUT",
+    "MAX_CONNECTIONS",
     "NOT_LOOPBACK",
     "STALE_AFTER",
     "Health",
@@ -55,6 +55,9 @@ STALE_AFTER = 3  # /healthz fails once an account's last success is older than t
 HEARTBEAT_TIMEOUT = 10.0  # seconds per ping attempt
 HEARTBEAT_RETRY_WAITS = (1.0, 3.0)  # waits between attempts: three attempts in all
 SHUTDOWN_POLL = 0.1  # seconds: how soon the server thread notices stop()
+IDLE_TIMEOUT = 5.0  # seconds a connection may stay silent before it is closed
+REQUEST_DEADLINE = 15.0  # seconds to receive a whole request, however slowly it trickles in
+MAX_CONNECTIONS = 16  # connections served at once (a scrape needs one); more get 503 at once
 TEXT_PLAIN = "text/plain; charset=utf-8"
 NOT_LOOPBACK = (
     "[health] listen is not a loopback address: /metrics and /healthz answer anyone who can "
@@ -175,39 +178,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
-def is_loopback(host: str) -> bool:
-    """True when `host` is "localhost" or a loopback address (127.0.0.0/8, ::1): only this
-    machine reaches a server listening there."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
-    except ValueError:
-        return False
-
-
-class ListenError(Exception):
-    """The health server cannot listen on its address; `str()` is a one-line reason."""
-
-
-_BIND_HINTS = {
-    errno.EADDRINUSE: "another process listens there; choose another port",
-    errno.EADDRNOTAVAIL: "no network interface of this machine has that address",
-    errno.EACCES: "ports below 1024 need privileges; choose a port above 1024",
-}
-
-
-def _bind_problem(err: BaseException) -> str:
-    if isinstance(err, socket.gaierror):
-        return f"the host name cannot be resolved ({err.strerror})"
-    if isinstance(err, OSError) and err.strerror:
-        hint = _BIND_HINTS.get(err.errno or 0)
-        return err.strerror + (f" ({hint})" if hint else "")
-    return type(err).__name__
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BoundedHTTPServer):
     health: Health
     metrics: Metrics
     clock: Callable[[], datetime]
@@ -217,7 +188,7 @@ class _V6Server(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     server: _Server
     server_version = "ozon-sync"
     sys_version = ""
@@ -259,9 +230,13 @@ class HealthServer:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        idle_timeout: float = IDLE_TIMEOUT,
+        request_deadline: float = REQUEST_DEADLINE,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.host = host
         self._requested_port = port
+        self._limits = (idle_timeout, request_deadline, max_connections)
         self._health = health
         self._metrics = metrics
         self._clock = clock
@@ -287,13 +262,7 @@ class HealthServer:
         if self._server is not None:
             return self
         server_class = _V6Server if ":" in self.host else _Server
-        try:
-            server = server_class((self.host, self._requested_port), _Handler)
-        except (OSError, UnicodeError, OverflowError) as err:
-            where = f"[{self.host}]" if ":" in self.host else self.host
-            raise ListenError(
-                f"cannot listen on {where}:{self._requested_port}: {_bind_problem(err)}"
-            ) from err
+        server = server_class.open((self.host, self._requested_port), _Handler, *self._limits)
         server.health = self._health
         server.metrics = self._metrics
         server.clock = self._clock

@@ -53,12 +53,8 @@ def secret_fragments(value: str) -> list[str]:
     fragments = [value]
     if "://" not in value:
         return fragments
-    try:
-        parts = urlsplit(value)
-        hostname = parts.hostname
-    except ValueError:  # not a URL after all ("json://[host/..."): the whole value is masked
-        return fragments
-    candidates = [parts.username or "", parts.password or "", hostname or ""]
+    parts = urlsplit(value)
+    candidates = [parts.username or "", parts.password or "", parts.hostname or ""]
     candidates += re.split(r"[/:@?&=,]", parts.netloc + parts.path + "?" + parts.query)
     for candidate in candidates:
         candidate = unquote(candidate)
