@@ -21,6 +21,7 @@ import typer
 from daemon import __version__
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.config_checks import zone_problem
 from daemon.digest import queue_due_digests
 from daemon.durations import DurationError, read_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
@@ -342,6 +343,9 @@ def demo(
 
     if language not in {"en", "zh", "ru"}:
         raise typer.BadParameter("use en, zh or ru", param_hint="--language")
+    zone = zone_problem(timezone)
+    if zone is not None:
+        raise typer.BadParameter(zone, param_hint="--timezone")
     configure_logging("warning", "auto")
     raise typer.Exit(run_demo(sys.stdout, language=language, timezone=timezone))
 
@@ -351,7 +355,7 @@ Opt = typer.Option
 
 @app.command()
 def sandbox(
-    port: Annotated[int, Opt(help="Port on 127.0.0.1 (0: any free).")] = 8765,
+    port: Annotated[int, Opt(min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")] = 8765,
     postings: Annotated[int, Opt(min=0, help="How many postings to simulate (bulk).")] = 200,
     scenario: Annotated[str, Opt(help="bulk | demo (12, events in 20 s) | empty.")] = "bulk",
     seed: Annotated[int, Opt(help="Random seed of the bulk scenario.")] = 1,

@@ -62,19 +62,24 @@ def DurationAtLeast(minimum: str, maximum: timedelta = MAX_DURATION) -> Any:
     return Annotated[timedelta, _duration(bound, maximum), _serialize_duration]
 
 
+def zone_problem(name: str) -> str | None:
+    """What makes `name` no IANA time zone (None when it is one): "America" is a folder of
+    zones, "zone.tab" a data file, "Mars/Olympus" nothing at all."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {show(name)} (use an IANA name such as Asia/Shanghai)"
+    return None
+
+
 def _zone(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise PydanticCustomError(
             "timezone", "must be an IANA time zone name such as Asia/Shanghai"
         )
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
-        raise PydanticCustomError(
-            "timezone",
-            "unknown time zone {value} (use an IANA name such as Asia/Shanghai)",
-            {"value": show(value)},
-        ) from None
+    problem = zone_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("timezone", "{problem}", {"problem": problem})
     return value
 
 

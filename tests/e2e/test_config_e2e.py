@@ -249,23 +249,31 @@ def test_the_longest_durations_allowed_are_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "option"),
     [
-        ["history", "--limit", "99999999999999999999"],
-        ["hold", "12345678-0001-1", "--for", "99999999999d"],
-        ["hold", "12345678-0001-1", "--for", "400d"],
+        (["history", "--limit", "99999999999999999999"], "--limit"),
+        (["hold", "12345678-0001-1", "--for", "99999999999d"], "--for"),
+        (["hold", "12345678-0001-1", "--for", "400d"], "--for"),
+        (["sandbox", "--port", "99999"], "--port"),
+        (["demo", "--timezone", "America"], "--timezone"),
     ],
-    ids=["history --limit beyond any number", "hold --for beyond a timedelta", "hold --for 400d"],
+    ids=[
+        "history --limit beyond any number",
+        "hold --for beyond a timedelta",
+        "hold --for 400d",
+        "sandbox --port beyond 65535",
+        "demo --timezone that is a folder",
+    ],
 )
-def test_command_line_numbers_out_of_range_exit_2_with_one_line(
-    tmp_path: Path, args: list[str]
+def test_command_line_values_out_of_range_exit_2_with_one_line(
+    tmp_path: Path, args: list[str], option: str
 ) -> None:
     config = write_config(tmp_path, ACCOUNT + GOOD_KEY)
-    result = run_cli("--config", str(config), *args, env=clean_env())
+    result = run_cli("--config", str(config), *args, env=clean_env(), timeout=60)
     assert result.returncode == 2, explain(result)
     assert "Traceback" not in result.stderr
     last = last_stderr_line(result)
-    assert args[1] in last or "--for" in last or "--limit" in last, last
+    assert option in last, last
 
 
 # ---------------------------------------------------------------- 15.3: one Client-Id, two entries
@@ -326,3 +334,22 @@ def test_a_config_nested_deeper_than_the_parser_goes_exits_78(tmp_path: Path) ->
     result = run_cli("--config", str(path), "check", "--offline", env=clean_env())
     assert_config_error(result, "nested too deeply")
     assert len(result.stderr) < 5000, "no traceback of thousands of frames"
+
+
+@pytest.mark.parametrize(
+    ("account", "env", "path"),
+    [
+        (ACCOUNT + 'api_key_env = "OZON_BAD"\n', {"OZON_BAD": "key-1 "}, "accounts[0].api_key_env"),
+        (ACCOUNT.replace('"123456"', '" 123456"') + GOOD_KEY, {}, "accounts[0].client_id"),
+    ],
+    ids=["a key with a trailing space", "a client_id with a leading space"],
+)
+def test_once_refuses_a_value_no_http_header_can_carry_with_78_not_a_crash(
+    tmp_path: Path, account: str, env: dict[str, str], path: str
+) -> None:
+    # nothing listens on port 9: had the value passed, `once` would fail with 75, not crash
+    body = account + '[ozon]\nbase_url = "http://127.0.0.1:9"\nretry_for = "0s"\n'
+    config = write_config(tmp_path, body)
+    result = run_cli("--config", str(config), "once", env=clean_env(OZON_KEY="key-1", **env))
+    assert_config_error(result, path)
+    assert "key-1 " not in result.stdout + result.stderr
