@@ -16,6 +16,7 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon.bounded_http import BoundedHTTPServer
 from daemon.health import (
     STALE_AFTER,
     Health,
@@ -199,6 +200,22 @@ def test_an_address_of_no_interface_here_makes_start_raise_listen_error(metrics:
     health = Health(INTERVAL, ["shop-1"], started_at=START)
     server = HealthServer("192.0.2.1", 9464, health, metrics)  # TEST-NET-1: never local
     with pytest.raises(ListenError, match=r"192\.0\.2\.1:9464: .*no network interface"):
+        server.start()
+
+
+def test_a_name_that_does_not_resolve_makes_start_raise_listen_error(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Resolving a real unknown name would ask a DNS server (not loopback): the resolver's
+    # answer is played by the bind step instead.
+    def no_such_name(self: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(BoundedHTTPServer, "server_bind", no_such_name)
+    server = HealthServer("metrics.example", 9464, Health(INTERVAL, []), metrics)
+    with pytest.raises(
+        ListenError, match=r"metrics\.example:9464: the host name cannot be resolved"
+    ):
         server.start()
 
 
