@@ -1,10 +1,13 @@
 """Config field types with clear errors, and pydantic's errors as dotted-path problems.
 
-The types (`Duration...`, `ClockTime`, `QuietHours`, zone names, URLs, `host:port`, Client-Ids)
-check one value each and raise `PydanticCustomError` with a message that names the problem;
-`problems(err)` turns a `ValidationError` into one line per bad key, each starting with its
-dotted path (`policy.remind_before[1]`). The value of a secret field (an API key, a URL holding a
-token, or where either is read from) is never shown in a problem.
+The types (`DurationAtLeast`, `ClockTime`, `QuietHours`, `ZoneName`, `BaseUrl`,
+`ListenAddress`, `ClientId`, `DatabasePath`, `EnvName`, `SourceName`) check one value each and
+raise `PydanticCustomError` with a message that names the problem; `field_problems(err)` turns a
+`ValidationError` into one line per bad key, each starting with its dotted path
+(`policy.remind_before[1]`). The value of a secret key (an API key, a URL holding a token, or
+where either is read from) is never shown in a problem. `url_problem` and `zone_problem` judge a
+resolved URL and a zone name; `shared_client_id_problems` checks that two `[[accounts]]` share a
+Client-Id only to split one shop by warehouse.
 
 Imports pydantic, the standard library and `daemon.durations`; `daemon.config` builds its
 models from these types.
@@ -92,7 +95,7 @@ def _clock_time(value: Any) -> time:
     match = _CLOCK.match(value) if isinstance(value, str) else None
     if match is None:
         raise PydanticCustomError(
-            "clock_time", '"{value}" is not a time of day such as "09:00"', {"value": value}
+            "clock_time", '{value} is not a time of day such as "09:00"', {"value": show(value)}
         )
     return time(int(match[1]), int(match[2]))
 
@@ -111,11 +114,13 @@ def _quiet_hours(value: Any) -> tuple[time, time]:
     matches = [_CLOCK.match(part.strip()) for part in parts]
     if len(parts) != 2 or not all(matches):
         raise PydanticCustomError(
-            "quiet_hours", '"{value}" is not a window such as "22:00-08:00"', {"value": value}
+            "quiet_hours", '{value} is not a window such as "22:00-08:00"', {"value": show(value)}
         )
     start, end = (_clock_time(part.strip()) for part in parts)
     if start == end:
-        raise PydanticCustomError("quiet_hours", '"{value}" is an empty window', {"value": value})
+        raise PydanticCustomError(
+            "quiet_hours", "{value} is an empty window", {"value": show(value)}
+        )
     return start, end
 
 
