@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from daemon.config_checks import QUIET_CALENDAR_PREFIX, ZoneName, quiet_calendar_name
 from daemon.worktime import (
     WEEKDAYS,
     Calendar,
@@ -49,7 +50,6 @@ __all__ = [
     "quiet_schedule",
 ]
 
-QUIET_CALENDAR_PREFIX = "calendar:"  # `quiet_hours = "calendar:NAME"` on a route
 FIRST_YEAR, LAST_YEAR = 2000, 2199  # dates outside these years are typos, not plans
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -135,22 +135,6 @@ def _day(value: Any) -> date:
 Day = Annotated[date, BeforeValidator(_day)]
 
 
-def _zone(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise PydanticCustomError(
-            "timezone", "must be an IANA time zone name such as Asia/Shanghai"
-        )
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone",
-            'unknown time zone "{value}" (use an IANA name such as Asia/Shanghai)',
-            {"value": value},
-        ) from None
-    return value
-
-
 def _unique_days(days: list[Weekday]) -> list[Weekday]:
     if len(set(days)) != len(days):
         raise PydanticCustomError("workdays", "names a weekday twice")
@@ -172,7 +156,7 @@ class CalendarSection(BaseModel):
     name: Annotated[str, Field(min_length=1)]
     country: str | None = None
     subdiv: str | None = None
-    timezone: Annotated[str, BeforeValidator(_zone)] | None = None
+    timezone: ZoneName | None = None
     workdays: Annotated[list[Weekday], AfterValidator(_unique_days)] = Field(
         default_factory=lambda: list(_WEEKDAYS_DEFAULT)
     )
@@ -242,13 +226,6 @@ def _country_holidays(country: str, subdiv: str | None) -> Any:
 
 
 # ---------------------------------------------------------------- checks across tables
-
-
-def quiet_calendar_name(value: object) -> str | None:
-    """The calendar name of a route's `quiet_hours = "calendar:NAME"`, else None."""
-    if isinstance(value, str) and value.startswith(QUIET_CALENDAR_PREFIX):
-        return value[len(QUIET_CALENDAR_PREFIX) :].strip()
-    return None
 
 
 def calendar_problems(raw: Mapping[str, Any]) -> list[str]:

@@ -5,7 +5,8 @@ writable and prints the effective config with every secret masked. It raises Con
 route URL) or DatabaseFolderError; the CLI maps them to exit codes.
 
 The online part makes one cheap read per account (exit 77 / 75 decided by the CLI).
-Imports config, the Ozon client and apprise; never the store or the CLI.
+Imports config, the Ozon client, health (for the loopback warning) and apprise; never the store
+or the CLI.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import structlog
 
 from daemon.config import Config, ConfigError, ResolvedSecrets
 from daemon.engine import make_client
+from daemon.health import NOT_LOOPBACK, is_loopback, split_listen
 from daemon.notify.outbox import Sender, apprise_send, privacy_url
 from daemon.notify.render import render_test_message
 from daemon.ozon.client import OzonClient, key_expires_soon
@@ -68,6 +70,9 @@ def check_offline(config: Config, secrets: ResolvedSecrets, out: TextIO) -> None
                 reason=f"accounts[{index}].api_key holds the key in the config file; prefer "
                 "api_key_credential (systemd) or api_key_file",
             )
+    listen = config.health.listen
+    if listen and not is_loopback(split_listen(listen)[0]):
+        log.warning("health_listen_not_loopback", listen=listen, reason=NOT_LOOPBACK)
     database = config.database_path()
     check_database_folder(database)
     out.write(to_toml(config.masked()))
@@ -83,7 +88,10 @@ def apprise_accepts(url: str) -> bool:
     """True when Apprise recognises `url` as a notification service URL."""
     import apprise
 
-    return apprise.Apprise().add(url) is True
+    try:
+        return apprise.Apprise().add(url) is True
+    except Exception:  # noqa: BLE001 - whatever Apprise chokes on, it does not know the URL
+        return False
 
 
 def check_database_folder(database: Path) -> None:

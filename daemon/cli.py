@@ -23,8 +23,9 @@ from daemon import hold as holding
 from daemon.calendars import build_calendars
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.config_checks import zone_problem
 from daemon.digest import queue_due_digests
-from daemon.durations import parse_duration
+from daemon.durations import DurationError, read_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
 from daemon.health import Heartbeat
 from daemon.keycheck import check_key_expiry
@@ -38,6 +39,8 @@ from daemon.views import history_json, hold_all_line, print_history, print_statu
 __all__ = ["EXIT", "app", "main"]
 
 log = structlog.get_logger(__name__)
+
+HISTORY_LIMIT = 1_000_000  # `history --limit` beyond this is a typo (and beyond SQLite's integers)
 
 
 class EXIT:
@@ -219,7 +222,8 @@ def history(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="How many entries, newest first.")
+        int,
+        typer.Option("--limit", min=1, max=HISTORY_LIMIT, help="How many entries, newest first."),
     ] = 50,
 ) -> None:
     """Show the journal, newest first: alert messages sent and cancellation actions.
@@ -334,7 +338,13 @@ def hold(
     if everything and force:
         raise CommandError(EXIT.USAGE, "hold: --force goes with a POSTING, not with --all")
     now = utc_now()
-    until = None if for_ is None else now + _positive_duration(for_)
+    until = None
+    if for_ is not None:
+        try:
+            duration = read_duration(for_, minimum=timedelta(seconds=1))
+        except DurationError as err:
+            raise typer.BadParameter(str(err), param_hint="--for") from None
+        until = now + duration
     config = _config(ctx)
     with Store.open(config.database_path(), mode="annotate") as store:
         if everything:
@@ -347,15 +357,6 @@ def hold(
         except holding.HoldRefused as err:
             raise CommandError(EXIT.USAGE, f"hold: {err}") from err
     sys.stdout.write(holding.held_text(target, until, config.daemon.zone))
-
-
-def _positive_duration(text: str) -> timedelta:
-    duration = parse_duration(text)
-    if duration is None or duration.total_seconds() <= 0:
-        raise typer.BadParameter(
-            f'"{text}" is not a duration such as "2d" or "12h"', param_hint="--for"
-        )
-    return duration
 
 
 @app.command()
@@ -398,6 +399,9 @@ def demo(
 
     if language not in {"en", "zh", "ru"}:
         raise typer.BadParameter("use en, zh or ru", param_hint="--language")
+    zone = zone_problem(timezone)
+    if zone is not None:
+        raise typer.BadParameter(zone, param_hint="--timezone")
     configure_logging("warning", "auto")
     raise typer.Exit(run_demo(sys.stdout, language=language, timezone=timezone))
 
@@ -407,7 +411,7 @@ Opt = typer.Option
 
 @app.command()
 def sandbox(
-    port: Annotated[int, Opt(help="Port on 127.0.0.1 (0: any free).")] = 8765,
+    port: Annotated[int, Opt(min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")] = 8765,
     postings: Annotated[int, Opt(min=0, help="How many postings to simulate (bulk).")] = 200,
     scenario: Annotated[str, Opt(help="bulk | demo (12, events in 20 s) | empty.")] = "bulk",
     seed: Annotated[int, Opt(help="Random seed of the bulk scenario.")] = 1,
