@@ -21,10 +21,16 @@ from daemon.store import CachedPosting, HistoryEntry, SyncState, json_timestamp
 __all__ = ["history_json", "print_history", "print_status", "status_json"]
 
 STALE_AFTER_INTERVALS = 3
+NO_DEADLINE_TEXT = "no deadline"
 
 
 def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[str, Any]]:
-    """`status --json` elements (CONTRACT section 5), soonest deadline first."""
+    """`status --json` elements (CONTRACT section 5), soonest deadline first.
+
+    A posting without a deadline keeps the contract's types: `shipment_date` is Ozon's marker
+    `9999-12-31T23:59:59Z`, `seconds_left` the (huge) integer to it, and `no_deadline` is true
+    (false for every other posting), so scripts sorting by either put it last.
+    """
     return [
         {
             "account": item.account,
@@ -33,6 +39,7 @@ def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[s
             "substatus": item.posting.substatus,
             "shipment_date": json_timestamp(item.posting.shipment_date),
             "seconds_left": item.seconds_left(now),
+            "no_deadline": not item.posting.has_deadline,
             "warehouse": item.posting.warehouse_name,
             "warehouse_id": item.posting.warehouse_id,
             "held": item.held,
@@ -83,7 +90,7 @@ def print_status(
         for column in header:
             table.add_column(column, no_wrap=True)
         for item, row in zip(postings, rows, strict=True):
-            colour = _urgency(item.seconds_left(now))
+            colour = _urgency(item.seconds_left(now)) if item.posting.has_deadline else "green"
             table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", row[7])
         console.print(table)
     else:
@@ -99,6 +106,11 @@ def print_status(
 
 def _status_row(item: CachedPosting, now: datetime, zone: ZoneInfo) -> list[str]:
     deadline = item.posting.shipment_date
+    if not item.posting.has_deadline:
+        local, moscow, left = NO_DEADLINE_TEXT, "-", NO_DEADLINE_TEXT
+    else:
+        local, moscow = _clock(deadline, zone, "%Y-%m-%d %H:%M"), _clock(deadline, MOSCOW, "%H:%M")
+        left = _left(item.seconds_left(now))
     held = "yes" if item.held else ""
     if item.held and item.held_until:
         held = f"until {item.held_until.astimezone(zone):%m-%d %H:%M}"
@@ -108,11 +120,20 @@ def _status_row(item: CachedPosting, now: datetime, zone: ZoneInfo) -> list[str]
         item.posting_number,
         status,
         item.posting.warehouse_name or "-",
-        f"{deadline.astimezone(zone):%Y-%m-%d %H:%M}",
-        f"{deadline.astimezone(MOSCOW):%H:%M}",
-        _left(item.seconds_left(now)),
+        local,
+        moscow,
+        left,
         held,
     ]
+
+
+def _clock(moment: datetime, zone: ZoneInfo, form: str) -> str:
+    """`moment` in `zone`; its UTC text where the zone cannot hold it (a row cached by an old
+    version from a date outside the range parse.py now accepts)."""
+    try:
+        return moment.astimezone(zone).strftime(form)
+    except (OverflowError, ValueError):
+        return json_timestamp(moment)
 
 
 def _sync_line(state: SyncState, now: datetime, zone: ZoneInfo, interval: timedelta) -> str:

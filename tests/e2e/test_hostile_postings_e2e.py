@@ -1,0 +1,112 @@
+"""Hostile postings end to end (issue 16.1): the installed `ozon-sync once`, then `status`,
+against the sandbox in its own process, whose list answers carry postings Ozon may really
+send: a "no deadline" marker (`9999-12-31T23:59:59Z`), a zero date (`0001-01-01T00:00:00Z`)
+and the same posting twice on one page. One such posting must never silence the account."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.e2e.conftest import MakeDaemon, StartSandbox, api_calls, explain
+
+NO_DEADLINE = "9999-12-31T23:59:59Z"
+
+
+def wire_posting(number: str, shipment_date: str, **fields: Any) -> dict[str, Any]:
+    """A posting in the v4 list shape, with everything the daemon reads."""
+    data: dict[str, Any] = {
+        "posting_number": number,
+        "order_id": 77_000_001,
+        "order_number": number.rsplit("-", 1)[0],
+        "status": "awaiting_packaging",
+        "substatus": "posting_created",
+        "shipment_date": shipment_date,
+        "in_process_at": "2026-01-05T10:00:00Z",
+        "delivery_method": {
+            "id": 1020001234567000,
+            "name": "Ozon delivery self drop-off, Khimki",
+            "warehouse_id": 1020001234567000,
+            "warehouse": "Main FBS warehouse",
+        },
+        "available_actions": ["cancel", "ship"],
+        "products": [{"sku": 1658203344, "name": "Mug", "quantity": 1, "offer_id": "MUG"}],
+    }
+    data.update(fields)
+    return data
+
+
+def rfc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+CANCEL_EVERYTHING = """
+[policy.cancel]
+enabled = true
+overdue_for = "1h"
+max_share = 1.0
+"""
+
+
+def test_hostile_postings_never_silence_the_account(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon
+) -> None:
+    sb = start_sandbox("--scenario", "empty")
+    now = datetime.now(UTC)
+    normal = sb.action("add_posting", shipment_date=rfc(now + timedelta(hours=2)))["posting_number"]
+    twice = wire_posting("90000001-0001-1", rfc(now + timedelta(hours=3)))
+    sb.set_knobs(
+        inject_postings=[
+            wire_posting("90000002-0001-1", NO_DEADLINE),
+            wire_posting("90000003-0001-1", "0001-01-01T00:00:00Z"),
+            wire_posting(
+                "90000004-0001-1", "9999-12-31T23:59:59.999999900Z", status="awaiting_deliver"
+            ),
+            twice,
+            twice,
+        ]
+    )
+    daemon = make_daemon(sb.base_url, extra=CANCEL_EVERYTHING)
+
+    first = daemon.once()
+    second = daemon.once()
+
+    assert first.returncode == 0, explain(first)
+    assert second.returncode == 0, explain(second)
+    assert "Traceback" not in first.stderr + second.stderr
+    # Every usable posting is watched and alerted; the far-past one is skipped.
+    status = {item["posting_number"]: item for item in daemon.status()}
+    assert set(status) == {normal, "90000001-0001-1", "90000002-0001-1", "90000004-0001-1"}
+    alerted = {
+        number
+        for entry in daemon.history()
+        if entry["kind"] == "alert"
+        for number in entry["posting_numbers"]
+    }
+    assert alerted == {normal, "90000001-0001-1"}, "no-deadline postings get no alert"
+    # A no-deadline posting keeps the contract's types and says what it is.
+    for number in ("90000002-0001-1", "90000004-0001-1"):
+        item = status[number]
+        assert item["shipment_date"] == NO_DEADLINE, item
+        assert item["no_deadline"] is True, item
+        assert isinstance(item["seconds_left"], int) and item["seconds_left"] > 0, item
+    assert status[normal]["no_deadline"] is False
+    assert 7000 < status[normal]["seconds_left"] <= 7200
+    # Never cancelled, whatever the cancel rules say.
+    cancelled = {
+        call["body"]["posting_number"]
+        for call in api_calls(sb, "/v2/posting/fbs/cancel")
+        if call["path"] == "/v2/posting/fbs/cancel"
+    }
+    assert not cancelled & {"90000002-0001-1", "90000004-0001-1"}, cancelled
+    # The far-past posting and the duplicate are each reported once, not every cycle.
+    lines = [json.loads(line) for line in (first.stderr + second.stderr).splitlines()]
+    reports = [line for line in lines if line.get("event") == "posting_unreadable"]
+    reported = sorted(line["posting_number"] for line in reports)
+    assert reported == ["90000001-0001-1", "90000003-0001-1"], reports
+    # The human status view shows it as such and exits 0.
+    table = daemon.run("status")
+    assert table.returncode == 0, explain(table)
+    row = next(line for line in table.stdout.splitlines() if "90000002-0001-1" in line)
+    assert "no deadline" in row, table.stdout
