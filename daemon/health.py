@@ -32,6 +32,7 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from daemon.metrics import Metrics
+from daemon.redact import redact_text
 
 __all__ = [
     "STALE_AFTER",
@@ -333,6 +334,8 @@ class Heartbeat:
         Never raises (except cancellation); the first failure is logged as a warning, later
         ones at debug level, and `heartbeat_recovered` once a ping works again.
         """
+        if message is not None:  # it leaves for an outside service: no secret in it
+            message = redact_text(message)
         try:
             url = self._url if ok else _fail_url(self._url)
         except (httpx.InvalidURL, ValueError, TypeError):

@@ -13,6 +13,7 @@ This module imports only the standard library; everything may import it.
 from __future__ import annotations
 
 import io
+import ipaddress
 import re
 import threading
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 __all__ = [
     "MASK",
     "RedactingStream",
+    "network_host",
     "redact_text",
     "redact_value",
     "register_secrets",
@@ -41,22 +43,51 @@ def secret_fragments(value: str) -> list[str]:
 
     For a URL such as `tgram://123456:AAH-token/987` the user, password, host and each path or
     query value long enough to be a token are returned too, so a library that logs only the
-    token is still masked.
+    token is still masked. A host that is a network address (`network_host`: a DNS name with
+    a dot, an IP address, localhost) is no secret and stays readable: it is what `check` and
+    the logs show of a route (`json://127.0.0.1:8080`); the token-like "hosts" of services
+    (`tgram://BOT_TOKEN/`, `wecombot://KEY`) are masked.
     """
     fragments = [value]
     if "://" not in value:
         return fragments
-    parts = urlsplit(value)
-    candidates = [parts.username or "", parts.password or "", parts.hostname or ""]
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        port = str(parts.port or "")
+    except ValueError:  # not a URL after all (a token with a colon): mask its pieces
+        host, port = "", ""
+        parts = urlsplit(value.replace("[", "%5B").replace("]", "%5D"))
+    public = {host, port} if network_host(host) else set()
+    candidates = [parts.username or "", parts.password or "", host]
     candidates += re.split(r"[/:@?&=,]", parts.netloc + parts.path + "?" + parts.query)
+    candidates.append(parts.netloc.rsplit("@", 1)[-1])
     for candidate in candidates:
         candidate = unquote(candidate)
-        if len(candidate) >= _MIN_FRAGMENT and candidate not in fragments:
+        if (
+            len(candidate) >= _MIN_FRAGMENT
+            and candidate not in fragments
+            and candidate.lower() not in public
+            and candidate.lower() not in {f"{host}:{port}", f"[{host}]:{port}"}
+        ):
             fragments.append(candidate)
-    netloc_token = parts.netloc.rsplit("@", 1)[-1]
-    if len(netloc_token) >= _MIN_FRAGMENT and netloc_token not in fragments:
-        fragments.append(netloc_token)
     return fragments
+
+
+_DNS_NAME = re.compile(r"(?=.{4,253}\Z)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}\Z")
+
+
+def network_host(host: str) -> bool:
+    """True when `host` (of a URL) is a network address: a DNS name with a dot and a
+    letters-only top-level domain, an IP address, or localhost. Such a host is shown; any other
+    "host" (a bot token, a webhook key) is treated as a secret."""
+    if host == "localhost" or _DNS_NAME.match(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def register_secrets(values: Iterable[str]) -> None:

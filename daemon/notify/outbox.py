@@ -32,6 +32,7 @@ import structlog
 
 from daemon.notify.render import Message, MessageLimit, parse_time, render_parts
 from daemon.notify.routes import Route, Router
+from daemon.redact import redact_text
 from daemon.store import Delivery, Store
 
 __all__ = ["DeliveryReport", "Outbox", "apprise_send", "route_limit"]
@@ -215,7 +216,10 @@ class Outbox:
         now: datetime,
         report: DeliveryReport,
     ) -> None:
-        parts = render_parts(payload, now, self.zone, self.language, self._limit(route))
+        parts = [  # the payload was masked when stored; this covers what rendering added
+            Message(redact_text(part.title), redact_text(part.body))
+            for part in render_parts(payload, now, self.zone, self.language, self._limit(route))
+        ]
         sent = 0
         error = ""
         for part in parts:

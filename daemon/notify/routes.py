@@ -7,23 +7,23 @@ filters. Wherever a route is shown (check, logs) it is `shown_as`: `notify[N]` a
 scheme and host of its URL (`describe_url`), never a path, query or user part, which hold the
 tokens.
 
-Imports the standard library only (the URL arrives already resolved).
+Imports the standard library and `daemon.redact` only (the URL arrives already resolved).
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from urllib.parse import urlsplit
 
+from daemon.redact import network_host
+
 __all__ = ["Route", "Router", "describe_url", "route_id"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}\Z")
-_DNS_NAME = re.compile(r"(?=.{4,253}\Z)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}\Z")
 
 
 def describe_url(url: str) -> str:
@@ -39,20 +39,10 @@ def describe_url(url: str) -> str:
         host, port = parts.hostname or "", parts.port
     except ValueError:
         return f"{scheme.lower()}://"
-    if not _is_network_host(host):
+    if not network_host(host):
         return f"{scheme.lower()}://"
     shown = f"[{host}]" if ":" in host else host
     return f"{scheme.lower()}://{shown}" + (f":{port}" if port else "")
-
-
-def _is_network_host(host: str) -> bool:
-    if host == "localhost" or _DNS_NAME.match(host):
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def route_id(url: str) -> str:

@@ -57,10 +57,10 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
-        ("daemon.health", {"daemon.metrics"}),
+        ("daemon.health", {"daemon.metrics", "daemon.redact"}),
         ("daemon.notify.words", set()),
         ("daemon.notify.render", {"daemon.notify.words"}),
-        ("daemon.notify.routes", set()),
+        ("daemon.notify.routes", {"daemon.redact"}),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
