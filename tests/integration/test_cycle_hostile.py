@@ -76,8 +76,15 @@ def alerted(db: Path) -> dict[str, set[str]]:
         posting("2-1", T0) | {"in_process_at": "0001-01-01T00:00:00Z"},
         posting("2-1", T0) | {"tariffication": {"next_tariff_starts_at": "9999-12-31T23:59:59Z"}},
     ],
-    ids=["no-deadline", "no-deadline-nanos", "no-deadline-offset", "zero", "zero-offset",
-         "zero-in-process", "no-next-tariff"],  # fmt: skip
+    ids=[
+        "no-deadline",
+        "no-deadline-nanos",
+        "no-deadline-offset",
+        "zero",
+        "zero-offset",
+        "zero-in-process",
+        "no-next-tariff",
+    ],
 )
 async def test_one_hostile_posting_leaves_the_account_alerted(
     fake: FakeOzon, tmp_path: Path, hostile: dict[str, object]
