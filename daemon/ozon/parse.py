@@ -14,7 +14,8 @@ not RFC 3339, is a problem. In a list page that one posting is skipped and repor
 Dates are range-checked here, once: real ones lie in [EARLIEST (2000), FAR_FUTURE (2100)).
 A `shipment_date` from FAR_FUTURE on (Ozon's `9999-12-31T23:59:59Z` "none" marker) becomes
 `models.NO_DEADLINE`; one before EARLIEST (`0001-01-01T00:00:00Z`, a zero value) makes the
-posting a problem. Other dates outside the range (optional ones: `in_process_at`, tariff
+posting a problem, and so does a `posting_number` that cannot be a key (control characters,
+over 64 characters). Other dates outside the range (optional ones: `in_process_at`, tariff
 steps, key expiry) read as absent (None). A posting number listed twice on one page keeps the
 first usable copy; the repeat is reported as a problem of field `posting_number`.
 
@@ -221,6 +222,10 @@ def _to_posting(item: wire.PostingV4 | wire.PostingV3) -> Posting:
     number = item.posting_number
     if not number:
         raise ParseError("the posting has no posting_number", field="posting_number")
+    if not _usable_number(number):
+        raise ParseError(
+            f"posting_number {number[:40]!r} is not a posting number", field="posting_number"
+        )
     if not item.status:
         raise ParseError("missing status", field="status", posting_number=number)
     shipment_date = _deadline(item.shipment_date, number)
@@ -316,7 +321,18 @@ def _decode_one(raw: bytes, shape: type[wire.PostingV4] | type[wire.PostingV3]) 
 
 
 def _problem(err: ParseError) -> PostingProblem:
-    return PostingProblem(posting_number=err.posting_number, field=err.field, message=err.message)
+    number = err.posting_number if _usable_number(err.posting_number) else ""
+    return PostingProblem(posting_number=number, field=err.field, message=err.message)
+
+
+_NOT_IN_A_NUMBER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_NUMBER_LENGTH = 64  # Ozon's are like 87341265-0117-1; a key of the cache and the ledger
+
+
+def _usable_number(number: str) -> bool:
+    """True for text that can serve as a posting's key: no control or line-separator
+    characters (SQLite's JSON functions cut a text at NUL) and at most MAX_NUMBER_LENGTH."""
+    return len(number) <= MAX_NUMBER_LENGTH and not _NOT_IN_A_NUMBER.search(number)
 
 
 def _page(

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,37 +89,6 @@ delivery = st.fixed_dictionaries(
     {},
     optional={"id": scalars, "name": texts, "warehouse_id": scalars, "warehouse": texts},
 )
-hostile_posting = (
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "posting_number": texts | scalars,
-            "status": statuses | texts | scalars,
-            "substatus": texts | scalars,
-            "shipment_date": dates,
-            "in_process_at": dates,
-            "delivering_date": dates,
-            "shipment_date_without_delay": dates,
-            "delivery_method": delivery | scalars,
-            "available_actions": st.lists(st.sampled_from(["cancel", "ship"]) | texts) | scalars,
-            "products": st.lists(
-                st.dictionaries(st.sampled_from(["sku", "name", "price"]), objects, max_size=3),
-                max_size=2,
-            )
-            | scalars,
-            "cancellation": st.dictionaries(
-                st.sampled_from(["cancel_reason_id", "cancel_reason"]), objects, max_size=2
-            )
-            | scalars,
-            "tariffication": st.fixed_dictionaries({}, optional={"next_tariff_starts_at": dates})
-            | st.lists(st.fixed_dictionaries({"next_tariff_starts_at": dates}), max_size=2)
-            | scalars,
-            "requirements": st.dictionaries(texts, objects, max_size=2) | scalars,
-            "parent_posting_number": texts | scalars,
-        },
-    ).map(lambda data: _not_well_formed_number(data))
-    | objects
-)
 
 
 def _not_well_formed_number(data: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +96,61 @@ def _not_well_formed_number(data: dict[str, Any]) -> dict[str, Any]:
     if str(data.get("posting_number", "")).startswith("WF-"):
         data["posting_number"] = "X" + str(data["posting_number"])
     return data
+
+
+HOSTILE_FIELDS = {
+    "posting_number": texts | scalars,
+    "status": statuses | texts | scalars,
+    "substatus": texts | scalars,
+    "shipment_date": dates,
+    "in_process_at": dates,
+    "delivering_date": dates,
+    "shipment_date_without_delay": dates,
+    "delivery_method": delivery | scalars,
+    "available_actions": st.lists(st.sampled_from(["cancel", "ship"]) | texts) | scalars,
+    "products": st.lists(
+        st.dictionaries(st.sampled_from(["sku", "name", "price"]), objects, max_size=3),
+        max_size=2,
+    )
+    | scalars,
+    "cancellation": st.dictionaries(
+        st.sampled_from(["cancel_reason_id", "cancel_reason"]), objects, max_size=2
+    )
+    | scalars,
+    "tariffication": st.fixed_dictionaries({}, optional={"next_tariff_starts_at": dates})
+    | st.lists(st.fixed_dictionaries({"next_tariff_starts_at": dates}), max_size=2)
+    | scalars,
+    "requirements": st.dictionaries(texts, objects, max_size=2) | scalars,
+    "parent_posting_number": texts | scalars,
+}
+EXTREMES = st.sampled_from(
+    [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59.999999900Z",
+        "9999-12-31T23:59:59-05:00",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+03:00",
+        "2100-01-01T00:00:00Z",
+    ]
+)
+# Three kinds: a posting Ozon might really send (watched, cancellable) with a hostile deadline
+# and up to two more hostile fields (the ones that get furthest, so most of them), any subset
+# of hostile fields, and any JSON value at all.
+hostile_posting = (
+    st.builds(
+        lambda n, status, deadline, changes: _not_well_formed_number(
+            posting(f"H-{n}-1", NOW, status) | {"shipment_date": deadline} | changes
+        ),
+        st.integers(0, 9),
+        st.sampled_from(["awaiting_packaging", "awaiting_deliver"]),
+        EXTREMES | dates,
+        st.lists(st.sampled_from(sorted(HOSTILE_FIELDS)), max_size=2, unique=True).flatmap(
+            lambda keys: st.fixed_dictionaries({key: HOSTILE_FIELDS[key] for key in keys})
+        ),
+    )
+    | st.fixed_dictionaries({}, optional=HOSTILE_FIELDS).map(_not_well_formed_number)
+    | objects
+)
 
 
 well_formed_offsets = st.lists(
@@ -189,8 +214,9 @@ async def _run(folder: Path, listed: list[Any]) -> tuple[Store, list[tuple[Route
     return store, sent
 
 
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # big reprs
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
