@@ -1,15 +1,18 @@
-"""Hostile postings end to end (issue 16.1): the installed `ozon-sync once`, then `status`,
-against the sandbox in its own process, whose list answers carry postings Ozon may really
-send: a "no deadline" marker (`9999-12-31T23:59:59Z`), a zero date (`0001-01-01T00:00:00Z`)
-and the same posting twice on one page. One such posting must never silence the account."""
+"""Hostile postings end to end (issues 16.1 and 16.7): the installed `ozon-sync once`, then
+`status`, against the sandbox in its own process, whose list answers carry postings Ozon may
+really send: a "no deadline" marker (`9999-12-31T23:59:59Z`), a zero date
+(`0001-01-01T00:00:00Z`) and the same posting twice on one page. One such posting must never
+silence the account; text in them reaches a route cleaned and capped."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import MakeDaemon, StartSandbox, api_calls, explain
+from tests.receiver import Receiver
 
 NO_DEADLINE = "9999-12-31T23:59:59Z"
 
@@ -110,3 +113,28 @@ def test_hostile_postings_never_silence_the_account(
     assert table.returncode == 0, explain(table)
     row = next(line for line in table.stdout.splitlines() if "90000002-0001-1" in line)
     assert "no deadline" in row, table.stdout
+
+
+HIDDEN = "\u2028\u2029\u0085\u202e\u2066\u2069\u200f\u061c\x1b\x9b\x00"
+
+
+def test_outside_text_reaches_a_route_cleaned_and_capped(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    sb = start_sandbox("--scenario", "empty")
+    due = rfc(datetime.now(UTC) + timedelta(hours=2))
+    warehouse = "Склад\u2028Line\u202eevil" + HIDDEN + "W" * 5000
+    hostile = wire_posting("90000005-0001-1", due, status="awaiting_\u202epackaging\u2028x")
+    hostile["delivery_method"]["warehouse"] = warehouse
+    sb.set_knobs(inject_postings=[hostile])
+    with Receiver() as receiver:
+        daemon = make_daemon(sb.base_url, extra=f'[[notify]]\nurl = "{receiver.url("/r")}"\n')
+        result = daemon.once()
+        assert result.returncode == 0, explain(result)
+        received = receiver.wait_for(1, "/r")
+    (message,) = [m for m in received if "90000005-0001-1" in m.message]  # (a digest may be due)
+    assert "Склад Line" in message.message and "evil" in message.message
+    for char in HIDDEN:
+        assert char not in message.title + message.message, f"U+{ord(char):04X} passed"
+    assert len(message.title) + len(message.message) < 800, "the 5,000 characters are capped"
+    assert "…" in message.message
