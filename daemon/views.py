@@ -1,8 +1,10 @@
 """What `status` and `history` print: JSON for scripts, a table on a terminal, plain text else.
 
 Pure presentation of store records: given the records and `now`, return text or JSON-ready
-data. Imports the store's record types, notify.render (time texts) and rich; no I/O here
-except writing to the stream the caller passes.
+data. Text from Ozon is shown `plain` (no control, line-separator or bidi characters, capped)
+and escaped for rich on a terminal, so no posting can break the table or the terminal.
+Imports the store's record types, notify.render (time texts) and rich; no I/O here except
+writing to the stream the caller passes.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from daemon.notify.render import MOSCOW, span
+from daemon.notify.render import MOSCOW, REASON_CAP, plain, span
 from daemon.store import CachedPosting, HistoryEntry, SyncState, json_timestamp
 
 __all__ = ["history_json", "print_history", "print_status", "status_json"]
@@ -91,7 +94,8 @@ def print_status(
             table.add_column(column, no_wrap=True)
         for item, row in zip(postings, rows, strict=True):
             colour = _urgency(item.seconds_left(now)) if item.posting.has_deadline else "green"
-            table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", row[7])
+            cells = [escape(cell) for cell in row]  # text from Ozon is no rich markup
+            table.add_row(*cells[:6], f"[{colour}]{cells[6]}[/]", cells[7])
         console.print(table)
     else:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -114,12 +118,13 @@ def _status_row(item: CachedPosting, now: datetime, zone: ZoneInfo) -> list[str]
     held = "yes" if item.held else ""
     if item.held and item.held_until:
         held = f"until {item.held_until.astimezone(zone):%m-%d %H:%M}"
-    status = item.posting.status if item.watched else f"{item.posting.status} (left watch)"
+    status = plain(item.posting.status)
+    status = status if item.watched else f"{status} (left watch)"
     return [
         item.account,
-        item.posting_number,
+        plain(item.posting_number),
         status,
-        item.posting.warehouse_name or "-",
+        plain(item.posting.warehouse_name) or "-",
         local,
         moscow,
         left,
@@ -149,7 +154,7 @@ def _sync_line(state: SyncState, now: datetime, zone: ZoneInfo, interval: timede
         if age > STALE_AFTER_INTERVALS * interval:
             text += " STALE"
     if state.consecutive_failures:
-        text += f"; failing ({state.consecutive_failures}x): {state.last_error}"
+        text += f"; failing ({state.consecutive_failures}x): {plain(state.last_error, REASON_CAP)}"
     return text
 
 
@@ -159,11 +164,11 @@ def print_history(entries: Sequence[HistoryEntry], zone: ZoneInfo, out: TextIO) 
         out.write("No alerts or actions yet.\n")
         return
     for entry in entries:
-        numbers = ", ".join(entry.posting_numbers[:5])
+        numbers = ", ".join(plain(number) for number in entry.posting_numbers[:5])
         if len(entry.posting_numbers) > 5:
             numbers += f" and {len(entry.posting_numbers) - 5} more"
         dry = " (dry run)" if entry.dry_run else ""
-        reason = f": {entry.reason}" if entry.reason else ""
+        reason = f": {plain(entry.reason, REASON_CAP)}" if entry.reason else ""
         out.write(
             f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S} {entry.account} "
             f"{entry.event}{dry} {numbers}{reason}\n"

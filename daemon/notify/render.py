@@ -41,6 +41,7 @@ __all__ = [
     "MessageLimit",
     "clean",
     "parse_time",
+    "plain",
     "render",
     "render_parts",
     "render_test_message",
@@ -78,10 +79,22 @@ def clean(text: str, cap: int = FIELD_CAP) -> str:
     """Text from outside (Ozon, error messages) made safe for any parser and any screen: no
     markup characters, no C0/C1 controls, no line or paragraph separators, no bidi controls,
     and at most `cap` characters (cut with an ellipsis)."""
+    text = _MARKUP.sub(" ", _unbroken(text).replace("->", "→"))
+    return _capped(text.strip(), cap)
+
+
+def plain(text: str, cap: int = FIELD_CAP) -> str:
+    """Text from outside made safe for a terminal: as `clean`, but markup characters stay."""
+    return _capped(_unbroken(text).strip(), cap)
+
+
+def _unbroken(text: str) -> str:
     text = _BIDI.sub("", text)
     text = _SURROGATE.sub("\ufffd", text)
-    text = _BREAKS.sub(" ", text).replace("->", "→")
-    text = _MARKUP.sub(" ", text).strip()
+    return _BREAKS.sub(" ", text)
+
+
+def _capped(text: str, cap: int) -> str:
     if len(text) > cap:
         text = text[: cap - 1].rstrip() + "…"
     return text

@@ -271,3 +271,29 @@ def test_the_pipeline_sees_a_well_formed_posting_at_all() -> None:
         with store:
             assert [entry.event for entry in store.history(10)] == ["reminder"]
         assert len(sent) == len(ROUTES)
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal: `status` draws its rich table."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_status_on_a_terminal_shows_hostile_text_plainly() -> None:
+    hostile = posting("[/oops]-1", NOW + timedelta(hours=2))
+    hostile["delivery_method"]["warehouse"] = "[bold]WH[/] \x1b[31mred\u202e\u2028" + "W" * 500
+    hostile["status"] = "[/x]"
+    with tempfile.TemporaryDirectory(prefix="ozon-hostile-") as folder:
+        store, _ = asyncio.run(_run(Path(folder), [hostile]))
+        with store:
+            out = Terminal()
+            postings = store.postings(NOW)
+            print_status(postings, store.sync_states(), NOW, ZoneInfo("UTC"),
+                         timedelta(minutes=5), out)  # fmt: skip
+            print_history(store.history(10), ZoneInfo("UTC"), out)
+    text = out.getvalue()
+    assert "[/oops]-1" in text and "[bold]WH[/]" in text, "shown as sent, not as markup"
+    assert "\x1b[31m" not in text, "the posting's escape sequence reached the terminal"
+    for char in "\u202e\u2028":
+        assert char not in text
