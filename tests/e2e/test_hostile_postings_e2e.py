@@ -7,11 +7,12 @@ silence the account; text in them reaches a route cleaned and capped."""
 from __future__ import annotations
 
 import json
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import MakeDaemon, StartSandbox, api_calls, explain
+from tests.e2e.conftest import MakeDaemon, StartSandbox, api_calls, explain, wait_for
 from tests.receiver import Receiver
 
 NO_DEADLINE = "9999-12-31T23:59:59Z"
@@ -113,6 +114,16 @@ def test_hostile_postings_never_silence_the_account(
     assert table.returncode == 0, explain(table)
     row = next(line for line in table.stdout.splitlines() if "90000002-0001-1" in line)
     assert "no deadline" in row, table.stdout
+    # `run` finishes its cycles too (it used to die inside the scheduler, every cycle).
+    running = daemon.start("run")
+    wait_for(lambda: '"cycle_finished"' in running.stderr_path.read_text(), "a cycle of run")
+    running.process.send_signal(signal.SIGTERM)
+    stopped = running.wait(timeout=60)
+    assert stopped.returncode == 0, explain(stopped)
+    finished = [
+        json.loads(line) for line in stopped.stderr.splitlines() if '"cycle_finished"' in line
+    ]
+    assert finished and all(line["result"] == "ok" for line in finished), finished
 
 
 HIDDEN = "\u2028\u2029\u0085\u202e\u2066\u2069\u200f\u061c\x1b\x9b\x00"
