@@ -26,8 +26,9 @@ import structlog
 from daemon.config import Config, ConfigError, ResolvedSecrets
 from daemon.engine import make_client
 from daemon.health import NOT_LOOPBACK, is_loopback, split_listen
-from daemon.notify.outbox import Sender, apprise_send, privacy_url
+from daemon.notify.outbox import Sender, apprise_send
 from daemon.notify.render import render_test_message
+from daemon.notify.routes import describe_url
 from daemon.ozon.client import OzonClient, key_expires_soon
 from daemon.ozon.errors import OzonAuthError, OzonError
 
@@ -253,7 +254,7 @@ class RouteCheck:
     ok: bool
 
     def line(self) -> str:
-        """`notify[0] (json://host/...): OK`, the URL in Apprise's privacy form."""
+        """`notify[0] (json://127.0.0.1:8080): OK`: only the scheme and host of the URL."""
         return f"notify[{self.index}] ({self.shown_as}): {'OK' if self.ok else 'FAILED'}"
 
 
@@ -270,8 +271,13 @@ async def check_routes(
         try:
             ok = await sender(url, message)
         except Exception as err:  # noqa: BLE001 - one broken route must not hide the others
-            log.warning("route_test_failed", route=privacy_url(url), reason=type(err).__name__)
+            log.warning(
+                "route_test_failed",
+                route=f"notify[{index}]",
+                route_url=describe_url(url),
+                reason=type(err).__name__,
+            )
             ok = False
-        return RouteCheck(index, privacy_url(url), ok)
+        return RouteCheck(index, describe_url(url), ok)
 
     return list(await asyncio.gather(*(one(index) for index in range(len(config.notify)))))

@@ -32,6 +32,7 @@ from daemon.keycheck import check_key_expiry
 from daemon.logs import configure_logging, redact_text, register_secrets
 from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
+from daemon.redact import RedactingStream
 from daemon.store import Store, StoreError, StoreLockedError
 from daemon.upkeep import prune_if_due
 from daemon.views import history_json, hold_all_line, print_history, print_status, status_json
@@ -487,8 +488,20 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `ozon-sync` command and of `python -m daemon`.
 
     Usage errors exit 2 (typer/click); expected errors exit with their contract code and a
-    one-line message as the last line on stderr; anything else is a bug: exit 1.
+    one-line message as the last line on stderr; anything else is a bug: exit 1. stdout and
+    stderr are redacted alike: every registered secret is masked in whatever is written.
     """
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
+    try:
+        _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: list[str] | None) -> None:
     configure_logging("info", "auto")
     try:
         app(args=argv, prog_name="ozon-sync")

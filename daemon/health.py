@@ -34,6 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from daemon.bounded_http import BoundedHandler, BoundedHTTPServer, ListenError, is_loopback
 from daemon.metrics import Metrics
+from daemon.redact import redact_text
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -351,6 +352,8 @@ class Heartbeat:
         Never raises (except cancellation); the first failure is logged as a warning, later
         ones at debug level, and `heartbeat_recovered` once a ping works again.
         """
+        if message is not None:  # it leaves for an outside service: no secret in it
+            message = redact_text(message)
         try:
             url = self._url if ok else _fail_url(self._url)
         except (httpx.InvalidURL, ValueError, TypeError):

@@ -1,8 +1,11 @@
 """What `status` and `history` print: JSON for scripts, a table on a terminal, plain text else.
 
 Pure presentation of store records: given the records and `now`, return text or JSON-ready
-data. Imports the store's record types, notify.render (time texts), worktime (working time
-left) and rich; no I/O here except writing to the stream the caller passes.
+data. Text from Ozon is shown `plain` (no control, line-separator or bidi characters, capped)
+and escaped for rich on a terminal, so no posting can break the table or the terminal.
+Imports the store's record types, notify.render (time texts), worktime (working time left)
+and rich; no I/O here except
+writing to the stream the caller passes.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from daemon.notify.render import MOSCOW, span
+from daemon.notify.render import MOSCOW, REASON_CAP, plain, span
 from daemon.store import CachedPosting, HistoryEntry, HoldAll, SyncState, json_timestamp
 from daemon.worktime import WarehouseCalendars, working_seconds_left
 
 __all__ = ["history_json", "hold_all_line", "print_history", "print_status", "status_json"]
 
 STALE_AFTER_INTERVALS = 3
+NO_DEADLINE_TEXT = "no deadline"
 
 
 def working_left(
@@ -50,7 +55,12 @@ def status_json(
     now: datetime,
     calendars: WarehouseCalendars | None = None,
 ) -> list[dict[str, Any]]:
-    """`status --json` elements (CONTRACT sections 5 and 7), soonest deadline first."""
+    """`status --json` elements (CONTRACT sections 5 and 7), soonest deadline first.
+
+    A posting without a deadline keeps the contract's types: `shipment_date` is Ozon's marker
+    `9999-12-31T23:59:59Z`, `seconds_left` the (huge) integer to it, and `no_deadline` is true
+    (false for every other posting), so scripts sorting by either put it last.
+    """
     working = working_left(postings, now, calendars)
     return [
         {
@@ -60,6 +70,7 @@ def status_json(
             "substatus": item.posting.substatus,
             "shipment_date": json_timestamp(item.posting.shipment_date),
             "seconds_left": item.seconds_left(now),
+            "no_deadline": not item.posting.has_deadline,
             "warehouse": item.posting.warehouse_name,
             "warehouse_id": item.posting.warehouse_id,
             "held": item.held,
@@ -125,8 +136,9 @@ def print_status(
         for column in header:
             table.add_column(column, no_wrap=True)
         for item, row in zip(postings, rows, strict=True):
-            colour = _urgency(item.seconds_left(now))
-            table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", *row[7:])
+            colour = _urgency(item.seconds_left(now)) if item.posting.has_deadline else "green"
+            cells = [escape(cell) for cell in row]  # text from Ozon is no rich markup
+            table.add_row(*cells[:6], f"[{colour}]{cells[6]}[/]", *cells[7:])
         console.print(table)
     else:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -154,20 +166,35 @@ def hold_all_line(hold_all: HoldAll, zone: ZoneInfo) -> str:
 
 def _status_row(item: CachedPosting, now: datetime, zone: ZoneInfo) -> list[str]:
     deadline = item.posting.shipment_date
+    if not item.posting.has_deadline:
+        local, moscow, left = NO_DEADLINE_TEXT, "-", NO_DEADLINE_TEXT
+    else:
+        local, moscow = _clock(deadline, zone, "%Y-%m-%d %H:%M"), _clock(deadline, MOSCOW, "%H:%M")
+        left = _left(item.seconds_left(now))
     held = "yes" if item.held else ""
     if item.held and item.held_until:
         held = f"until {item.held_until.astimezone(zone):%m-%d %H:%M}"
-    status = item.posting.status if item.watched else f"{item.posting.status} (left watch)"
+    status = plain(item.posting.status)
+    status = status if item.watched else f"{status} (left watch)"
     return [
         item.account,
-        item.posting_number,
+        plain(item.posting_number),
         status,
-        item.posting.warehouse_name or "-",
-        f"{deadline.astimezone(zone):%Y-%m-%d %H:%M}",
-        f"{deadline.astimezone(MOSCOW):%H:%M}",
-        _left(item.seconds_left(now)),
+        plain(item.posting.warehouse_name) or "-",
+        local,
+        moscow,
+        left,
         held,
     ]
+
+
+def _clock(moment: datetime, zone: ZoneInfo, form: str) -> str:
+    """`moment` in `zone`; its UTC text where the zone cannot hold it (a row cached by an old
+    version from a date outside the range parse.py now accepts)."""
+    try:
+        return moment.astimezone(zone).strftime(form)
+    except (OverflowError, ValueError):
+        return json_timestamp(moment)
 
 
 def _sync_line(state: SyncState, now: datetime, zone: ZoneInfo, interval: timedelta) -> str:
@@ -183,7 +210,7 @@ def _sync_line(state: SyncState, now: datetime, zone: ZoneInfo, interval: timede
         if age > STALE_AFTER_INTERVALS * interval:
             text += " STALE"
     if state.consecutive_failures:
-        text += f"; failing ({state.consecutive_failures}x): {state.last_error}"
+        text += f"; failing ({state.consecutive_failures}x): {plain(state.last_error, REASON_CAP)}"
     return text
 
 
@@ -193,11 +220,11 @@ def print_history(entries: Sequence[HistoryEntry], zone: ZoneInfo, out: TextIO) 
         out.write("No alerts or actions yet.\n")
         return
     for entry in entries:
-        numbers = ", ".join(entry.posting_numbers[:5])
+        numbers = ", ".join(plain(number) for number in entry.posting_numbers[:5])
         if len(entry.posting_numbers) > 5:
             numbers += f" and {len(entry.posting_numbers) - 5} more"
         dry = " (dry run)" if entry.dry_run else ""
-        reason = f": {entry.reason}" if entry.reason else ""
+        reason = f": {plain(entry.reason, REASON_CAP)}" if entry.reason else ""
         out.write(
             f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S} {entry.account} "
             f"{entry.event}{dry} {numbers}{reason}\n"

@@ -3,20 +3,48 @@
 A route is one `[[notify]]` table with its URL resolved. Its id is a short hash of the URL, so
 the outbox can remember deliveries per route across restarts without storing the URL (which
 holds tokens). `Router.route_ids(account, event)` applies the route's `events` and `accounts`
-filters.
+filters. Wherever a route is shown (check, logs) it is `shown_as`: `notify[N]` and only the
+scheme and host of its URL (`describe_url`), never a path, query or user part, which hold the
+tokens.
 
-Imports the standard library only (the URL arrives already resolved).
+Imports the standard library and `daemon.redact` only (the URL arrives already resolved).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
-__all__ = ["QuietSchedule", "Route", "Router", "route_id"]
+from daemon.redact import network_host
+
+__all__ = ["QuietSchedule", "Route", "Router", "describe_url", "route_id"]
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}\Z")
+
+
+def describe_url(url: str) -> str:
+    """`url` as it may be shown: its scheme and, when that is a network host (a DNS name with a
+    dot, an IP address or localhost, with its port), its host: `json://127.0.0.1:8080`,
+    `mailto://gmail.com`. For the many services whose "host" is a token (`tgram://BOT_TOKEN/`,
+    `wecombot://KEY`, `discord://ID/TOKEN`) only the scheme: `tgram://`."""
+    scheme, found, rest = url.partition("://")
+    if not found or not _SCHEME.match(scheme):
+        return "(not a URL)"
+    try:
+        parts = urlsplit(f"x://{rest}")
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{scheme.lower()}://"
+    if not network_host(host):
+        return f"{scheme.lower()}://"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme.lower()}://{shown}" + (f":{port}" if port else "")
 
 
 class QuietSchedule(Protocol):
@@ -46,7 +74,12 @@ class Route:
     events: frozenset[str]
     accounts: frozenset[str] = frozenset()
     quiet_hours: tuple[time, time] | QuietSchedule | None = None
-    label: str = ""  # how logs name the route; "" = Apprise's privacy form of the URL
+    label: str = ""  # how logs name the route's URL; "" = `describe_url(url)`
+
+    @property
+    def shown_as(self) -> str:
+        """How checks and logs show the route's URL: `label`, else scheme and host only."""
+        return self.label or describe_url(self.url)
 
     @property
     def id(self) -> str:

@@ -78,6 +78,18 @@ class Call:
     status: int
 
 
+def _echo_key(body: bytes, api_key: str) -> bytes:
+    """An error body whose message ends with the Api-Key of the request (knob echo_api_key)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict):
+        data["message"] = f"{data.get('message', '')} (Api-Key: {api_key})"
+        return wire.encode(data)
+    return body
+
+
 class SandboxApp:
     """One simulated seller account behind the Seller API. Thread-safe: one lock for all."""
 
@@ -171,6 +183,8 @@ class SandboxApp:
                 body = None
             answer = self._answer(path, client_id, api_key, raw, body, now)
             knobs = self.knobs
+            if knobs.echo_api_key and answer.status >= 400 and not answer.drop:
+                answer.body = _echo_key(answer.body, api_key or "")
             if knobs.malformed_next > 0 and answer.status == 200 and not answer.drop:
                 knobs.malformed_next -= 1
                 answer.body = answer.body[: len(answer.body) // 2]

@@ -10,6 +10,7 @@ This module imports only the standard library and the sandbox's clock.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -54,6 +55,10 @@ KNOB_HELP: dict[str, str] = {
     "forbidden_methods": "API paths answered 403 (a key without the role for that method)",
     "key_expires_in": "when the API key expires, counted from the sandbox start "
     "(/v1/roles expires_at); e.g. 3d for a key about to expire",
+    "echo_api_key": "error answers echo the Api-Key they received in their message (as a "
+    "careless gateway might), to prove the daemon redacts it",
+    "inject_postings": "JSON objects added as they are to the first page of every "
+    "unfulfilled list (hostile or duplicate postings; no filter applies to them)",
 }
 
 
@@ -81,6 +86,8 @@ class Knobs:
     cancel_reasons: dict[str, list[int]] = field(default_factory=dict)
     forbidden_methods: list[str] = field(default_factory=list)
     key_expires_in: float = 180 * 86_400.0
+    echo_api_key: bool = False
+    inject_postings: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Values given to the constructor are checked and converted as `update` does them
@@ -137,10 +144,14 @@ def _check(name: str, value: Any) -> Any:
         if seconds < 0 and name != "date_skew":
             raise ValueError(f"knob {name} cannot be negative")
         return float(seconds)
-    if name == "wrap_result":
+    if name in ("wrap_result", "echo_api_key"):
         if not isinstance(value, bool):
-            raise ValueError("knob wrap_result must be true or false")
+            raise ValueError(f"knob {name} must be true or false")
         return value
+    if name == "inject_postings":
+        if not isinstance(value, list | tuple):
+            raise ValueError("knob inject_postings must be a list of JSON values")
+        return copy.deepcopy(list(value))
     if name == "cancel_outcome":
         if value not in CANCEL_OUTCOMES:
             raise ValueError(f"knob cancel_outcome must be one of {', '.join(CANCEL_OUTCOMES)}")

@@ -102,7 +102,10 @@ def unfulfilled_list(state: State, body: dict[str, Any], raw: str, now_us: int) 
     """POST /v4/posting/fbs/unfulfilled/list."""
     query = parse_unfulfilled(body, raw)
     page = state.pager.page(query)
-    items = b",".join(state.store.v4_bytes(p, query.flags) for p in page.postings)
+    listed = [state.store.v4_bytes(p, query.flags) for p in page.postings]
+    if page.page_no == 1:  # a test's hostile postings, as given
+        listed += [wire.encode(item) for item in state.knobs.inject_postings]
+    items = b",".join(listed)
     head = b'{"postings":[' + items + b'],"cursor":' + wire.encode(page.cursor)
     tail = b',"has_next":' + (b"true" if page.has_next else b"false")
     tail += b',"count":' + str(page.count).encode() + b"}"

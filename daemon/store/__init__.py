@@ -5,6 +5,10 @@ Open it once per process and keep it open::
     with Store.open(path, mode="writer") as store:      # run/once; "reader": status/history;
         ...                                              # "annotate": hold/release
 
+Every text a verb writes that may come from outside (an error, a reason, an alert payload) is
+masked against every registered secret first (`daemon.redact`): nothing the database keeps,
+and so nothing `status` or `history` shows, can hold one.
+
 Every verb is synchronous and takes `now` (aware datetime) when it needs a time: the store
 never reads the clock. Small verbs are short transactions fine to call on the event loop; the
 bulk ones (`upsert_postings`, `mark_departed`, `postings`, `prune`) should run through

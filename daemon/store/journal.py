@@ -3,9 +3,10 @@ per-account sync state.
 
 All three are compare-and-set: the database decides which call "won" (a primary key or a partial
 unique index), inside one `BEGIN IMMEDIATE` transaction, so a second thread, a restart or a
-second process can never generate an alert twice or cancel a posting twice.
+second process can never generate an alert twice or cancel a posting twice. Reasons and error
+texts are masked against every known secret (`daemon.redact`) before they are written.
 
-Imports only the standard library and the store's modules.
+Imports only the standard library, `daemon.redact` and the store's modules.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, get_args
 
+from daemon.redact import redact_text
 from daemon.store.base import StoreBase
 from daemon.store.records import (
     Action,
@@ -107,7 +109,7 @@ class JournalVerbs(StoreBase):
             cursor = conn.execute(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (account, posting_number, kind, int(dry_run), reason, to_text(now)),
+                (account, posting_number, kind, int(dry_run), redact_text(reason), to_text(now)),
             )
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
@@ -137,7 +139,7 @@ class JournalVerbs(StoreBase):
             conn.executemany(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
                 "outcome, finished_at) VALUES (?, ?, ?, 1, ?, ?, 'done', ?)",
-                [(account, number, kind, wanted[number], at, at) for number in fresh],
+                [(account, number, kind, redact_text(wanted[number]), at, at) for number in fresh],
             )
         return fresh
 
@@ -156,6 +158,7 @@ class JournalVerbs(StoreBase):
         if outcome not in get_args(ActionOutcome):
             raise ValueError(f"outcome must be one of {get_args(ActionOutcome)}, not {outcome!r}")
         at = to_text(now)
+        reason = redact_text(reason)
         with self._write() as conn:
             row = conn.execute("SELECT outcome FROM actions WHERE id = ?", (action_id,)).fetchone()
             if row is None:
@@ -279,7 +282,7 @@ class JournalVerbs(StoreBase):
                 "ON CONFLICT (account) DO UPDATE SET last_failure_at = excluded.last_failure_at, "
                 "failing_since = coalesce(failing_since, excluded.failing_since), "
                 "consecutive_failures = consecutive_failures + 1, last_error = excluded.last_error",
-                (account, at, at, error),
+                (account, at, at, redact_text(error)),
             )
         return before.consecutive_failures == 0
 

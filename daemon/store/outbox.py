@@ -4,9 +4,11 @@ An alert is enqueued once, with one delivery row per notification route that wan
 is named by a stable id the caller derives (e.g. a hash of its URL); the URL itself is never
 stored, since it may hold tokens. Delivery rows are retried until delivered or dropped. An alert
 counts as a sent message (for `history`) from its first successful delivery, or from
-`record_sent` when it was only logged.
+`record_sent` when it was only logged. Texts from outside (reasons, payloads, delivery errors)
+are masked against every known secret (`daemon.redact`) before they are written.
 
-Imports only the standard library, msgspec (the models' codec) and the store's modules.
+Imports only the standard library, msgspec (the models' codec), `daemon.redact` and the
+store's modules.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from daemon.redact import redact_text, redact_value
 from daemon.store.base import StoreBase
 from daemon.store.records import (
     Alert,
@@ -101,8 +104,8 @@ class OutboxVerbs(StoreBase):
                     json.dumps(list(posting_numbers)),
                     int(urgent),
                     int(dry_run),
-                    reason,
-                    msgspec.json.encode(dict(payload)).decode(),
+                    redact_text(reason),
+                    msgspec.json.encode(redact_value(msgspec.to_builtins(dict(payload)))).decode(),
                     created,
                 ),
             )
@@ -186,7 +189,7 @@ class OutboxVerbs(StoreBase):
             self._set_delivery(
                 conn,
                 "attempts = attempts + 1, last_error = ?, next_try_at = ?",
-                (error, to_text(next_try_at)),
+                (redact_text(error), to_text(next_try_at)),
                 alert_id,
                 route_id,
             )
@@ -202,7 +205,7 @@ class OutboxVerbs(StoreBase):
             self._set_delivery(
                 conn,
                 "state = 'dropped', last_error = ?, done_at = ?",
-                (reason, to_text(now)),
+                (redact_text(reason), to_text(now)),
                 alert_id,
                 route_id,
             )
@@ -216,7 +219,7 @@ class OutboxVerbs(StoreBase):
             cursor = conn.execute(
                 "UPDATE deliveries SET state = 'dropped', last_error = ?, done_at = ? "
                 "WHERE state = 'pending' AND route_id NOT IN (SELECT value FROM json_each(?))",
-                (reason, to_text(now), json.dumps(list(route_ids))),
+                (redact_text(reason), to_text(now), json.dumps(list(route_ids))),
             )
             return cursor.rowcount
 

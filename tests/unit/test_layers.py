@@ -53,13 +53,15 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.policy_keys", set()),
         ("daemon.policy", {"daemon.models", "daemon.policy_keys"}),
         ("daemon.durations", set()),
-        ("daemon.logs", set()),
+        ("daemon.redact", set()),
+        ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
         ("daemon.bounded_http", set()),
-        ("daemon.health", {"daemon.metrics", "daemon.bounded_http"}),
-        ("daemon.notify.render", set()),
-        ("daemon.notify.routes", set()),
+        ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
+        ("daemon.notify.words", set()),
+        ("daemon.notify.render", {"daemon.notify.words"}),
+        ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
@@ -74,10 +76,10 @@ def test_the_ozon_client_never_imports_config_store_or_policy() -> None:
         assert outside <= {"daemon.models"}, module
 
 
-def test_the_store_imports_only_models() -> None:
+def test_the_store_imports_only_models_and_the_redaction() -> None:
     for module in in_package("daemon.store"):
         outside = {m for m in daemon_imports(module) if not m.startswith("daemon.store")}
-        assert outside <= {"daemon.models"}, module
+        assert outside <= {"daemon.models", "daemon.redact"}, module
 
 
 def test_the_sandbox_imports_nothing_of_the_daemon() -> None:
