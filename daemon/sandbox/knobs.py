@@ -33,6 +33,7 @@ KNOB_HELP: dict[str, str] = {
     "date_skew": "seconds added to the Date header (negative = behind)",
     "cancel_outcome": "after applying a cancel: answer, drop (close the connection) or hang",
     "hang_seconds": "how long a hanging cancel sleeps before answering",
+    "cancel_answer_next": "answer the next N applied cancels normally, then cancel_outcome",
     "change_on_get": "posting number -> ship | hand_over | cancel_by_buyer, applied once just "
     "before the next /v3/posting/fbs/get of that posting",
     "cancel_reasons": "posting number -> allowed cancel reason ids (overrides the scenario)",
@@ -58,6 +59,7 @@ class Knobs:
     date_skew: float = 0.0
     cancel_outcome: str = "answer"
     hang_seconds: float = 60.0
+    cancel_answer_next: int = 0
     change_on_get: dict[str, str] = field(default_factory=dict)
     cancel_reasons: dict[str, list[int]] = field(default_factory=dict)
     forbidden_methods: list[str] = field(default_factory=list)
@@ -86,7 +88,10 @@ class Knobs:
 
 _TYPES = {f.name: f.type for f in fields(Knobs)}
 _SHARES = ("error_rate", "drop_rate")
-_COUNTS = ("rate_limit", "fail_next", "drop_next", "malformed_page", "malformed_next")
+_COUNTS = (
+    "rate_limit", "fail_next", "drop_next", "malformed_page", "malformed_next",
+    "cancel_answer_next",
+)  # fmt: skip
 _SECONDS = ("latency", "date_skew", "hang_seconds", "key_expires_in")
 _CHANGES = ("ship", "hand_over", "cancel_by_buyer")
 
