@@ -259,7 +259,8 @@ def site(
         )  # fmt: skip
         site = Site(sb, tmp_path, receiver, random.Random(seed), seed)
         site.config.write_text(
-            config_text(sb, receiver, timeout=timeout, max_per_cycle=max_per_cycle), encoding="utf-8"
+            config_text(sb, receiver, timeout=timeout, max_per_cycle=max_per_cycle),
+            encoding="utf-8",
         )
         return site
 
@@ -288,7 +289,7 @@ def test_once_killed_at_random_moments_loses_no_cancelled_alert_and_never_cancel
         f"{cancelled} of {len(rounds) * TO_CANCEL} postings cancelled, "
         f"{len(s.receiver.messages)} messages"
     )
-    print(summary)  # noqa: T201 - the numbers of a long run, shown with -s
+    print(summary)
     assert not problems, f"{summary}; {len(problems)} problems:\n" + "\n".join(problems)
 
 
