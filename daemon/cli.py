@@ -20,16 +20,11 @@ import typer
 from daemon import __version__
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
-from daemon.digest import queue_due_digests
 from daemon.durations import parse_duration
-from daemon.engine import Engine, OnceOutcome, utc_now
-from daemon.health import Heartbeat
-from daemon.keycheck import check_key_expiry
+from daemon.engine import OnceOutcome, tune_gc, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
-from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.store import Store, StoreError, StoreLockedError
-from daemon.upkeep import prune_if_due
 from daemon.views import history_json, print_history, print_status, status_json
 
 __all__ = ["EXIT", "app", "main"]
@@ -138,6 +133,7 @@ def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
     config = _config(ctx)
     secrets = _secrets(config)
     assert config.path is not None  # noqa: S101 - load_config always sets it
+    tune_gc()
     raise typer.Exit(asyncio.run(Service(config.path, config, secrets, dry_run=dry_run).run()))
 
 
@@ -145,34 +141,14 @@ def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
 def once(ctx: typer.Context, dry_run: DryRun = False) -> None:
     """Run exactly one full cycle for every account (sync, decide, alert, cancel if enabled,
     deliver due alerts and a due digest), then exit."""
+    from daemon.once import run_once
+
     config = _config(ctx)
     secrets = _secrets(config)
     with Store.open(config.database_path(), mode="writer") as store:
-        outcome = asyncio.run(_once(config, secrets, store, dry_run))
+        tune_gc()
+        outcome = asyncio.run(run_once(config, secrets, store, dry_run=dry_run))
     _exit_for_outcome(outcome)
-
-
-async def _once(
-    config: Config, secrets: ResolvedSecrets, store: Store, dry_run: bool
-) -> OnceOutcome:
-    async with Engine(config, secrets, store, dry_run=dry_run) as engine:
-        outcome = await engine.cycle_all()
-        daemon = config.daemon
-        queue_due_digests(store, engine.jobs, daemon.zone, daemon.digest_at, utc_now())
-        synced = [
-            job for job, result in zip(engine.jobs, outcome.results, strict=True) if result.ok
-        ]
-        await check_key_expiry(store, synced, daemon.zone, utc_now())
-        await prune_if_due(store, daemon.keep_history, daemon.zone, utc_now())
-        outbox = Outbox(
-            store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
-        )
-        await outbox.deliver_due()
-    if secrets.heartbeat_url is not None:  # timer users get the dead man's switch too
-        async with Heartbeat(secrets.heartbeat_url.reveal()) as heartbeat:
-            failed = outcome.first_failure()
-            await heartbeat.ping(outcome.ok, None if failed is None else str(failed.error))
-    return outcome
 
 
 def _exit_for_outcome(outcome: OnceOutcome) -> None:

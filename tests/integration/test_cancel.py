@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from daemon.alerts.batch import release
 from daemon.cancel import CancelExecutor
 from daemon.config import Config, parse_config, resolve_secrets
 from daemon.cycle import CycleResult, run_cycle
@@ -316,8 +317,8 @@ async def test_a_moved_deadline_seen_on_re_reading_leaves_the_posting_alone_this
             result = await run_cycle(store, job, lambda: now)
             sb.move_deadline(number, now - 49 * HOUR)  # between listing and re-reading
             executor = CancelExecutor(store, job, now)
-            report = await executor.execute(result)
-            executor.flush()
+            report = await executor.execute(result.selected, watched=result.watched)
+            release(store, now, job.routes, job.name)
     assert cancel_calls(sb) == []
     assert "shipment_date" in report.held_back[number]
 
@@ -336,8 +337,8 @@ async def test_a_hold_placed_after_the_listing_is_checked_again_before_sending(
             assert [s.posting.posting_number for s in result.selected] == [number]
             store.hold(number, None, now)
             executor = CancelExecutor(store, job, now)
-            report = await executor.execute(result)
-            executor.flush()
+            report = await executor.execute(result.selected, watched=result.watched)
+            release(store, now, job.routes, job.name)
     assert cancel_calls(sb) == []
     assert report.held_back == {number: "held by the seller"}
     assert "held by the seller" in alerts_of(db, "would_cancel")[0]["reason"]
@@ -452,8 +453,8 @@ async def test_when_ozon_stops_answering_the_remaining_postings_wait_for_the_nex
             result = await run_cycle(store, job, lambda: now)
             sb.set_knobs(drop_rate=1.0)  # from now on no answer at all
             executor = CancelExecutor(store, job, now)
-            report = await executor.execute(result)
-            executor.flush()
+            report = await executor.execute(result.selected, watched=result.watched)
+            release(store, now, job.routes, job.name)
     assert len(sb.calls_to(GET)) == 1  # one posting tried, the other not
     assert report.failed == [first]
     assert cancel_calls(sb) == []
