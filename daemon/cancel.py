@@ -3,40 +3,34 @@
 One `CancelExecutor` per account and cycle (the engine drives it around `run_cycle`):
 
     resolve_unknown()   at the start: each cancel claim of the account without a final outcome
-                        (Ozon's answer was lost, or the process died between claim and answer)
-                        is re-read with `get`: cancelled -> done + `cancelled`; still open ->
-                        failed, so one more try is allowed (once per deadline); anything else
-                        -> failed, naming the state
-    execute(selected)   after a cycle whose listing completed, on the policy's selections
-                        (soonest deadline first). `sends` is THE dry-run decision, made here at
-                        the side effect: false (cancel.enabled false or --dry-run) journals
-                        each selection once as planned and reports it as `would_cancel`, and
-                        sends nothing. Otherwise `plan_cycle` (a failed cycle, the clock
-                        against Ozon's Date, the share breaker: cancel none; refused before for
-                        this deadline: skip; max_per_cycle: the rest wait), then for each
-                        posting: hold? -> claim (compare-and-set) -> `get` -> unchanged since
-                        the listing? -> still selected by the policy? -> hold? -> reason
-                        allowed (`cancel_reasons`)? -> `cancel` -> record
+                        (the answer was lost, or the process died between claim and answer) is
+                        re-read with `get`: cancelled -> done + `cancelled`; still open ->
+                        failed, one more try allowed (once per deadline); else failed
+    execute(selected)   after a complete listing, on the policy's selections (soonest first).
+                        `sends` is THE dry-run decision, made here at the side effect: false
+                        (cancel.enabled false or --dry-run) journals each selection once as
+                        planned and reports it as `would_cancel`, sending nothing. Otherwise
+                        `plan_cycle` (daemon.cancel_plan), then per posting: hold? -> claim
+                        (compare-and-set) -> `get` -> unchanged since the listing? -> still
+                        selected? -> hold? -> reason allowed? -> `cancel` -> record
     finish()            logs the cycle's cancel summary
 
 Every outcome is one commit with the alert it causes (`daemon.alerts.batch`): a cancel's
 `done` and its `cancelled` alert are written together, so a process killed at any moment never
 leaves a cancelled posting untold. A posting never gets a second cancel request unless the
-first is known to have failed: the claim is kept until a re-read settles an unknown outcome.
-Alerts are deduplicated by ledger keys: `would_cancel` once per posting and deadline (the
-policy's key), a refusal once per posting and deadline (and no new attempt for that deadline),
-an unknown outcome once per attempt.
+first is known to have failed. Alerts are deduplicated by ledger keys: `would_cancel` once per
+posting and deadline, a refusal once per posting and deadline (and no new attempt for it), an
+unknown outcome once per attempt.
 
-Never raises for Ozon errors (a 403 on cancel is `cancel_failed`, not an account failure);
-store errors propagate. Imports the alerts path, the guards (`daemon.cancel_plan`), the job,
-ozon, store and models; never the cycle, config, the engine or the CLI.
+Never raises for Ozon errors (a 403 on cancel is `cancel_failed`, not an account failure); store
+errors propagate. Imports the alerts path, `daemon.cancel_plan`, the job, ozon, store, policy
+and models; never the cycle, config, the engine or the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -45,6 +39,7 @@ import structlog
 from daemon.alerts import Event
 from daemon.alerts.batch import AlertBatch, batch
 from daemon.cancel_plan import (
+    CancelReport,
     as_cancelled,
     changed_fields,
     dry_run_plan,
@@ -69,25 +64,11 @@ from daemon.ozon.errors import (
 from daemon.policy import CancelSelection
 from daemon.store import Action, Store
 
-__all__ = ["CANCEL", "CancelExecutor", "CancelReport"]
+__all__ = ["CANCEL", "CancelExecutor"]
 
 log = structlog.get_logger(__name__)
 
 CANCEL = "cancel"  # the action journal's kind
-
-
-@dataclass
-class CancelReport:
-    """What the executor did in one cycle of one account (posting numbers)."""
-
-    account: str
-    dry_run: bool = False
-    cancelled: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    held_back: dict[str, str] = field(default_factory=dict)
-    planned: list[str] = field(default_factory=list)
-    requests: int = 0
 
 
 def _is_refusal(err: OzonError) -> bool:

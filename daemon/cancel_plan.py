@@ -4,6 +4,7 @@
                                 Ozon's Date header, the share breaker, refusals already
                                 reported, max_per_cycle
     dry_run_plan(...)           the same limits, as the report of a dry run
+    CancelReport                what the executor did in one cycle
     changed_fields(...)         what changed between the listing and the re-read
     not_cancellable_reason(...) whether the policy still selects the re-read posting
     reason_refusal(...)         whether Ozon allows the configured reason for the posting
@@ -15,7 +16,7 @@ library. The executor (`daemon.cancel`) applies them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
@@ -30,6 +31,7 @@ from daemon.policy_rules import CancelRules, Rules
 __all__ = [
     "MAX_CLOCK_SKEW",
     "CancelPlan",
+    "CancelReport",
     "as_cancelled",
     "changed_fields",
     "clock_guard",
@@ -52,6 +54,20 @@ class CancelPlan:
 
     send: tuple[CancelSelection, ...]
     held: tuple[tuple[CancelSelection, str], ...]
+
+
+@dataclass
+class CancelReport:
+    """What the executor did in one cycle of one account (posting numbers)."""
+
+    account: str
+    dry_run: bool = False
+    cancelled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    held_back: dict[str, str] = field(default_factory=dict)
+    planned: list[str] = field(default_factory=list)
+    requests: int = 0
 
 
 def clock_guard(skew: float | None, limit: float = MAX_CLOCK_SKEW) -> str | None:

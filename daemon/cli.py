@@ -8,7 +8,6 @@ output on stdout, logs go to stderr.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,14 @@ from typing import Annotated, NoReturn
 import structlog
 import typer
 
-from daemon import __version__
-from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
+from daemon import __version__, checks
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
 from daemon.durations import parse_duration
 from daemon.engine import OnceOutcome, tune_gc, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.store import Store, StoreError, StoreLockedError
-from daemon.views import history_json, print_history, print_status, status_json
+from daemon.views import history_json, print_history, print_json, print_status, status_json
 
 __all__ = ["EXIT", "app", "main"]
 
@@ -177,7 +175,7 @@ def status(
         postings = store.postings(now, include_departed=show_all)
         states = store.sync_states()
     if as_json:
-        _print_json(status_json(postings, now))
+        print_json(status_json(postings, now), sys.stdout)
         return
     print_status(postings, states, now, config.daemon.zone, config.daemon.poll_interval, sys.stdout)
 
@@ -196,13 +194,9 @@ def history(
     with Store.open(config.database_path(), mode="reader") as store:
         entries = store.history(limit)
     if as_json:
-        _print_json(history_json(entries))
+        print_json(history_json(entries), sys.stdout)
         return
     print_history(entries, config.daemon.zone, sys.stdout)
-
-
-def _print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
@@ -219,19 +213,17 @@ def check(
     read call per account to prove its API key works; with --notify, test every route."""
     config = _config(ctx)
     secrets = _secrets(config)
-    check_offline(config, secrets, out=sys.stdout)
+    checks.check_offline(config, secrets, out=sys.stdout)
     failure: CommandError | None = None
     if not offline:
-        results = asyncio.run(check_accounts(config, secrets, utc_now()))
+        results = asyncio.run(checks.check_accounts(config, secrets, utc_now()))
         for result in results:
             sys.stdout.write(result.line() + "\n")
-        codes = [result.exit_code for result in results if result.exit_code]
-        if codes:
-            code = min(codes, key=_EXIT_PRIORITY.index)
-            failed = next(r for r in results if r.exit_code == code)
-            failure = CommandError(code, failed.line())
+        failed = checks.first_failure(results)
+        if failed is not None:
+            failure = CommandError(failed.exit_code, failed.line())
     if notify:
-        routes = asyncio.run(check_routes(config, secrets))
+        routes = asyncio.run(checks.check_routes(config, secrets))
         for route in routes:
             sys.stdout.write(route.line() + "\n")
         if not routes:
@@ -245,9 +237,6 @@ def check(
             )
     if failure is not None:
         raise failure
-
-
-_EXIT_PRIORITY = [EXIT.DATABASE, EXIT.AUTH, EXIT.UNAVAILABLE]
 
 
 def _secrets(config: Config) -> ResolvedSecrets:
@@ -376,7 +365,7 @@ def _exit_code_for(err: BaseException) -> tuple[int, str] | None:
         return err.exit_code, str(err)
     if isinstance(err, ConfigError):
         return EXIT.CONFIG, str(err)
-    if isinstance(err, DatabaseFolderError):
+    if isinstance(err, checks.DatabaseFolderError):
         return EXIT.DATABASE, str(err)
     if isinstance(err, StoreLockedError):
         return EXIT.LOCKED, str(err)

@@ -363,14 +363,10 @@ async def run_focused(
     result = cycle.result
     result.duration = time.monotonic() - started
     log.info(
-        "wakeup_finished",
-        account=job.name,
-        postings=len(numbers),
-        reread=result.reread,
-        alerts=result.alerts,
-        duration=round(result.duration, 3),
+        "wakeup_finished", account=job.name, postings=len(numbers), reread=result.reread,
+        alerts=result.alerts, duration=round(result.duration, 3),
         error=str(result.error) if result.error else None,
-    )
+    )  # fmt: skip
     return result
 
 
@@ -388,22 +384,12 @@ async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) 
     result = await cycle.run()
     result.duration = time.monotonic() - started
     log.info(
-        "cycle_finished",
-        account=job.name,
-        result="ok" if result.ok else "failed",
-        listing_complete=result.listing_complete,
-        listed=result.listed,
-        new=result.new,
-        changed=result.changed,
-        unchanged=result.unchanged,
-        departed=result.departed,
-        reread=result.reread,
-        unreadable=result.unreadable,
-        watched=result.watched,
-        selected=len(result.selected),
-        alerts=result.alerts,
+        "cycle_finished", account=job.name, result="ok" if result.ok else "failed",
+        listing_complete=result.listing_complete, listed=result.listed, new=result.new,
+        changed=result.changed, unchanged=result.unchanged, departed=result.departed,
+        reread=result.reread, unreadable=result.unreadable, watched=result.watched,
+        selected=len(result.selected), alerts=result.alerts,
         next_wakeup=rfc3339(result.next_wakeup) if result.next_wakeup else None,
-        duration=round(result.duration, 3),
-        error=str(result.error) if result.error else None,
-    )
+        duration=round(result.duration, 3), error=str(result.error) if result.error else None,
+    )  # fmt: skip
     return result

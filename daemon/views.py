@@ -7,6 +7,7 @@ except writing to the stream the caller passes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
@@ -18,7 +19,7 @@ from rich.table import Table
 from daemon.notify.render import MOSCOW, span
 from daemon.store import CachedPosting, HistoryEntry, SyncState, json_timestamp
 
-__all__ = ["history_json", "print_history", "print_status", "status_json"]
+__all__ = ["history_json", "print_history", "print_json", "print_status", "status_json"]
 
 STALE_AFTER_INTERVALS = 3
 
@@ -47,6 +48,11 @@ def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[s
 def history_json(entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
     """`history --json` elements (CONTRACT section 5), newest first."""
     return [entry.as_json() for entry in entries]
+
+
+def print_json(data: object, out: TextIO) -> None:
+    """`--json` output: `data` as indented JSON and nothing else (non-ASCII kept as is)."""
+    out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def _left(seconds: int) -> str:

@@ -23,13 +23,8 @@ from typing import Any, Self
 
 import httpx
 
-from daemon.models import (
-    CancelReason,
-    KeyInfo,
-    Posting,
-    PostingCancelReasons,
-    cancel_message_problem,
-)
+from daemon import models
+from daemon.models import CancelReason, KeyInfo, Posting, PostingCancelReasons
 from daemon.ozon import parse
 from daemon.ozon.errors import (
     OzonAPIError,
@@ -354,7 +349,7 @@ class OzonClient:
         HAS_INCORRECT_CANCEL_REASON) and ValueError for a reason Ozon refuses without a message
         (`models.cancel_message_problem`: 402 with an empty one).
         """
-        problem = cancel_message_problem(reason_id, message)
+        problem = models.cancel_message_problem(reason_id, message)
         if problem is not None:
             raise ValueError(f"cancel_reason_message {problem}")
         body = {

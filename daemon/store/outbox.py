@@ -306,7 +306,7 @@ class OutboxVerbs(StoreBase):
         Pruned: ledger keys (except those of still-watched postings, whose steps must not fire
         again), finished actions, alerts with no pending delivery, posting history rows,
         departed postings, expired holds. Never: watched postings, open or unknown actions,
-        alerts still waiting for a route, sync state.
+        alerts still waiting for a route or staged, sync state.
         """
         cutoff = to_text(older_than)
         statements = {
