@@ -44,6 +44,8 @@ ROUTED = (
     "reminder", "overdue", "would_cancel", "cancelled", "cancel_failed", "deadline_changed",
     "cancelled_elsewhere", "api_error", "recovered",
 )  # fmt: skip
+# A route's URL is a secret, masked in logs with its path: "/to-overdue", not "/overdue".
+ROUTE_PREFIX = "/to-"
 # Per round: postings to cancel (overdue by 50 h and more, over overdue_for 48h), overdue ones
 # that stay (3 to 10 h late) and ones due in 6 to 12 h (under the 24h reminder step).
 TO_CANCEL, OVERDUE, REMIND = 4, 2, 2
@@ -166,7 +168,7 @@ class Site:
         """How many messages reached the routes per (event, posting number)."""
         counts: Counter[tuple[str, str]] = Counter()
         for message in list(self.receiver.messages):
-            event = message.path.strip("/")
+            event = message.path.removeprefix(ROUTE_PREFIX)
             for line in message.message.splitlines():
                 if " | " in line and not line.startswith(" "):
                     counts[(event, line.split(" | ")[0].strip())] += 1
@@ -206,7 +208,7 @@ class Site:
 
 def config_text(sb: SandboxProcess, receiver: Receiver, *, timeout: str, max_per_cycle: int) -> str:
     routes = "".join(
-        f'\n[[notify]]\nurl = "{receiver.url("/" + event)}"\nevents = ["{event}"]\n'
+        f'\n[[notify]]\nurl = "{receiver.url(ROUTE_PREFIX + event)}"\nevents = ["{event}"]\n'
         for event in ROUTED
     )
     return f"""

@@ -153,6 +153,37 @@ async def test_each_eligible_posting_gets_exactly_one_cancel_request_across_cycl
     assert not alerts_of(db, "would_cancel")
 
 
+async def test_a_cancel_and_its_alert_are_one_commit_so_a_process_dying_next_loses_neither(
+    sb: Sandbox, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor dies (as if killed) right after its second cancel: both cancels are
+    recorded with their `cancelled` alerts, which the next cycle sends, in one message."""
+    first, second = overdue(sb, hours=60), overdue(sb)
+    sent: list[str] = []
+
+    async def dying(self: CancelExecutor, claim: int, selection: Any, fresh: Any) -> None:
+        await send(self, claim, selection, fresh)
+        sent.append(fresh.posting_number)
+        if len(sent) == 2:
+            raise RuntimeError("killed")
+
+    send = CancelExecutor._send
+    with monkeypatch.context() as patched:
+        patched.setattr(CancelExecutor, "_send", dying)
+        with pytest.raises(RuntimeError, match="killed"):
+            await cycle(db, sb)
+    assert sb.status(first) == sb.status(second) == "cancelled"
+    with sqlite3.connect(db) as conn:  # each written with its outcome, not released yet
+        staged = conn.execute(
+            "SELECT event, count(*) FROM alerts WHERE staged = 1 GROUP BY event"
+        ).fetchall()
+    assert dict(staged)["cancelled"] == 2
+    await cycle(db, sb)
+    (message,) = alerts_of(db, "cancelled")
+    assert sorted(message["numbers"]) == sorted([first, second])
+    assert len(cancel_calls(sb)) == 2
+
+
 async def test_every_request_is_preceded_by_a_re_read_and_a_reason_check(
     sb: Sandbox, db: Path
 ) -> None:
