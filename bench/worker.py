@@ -5,8 +5,8 @@
 
 Jobs:
 - `sync`: ozon-sync's real code as `ozon-sync once` runs it (load the config, open the Store
-  file as the writer, Engine.cycle_all, queue a due digest, deliver the outbox, close),
-  timing each phase; the cycle phase is the sync.
+  file as the writer, the entry point's GC tuning, `daemon.once.run_once`: Engine.cycle_all
+  and the after-cycle pipeline, then close), timing each phase; the cycle phase is the sync.
 - `floor_a`: fetch every page of the same unfulfilled listing with httpx and json.loads it.
 - `floor_b`: fetch every page first (not measured), then json.loads them all (measured).
 - `floor_c`: floor A plus a plain sqlite-utils `upsert_all` of every posting, one transaction
@@ -41,10 +41,9 @@ from sqlite_utils import Database
 
 from daemon.config import load_config, resolve_secrets
 from daemon.cycle import LOOK_AHEAD, LOOK_BACK
-from daemon.digest import queue_due_digests
-from daemon.engine import Engine, utc_now
+from daemon.engine import tune_gc, utc_now
 from daemon.logs import configure_logging, register_secrets
-from daemon.notify.outbox import Outbox
+from daemon.once import run_once
 from daemon.policy import Rules
 from daemon.store import Store
 
@@ -105,7 +104,7 @@ def _headers(args: dict[str, Any]) -> dict[str, str]:
 
 
 def job_sync(args: dict[str, Any]) -> dict[str, Any]:
-    """ozon-sync once, phase by phase (the same calls as daemon.cli.once/_once)."""
+    """ozon-sync once, phase by phase (the same calls as daemon.cli.once)."""
     config = load_config(Path(args["config"]))
     configure_logging(config.daemon.log_level, config.daemon.log_format)
     secrets = resolve_secrets(config)
@@ -113,16 +112,10 @@ def job_sync(args: dict[str, Any]) -> dict[str, Any]:
     meter = Meter()
     store = meter.span("open", lambda: Store.open(config.database_path(), mode="writer"))
     started = utc_now()
+    tune_gc()
 
     async def cycle_and_deliver() -> dict[str, Any]:
-        async with Engine(config, secrets, store) as engine:
-            outcome = await engine.cycle_all()
-            daemon = config.daemon
-            queue_due_digests(store, engine.jobs, daemon.zone, daemon.digest_at, utc_now())
-            outbox = Outbox(
-                store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
-            )
-            await outbox.deliver_due()
+        outcome = await run_once(config, secrets, store)
         (result,) = outcome.results
         return {
             "ok": result.ok,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -174,6 +174,15 @@ class AccountCheck:
     def line(self) -> str:
         """`account: message`, for stdout and the last stderr line."""
         return f'account "{self.account}": {self.message}'
+
+
+EXIT_PRIORITY = (74, 77, 75)  # with several failures, `check` exits with the first that applies
+
+
+def first_failure(results: Sequence[AccountCheck]) -> AccountCheck | None:
+    """The failed check that decides `check`'s exit code (CONTRACT section 2), or None."""
+    failed = [result for result in results if result.exit_code]
+    return min(failed, key=lambda r: EXIT_PRIORITY.index(r.exit_code), default=None)
 
 
 async def check_accounts(

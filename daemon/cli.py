@@ -8,7 +8,6 @@ output on stdout, logs go to stderr.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,24 +17,25 @@ from typing import Annotated, NoReturn
 import structlog
 import typer
 
-from daemon import __version__
+from daemon import __version__, checks
 from daemon import hold as holding
 from daemon.calendars import build_calendars
-from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
 from daemon.config_checks import zone_problem
-from daemon.digest import queue_due_digests
 from daemon.durations import DurationError, read_duration
-from daemon.engine import Engine, OnceOutcome, utc_now
-from daemon.health import Heartbeat
-from daemon.keycheck import check_key_expiry
+from daemon.engine import OnceOutcome, tune_gc, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
-from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.redact import RedactingStream
 from daemon.store import Store, StoreError, StoreLockedError
-from daemon.upkeep import prune_if_due
-from daemon.views import history_json, hold_all_line, print_history, print_status, status_json
+from daemon.views import (
+    history_json,
+    hold_all_line,
+    print_history,
+    print_json,
+    print_status,
+    status_json,
+)
 
 __all__ = ["EXIT", "app", "main"]
 
@@ -145,6 +145,7 @@ def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
     config = _config(ctx)
     secrets = _secrets(config)
     assert config.path is not None  # noqa: S101 - load_config always sets it
+    tune_gc()
     raise typer.Exit(asyncio.run(Service(config.path, config, secrets, dry_run=dry_run).run()))
 
 
@@ -152,34 +153,14 @@ def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
 def once(ctx: typer.Context, dry_run: DryRun = False) -> None:
     """Run exactly one full cycle for every account (sync, decide, alert, cancel if enabled,
     deliver due alerts and a due digest), then exit."""
+    from daemon.once import run_once
+
     config = _config(ctx)
     secrets = _secrets(config)
     with Store.open(config.database_path(), mode="writer") as store:
-        outcome = asyncio.run(_once(config, secrets, store, dry_run))
+        tune_gc()
+        outcome = asyncio.run(run_once(config, secrets, store, dry_run=dry_run))
     _exit_for_outcome(outcome)
-
-
-async def _once(
-    config: Config, secrets: ResolvedSecrets, store: Store, dry_run: bool
-) -> OnceOutcome:
-    async with Engine(config, secrets, store, dry_run=dry_run) as engine:
-        outcome = await engine.cycle_all()
-        daemon = config.daemon
-        queue_due_digests(store, engine.jobs, daemon.zone, daemon.digest_at, utc_now())
-        synced = [
-            job for job, result in zip(engine.jobs, outcome.results, strict=True) if result.ok
-        ]
-        await check_key_expiry(store, synced, daemon.zone, utc_now())
-        await prune_if_due(store, daemon.keep_history, daemon.zone, utc_now())
-        outbox = Outbox(
-            store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
-        )
-        await outbox.deliver_due()
-    if secrets.heartbeat_url is not None:  # timer users get the dead man's switch too
-        async with Heartbeat(secrets.heartbeat_url.reveal()) as heartbeat:
-            failed = outcome.first_failure()
-            await heartbeat.ping(outcome.ok, None if failed is None else str(failed.error))
-    return outcome
 
 
 def _exit_for_outcome(outcome: OnceOutcome) -> None:
@@ -210,7 +191,7 @@ def status(
         stop = store.global_hold(now)
     _, calendars = build_calendars(config.calendars, config.daemon.timezone)
     if as_json:
-        _print_json(status_json(postings, now, calendars))
+        print_json(status_json(postings, now, calendars), sys.stdout)
         return
     zone, interval = config.daemon.zone, config.daemon.poll_interval
     print_status(
@@ -233,13 +214,9 @@ def history(
     with Store.open(config.database_path(), mode="reader") as store:
         entries = store.history(limit)
     if as_json:
-        _print_json(history_json(entries))
+        print_json(history_json(entries), sys.stdout)
         return
     print_history(entries, config.daemon.zone, sys.stdout)
-
-
-def _print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
@@ -256,20 +233,18 @@ def check(
     read call per account to prove its API key works; with --notify, test every route."""
     config = _config(ctx)
     secrets = _secrets(config)
-    check_offline(config, secrets, out=sys.stdout)
+    checks.check_offline(config, secrets, out=sys.stdout)
     _print_hold_all(config)
     failure: CommandError | None = None
     if not offline:
-        results = asyncio.run(check_accounts(config, secrets, utc_now()))
+        results = asyncio.run(checks.check_accounts(config, secrets, utc_now()))
         for result in results:
             sys.stdout.write(result.line() + "\n")
-        codes = [result.exit_code for result in results if result.exit_code]
-        if codes:
-            code = min(codes, key=_EXIT_PRIORITY.index)
-            failed = next(r for r in results if r.exit_code == code)
-            failure = CommandError(code, failed.line())
+        failed = checks.first_failure(results)
+        if failed is not None:
+            failure = CommandError(failed.exit_code, failed.line())
     if notify:
-        routes = asyncio.run(check_routes(config, secrets))
+        routes = asyncio.run(checks.check_routes(config, secrets))
         for route in routes:
             sys.stdout.write(route.line() + "\n")
         if not routes:
@@ -283,9 +258,6 @@ def check(
             )
     if failure is not None:
         raise failure
-
-
-_EXIT_PRIORITY = [EXIT.DATABASE, EXIT.AUTH, EXIT.UNAVAILABLE]
 
 
 def _print_hold_all(config: Config) -> None:
@@ -464,7 +436,7 @@ def _exit_code_for(err: BaseException) -> tuple[int, str] | None:
         return err.exit_code, str(err)
     if isinstance(err, ConfigError):
         return EXIT.CONFIG, str(err)
-    if isinstance(err, DatabaseFolderError):
+    if isinstance(err, checks.DatabaseFolderError):
         return EXIT.DATABASE, str(err)
     if isinstance(err, StoreLockedError):
         return EXIT.LOCKED, str(err)

@@ -9,8 +9,9 @@ Loading is two steps, so that commands which only read the local database never 
    notification routes call it. Secrets are `Secret` objects whose repr never shows the value.
 
 The field types and the wording of problems live in `daemon.config_checks`. This module imports
-pydantic, the standard library, `daemon.config_checks`, `daemon.secrets` and `daemon.policy` (to
-build the policy rules); never the store, the Ozon client or the CLI.
+pydantic, the standard library, `daemon.config_checks`, `daemon.secrets`, `daemon.policy_rules`
+(the rules it builds, whose defaults `[policy.cancel]` takes) and `daemon.alerts` (event names);
+never the store, the Ozon client or the CLI.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from daemon.alerts import EVENTS
 from daemon.calendars import CalendarSection, calendar_problems
 from daemon.config_checks import (
     BaseUrl,
@@ -45,7 +47,8 @@ from daemon.config_checks import (
 )
 from daemon.config_checks import known as _known
 from daemon.durations import LONGEST_DURATION
-from daemon.policy import CancelRules, Rules
+from daemon.models import cancel_message_problem
+from daemon.policy_rules import CancelRules, Rules
 from daemon.secrets import (
     Secret,
     api_key_problem,
@@ -71,20 +74,6 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api-seller.ozon.ru"
 DEFAULT_DATABASE_NAME = "ozon-sync.db"
 SYSTEM_CONFIG_PATH = Path("/etc/ozon-sync/config.toml")
-
-EVENTS: tuple[str, ...] = (
-    "reminder",
-    "overdue",
-    "would_cancel",
-    "cancelled",
-    "cancel_failed",
-    "deadline_changed",
-    "cancelled_elsewhere",
-    "api_error",
-    "recovered",
-    "key_expiring",
-    "digest",
-)
 
 
 class ConfigError(Exception):
@@ -143,16 +132,28 @@ class OzonSection(_Strict):
     max_requests_per_second: Annotated[float, Field(gt=0, le=50)] = 20
 
 
+_CANCEL = CancelRules()  # the defaults of [policy.cancel]: defined once, in the policy's rules
+
+
 class CancelSection(_Strict):
-    enabled: bool = False
-    overdue_for: DurationAtLeast("1h") = timedelta(hours=48)  # type: ignore[valid-type]
+    """`[policy.cancel]`: the fields of `CancelRules` as the file writes them, with its
+    defaults; `cancel_rules` turns it into them field by field."""
+
+    enabled: bool = _CANCEL.enabled
+    overdue_for: DurationAtLeast("1h") = _CANCEL.overdue_for  # type: ignore[valid-type]
     statuses: Annotated[list[str], _known("cancellable status", CANCELLABLE_STATUSES)] = Field(
-        default_factory=lambda: ["awaiting_packaging"]
+        default_factory=lambda: sorted(_CANCEL.statuses)
     )
-    reason_id: Annotated[int, Field(gt=0)] = 402
-    reason_message: str = "Could not be shipped in time"
-    max_per_cycle: Annotated[int, Field(ge=0)] = 5
-    max_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    reason_id: Annotated[int, Field(gt=0)] = _CANCEL.reason_id
+    reason_message: str = _CANCEL.reason_message
+    max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
+    max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
+
+    def cancel_rules(self) -> CancelRules:
+        """The policy's CancelRules with these values (every field, by name)."""
+        values = dict(self)
+        values["statuses"] = frozenset(self.statuses)
+        return CancelRules(**values)
 
 
 class PolicySection(_Strict):
@@ -167,14 +168,23 @@ class PolicySection(_Strict):
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
-class CancelOverride(_Strict):
-    enabled: bool | None = None
-    overdue_for: DurationAtLeast("1h") | None = None  # type: ignore[valid-type]
-    statuses: Annotated[list[str], _known("cancellable status", CANCELLABLE_STATUSES)] | None = None
-    reason_id: Annotated[int, Field(gt=0)] | None = None
-    reason_message: str | None = None
-    max_per_cycle: Annotated[int, Field(ge=0)] | None = None
-    max_share: Annotated[float, Field(ge=0, le=1)] | None = None
+def _optional(section: type[_Strict], name: str) -> type[_Strict]:
+    """A model with every field of `section`, validated the same way, each optional (None:
+    not set, the section's value applies): an override table written once."""
+    fields: dict[str, Any] = {}
+    for field, info in section.model_fields.items():
+        kind: Any = info.annotation
+        if info.metadata:  # the validators and serializers of its Annotated type
+            kind = Annotated[(kind, *info.metadata)]
+        fields[field] = (kind | None, None)
+    model: type[_Strict] = create_model(name, __base__=_Strict, **fields)
+    return model
+
+
+if TYPE_CHECKING:
+    CancelOverride = _Strict
+else:  # `[accounts.policy.cancel]`: the fields of `[policy.cancel]`, any of them set
+    CancelOverride = _optional(CancelSection, "CancelOverride")
 
 
 class PolicyOverride(_Strict):
@@ -252,30 +262,20 @@ class Config(_Strict):
         if override is None:
             return self.policy
         cancel = self.policy.cancel
-        if override.cancel is not None:
-            cancel = cancel.model_copy(update=override.cancel.model_dump(exclude_none=True))
-        update = override.model_dump(exclude_none=True, exclude={"cancel"})
-        update = {key: getattr(override, key) for key in update}
+        if override.cancel is not None:  # the values as validated, not as serialized ("48h")
+            cancel = cancel.model_copy(update=_set_fields(override.cancel))
+        update = _set_fields(override)
         update["cancel"] = cancel
         return self.policy.model_copy(update=update)
 
     def rules_for(self, account: Account) -> Rules:
         """The pure policy's rules for `account` (per-account overrides applied)."""
         section = self.policy_section_for(account)
-        cancel = section.cancel
         return Rules(
             watch_statuses=frozenset(section.watch_statuses),
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
-            cancel=CancelRules(
-                enabled=cancel.enabled,
-                overdue_for=cancel.overdue_for,
-                statuses=frozenset(cancel.statuses),
-                reason_id=cancel.reason_id,
-                reason_message=cancel.reason_message,
-                max_per_cycle=cancel.max_per_cycle,
-                max_share=cancel.max_share,
-            ),
+            cancel=section.cancel.cancel_rules(),
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:
@@ -305,6 +305,15 @@ class Config(_Strict):
         if data["health"].get("heartbeat_url") is not None:
             data["health"]["heartbeat_url"] = "***"
         return data
+
+
+def _set_fields(override: BaseModel) -> dict[str, Any]:
+    """The fields an override table sets (not None), as validated values."""
+    return {
+        name: value
+        for name in type(override).model_fields
+        if name != "cancel" and (value := getattr(override, name)) is not None
+    }
 
 
 def _sources_problem(name: str, sources: dict[str, str]) -> str:
@@ -412,17 +421,22 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
         if len(sources) != 1:
             problems.append(f"accounts[{index}]: {_sources_problem(str(name), sources)}")
         own_cancel = _subtable(_subtable(account, "policy"), "cancel")
-        merged = {"reason_id": 402, "reason_message": "Could not be shipped in time"}
+        merged = {"reason_id": _CANCEL.reason_id, "reason_message": _CANCEL.reason_message}
         merged.update({k: v for k, v in cancel_raw.items() if k in merged})
         merged.update({k: v for k, v in own_cancel.items() if k in merged})
-        message = merged["reason_message"]
-        if merged["reason_id"] == 402 and isinstance(message, str) and not message.strip():
+        reason_id, message = merged["reason_id"], merged["reason_message"]
+        problem = (
+            cancel_message_problem(reason_id, message)
+            if isinstance(reason_id, int) and isinstance(message, str)
+            else None
+        )
+        if problem is not None:
             where = (
                 f"accounts[{index}].policy.cancel.reason_message"
                 if "reason_message" in own_cancel or "reason_id" in own_cancel
                 else "policy.cancel.reason_message"
             )
-            problems.append(f"{where}: must not be empty when reason_id is 402")
+            problems.append(f"{where}: {problem}")
     routes = raw.get("notify")
     for index, route in enumerate(routes if isinstance(routes, list) else []):
         if not isinstance(route, dict):
@@ -438,7 +452,7 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
     beats = [v for v in source_names("heartbeat_url").values() if health.get(v) is not None]
     if len(beats) > 1:
         problems.append("health: set at most one of " + ", ".join(beats))
-    return list(dict.fromkeys(problems))  # the same 402 problem once, not once per account
+    return list(dict.fromkeys(problems))  # the same reason problem once, not once per account
 
 
 def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

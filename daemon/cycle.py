@@ -7,46 +7,42 @@
         re-read watched postings that vanished without explanation (bounded, `get`)
         mark the ones that left the watch as departed -> cancelled_elsewhere decisions
     else: nothing is inferred about absent postings and the cycle counts as failed
-    would_cancel over the whole listing (share breaker and max_per_cycle use the full count),
-        in a dry run only; otherwise the selections go to the executor (daemon.cancel)
-    record ledger keys and queue one alert per event; sync state -> api_error / recovered
+    the cancel selections of the whole listing go to the executor (daemon.cancel), which alone
+        decides between sending and reporting (dry run)
+    sync state -> api_error / recovered
+
+Each batch of postings is cached, decided and alerted in ONE store transaction (cached
+postings, ledger keys and outbox rows: daemon.alerts.batch), and so are the departures with
+their cancelled_elsewhere alerts and the sync state with api_error / recovered. Alerts are
+staged: the engine releases them at the end of the account's cycle (one message per event).
 
 Never raises for Ozon trouble: the result says whether the account's cycle succeeded and why
-not. Imports ozon, store, policy and models; never config, the CLI or the scheduler.
+not. Imports the alerts path, the job, ozon, store, policy and models; never config, the cancel
+executor, the CLI or the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from daemon import policy
-from daemon.models import Posting
-from daemon.ozon.client import OzonClient
+from daemon.alerts import Event, Mark
+from daemon.alerts.batch import AlertBatch, batch, mark
+from daemon.job import AccountJob
+from daemon.models import LedgerKey, Posting
 from daemon.ozon.errors import OzonAPIError, OzonAuthError, OzonError, OzonProtocolError
 from daemon.ozon.parse import PostingProblem
-from daemon.policy import Alert, CancelSelection, Departed, Rules, Watched
-from daemon.policy_keys import LedgerKey, rfc3339
+from daemon.policy import CancelSelection, Departed, Watched
+from daemon.policy_keys import rfc3339
 from daemon.store import Store
 
-__all__ = [
-    "URGENT_EVENTS",
-    "AccountJob",
-    "CycleResult",
-    "enqueue_account_alert",
-    "posting_payload",
-    "queue_alert",
-    "run_cycle",
-    "run_focused",
-]
+__all__ = ["CycleResult", "run_cycle", "run_focused"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,34 +50,11 @@ LOOK_BACK = timedelta(days=90)  # overdue postings stay visible this long
 LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
 CHANGED_OVERLAP = timedelta(minutes=10)  # re-list status changes this far before the last sync
 MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at most
-PAYLOAD_POSTINGS = 50  # postings described in one alert's payload (the message lists 20)
-RECORD_CHUNK = 10_000  # ledger keys per store call when recording many
 # Listed postings are cached and decided this many at a time (up to ten pages): one store
 # transaction, one ledger query and one policy pass per batch costs a third less than per page.
 BATCH_POSTINGS = 1000
 FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
 FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
-URGENT_EVENTS = frozenset({"overdue", "cancelled", "cancel_failed", "api_error"})
-
-RouteResolver = Callable[[str, str], Sequence[str]]
-
-
-def _no_routes(_account: str, _event: str) -> Sequence[str]:
-    return ()
-
-
-@dataclass(frozen=True)
-class AccountJob:
-    """Everything one account's cycle needs. `routes(account, event)` names the route ids an
-    alert goes to; `dry_run` forces dry run whatever the rules say."""
-
-    name: str
-    client: OzonClient
-    rules: Rules
-    warehouse_ids: tuple[int, ...] = ()
-    routes: RouteResolver = _no_routes
-    dry_run: bool = False
-    wake_horizon: timedelta = timedelta(0)  # collect the agenda of events due this soon
 
 
 @dataclass
@@ -116,41 +89,6 @@ class CycleResult:
         return self.error is None
 
 
-class _EventAlerts:
-    """The alerts of one event in one cycle, kept small for big accounts: every alert's order
-    and ledger key, but the alert itself (with its whole posting and reason) only for the first
-    PAYLOAD_POSTINGS in order, the ones a message describes. A first sync of a big account
-    alerts most of its postings; holding them all until the end would grow with the account."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[datetime, str, str]] = []  # deadline, number, step
-        self.kept: list[Alert] = []  # with their postings and reasons
-
-    def add(self, alert: Alert) -> None:
-        posting = alert.posting
-        self.entries.append((posting.shipment_date, posting.posting_number, alert.step))
-        self.kept.append(alert)
-        if len(self.kept) >= 4 * PAYLOAD_POSTINGS:
-            self.kept = heapq.nsmallest(PAYLOAD_POSTINGS, self.kept, key=_alert_order)
-
-
-def _alert_order(alert: Alert) -> tuple[datetime, str]:
-    return alert.posting.shipment_date, alert.posting.posting_number
-
-
-def _record_keys(
-    store: Store, account: str, keys: Sequence[tuple[str, str, str]], now: datetime
-) -> set[tuple[str, str, str]]:
-    """Record ledger `keys` in one transaction, a chunk at a time (a first sync records one or
-    more per posting); returns those that were new."""
-    new: set[tuple[str, str, str]] = set()
-    keys = sorted(keys)  # in ledger order: in-order B-tree inserts cost a third of random ones
-    with store.transaction():
-        for start in range(0, len(keys), RECORD_CHUNK):
-            new.update(store.record_alert_keys(account, keys[start : start + RECORD_CHUNK], now))
-    return new
-
-
 class _Cycle:
     """The state of one running cycle (one account, one `now`)."""
 
@@ -162,18 +100,13 @@ class _Cycle:
         self.holds = store.holds(now)
         self.seen: set[str] = set()
         self.unreadable: set[str] = set()  # listed, but in a shape that cannot be used
-        self.alerts: dict[str, _EventAlerts] = defaultdict(_EventAlerts)
-        self.marks: list[tuple[str, str, str]] = []  # plain tuples: the collector skips them
         self.selected: list[CancelSelection] = []
         self.pending: list[Posting] = []  # listed, not yet cached and decided
         self.inflight: asyncio.Task[None] | None = None  # the batch being cached and decided
-        self.moved: dict[str, tuple[datetime, datetime]] = {}  # see run()
 
     async def run(self) -> CycleResult:
         job, store = self.job, self.store
         state = store.get_sync_state(job.name)
-        if state.last_success_at is not None:  # moves a cycle that did not finish cached
-            self.moved = store.deadline_moves(job.name, state.last_success_at, self.now)
         watched_before = await asyncio.to_thread(store.watched_numbers, job.name)
         listing = job.client.list_unfulfilled(
             cutoff_from=self.now - LOOK_BACK,
@@ -200,9 +133,8 @@ class _Cycle:
                 await self._departures(watched_before, state.last_success_at)
             except OzonError as err:
                 self.result.error = err
-            self._would_cancel()
-        await self._record_alerts()
-        await self._record_sync_state()
+            self.result.selected = tuple(sorted(self.selected, key=_selection_order))
+        self._record_sync_state()
         return self.result
 
     async def _page(self, postings: Sequence[Posting]) -> None:
@@ -244,34 +176,32 @@ class _Cycle:
             task.exception()  # seen: the error that stopped the cycle is the one reported
 
     async def _cache_and_decide(self, postings: Sequence[Posting]) -> None:
-        """Cache postings (one store transaction) and decide their events."""
+        """Cache postings and decide their events, in a worker thread."""
+        await asyncio.to_thread(self._commit_batch, postings)
+
+    def _commit_batch(self, postings: Sequence[Posting]) -> None:
+        """Cache postings, decide their events and record the decisions (ledger keys and
+        staged alerts): one store transaction, so a crash keeps all of it or none."""
         job, result = self.job, self.result
-        upsert = await asyncio.to_thread(self.store.upsert_postings, job.name, postings, self.now)
+        with batch(self.store, job.name, self.now) as alerts:
+            upsert = self.store.upsert_postings(job.name, postings, self.now)
+            previous = {c.posting.posting_number: c.previous_shipment_date for c in upsert.changed}
+            fresh = {p.posting_number for p in upsert.new}
+            watched = [self._watched(p, previous, fresh) for p in postings]
+            self._decide(watched, (), alerts)
         result.new += len(upsert.new)
         result.changed += len(upsert.changed)
         result.unchanged += upsert.unchanged
-        previous = {c.posting.posting_number: c.previous_shipment_date for c in upsert.changed}
-        fresh = {p.posting_number for p in upsert.new}
-        watched = [self._watched(p, previous, fresh) for p in postings]
-        self._decide(watched, ())
-        await self._record_marks()
+        self._count(alerts)
 
-    async def _record_marks(self) -> None:
-        """Record the silent ledger keys decided so far (steps a later alert covers) now, not
-        at the end of the cycle: a first sync marks about one per posting. They make no alert,
-        so they need no outbox row beside them; a crash after this loses nothing."""
-        marks, self.marks = self.marks, []
-        if marks:
-            await asyncio.to_thread(_record_keys, self.store, self.job.name, marks, self.now)
+    def _count(self, alerts: AlertBatch) -> None:
+        for event, count in alerts.counts.items():
+            self.result.alerts[event] = self.result.alerts.get(event, 0) + count
 
     def _watched(self, posting: Posting, previous: dict[str, datetime], fresh: set[str]) -> Watched:
         number = posting.posting_number
+        # the shipment_date cached before, in the transaction that records the move's alert
         before = None if number in fresh else previous.get(number, posting.shipment_date)
-        moved = self.moved.get(number)
-        if moved is not None and before == moved[1] == posting.shipment_date:
-            # cached as moved by a cycle that ended before its alerts were recorded: the
-            # policy reports the move now, unless the ledger shows it was reported
-            before = moved[0]
         return Watched(
             posting=posting,
             previous_shipment_date=before,
@@ -279,19 +209,19 @@ class _Cycle:
             held_until=self.holds.get(number),
         )
 
-    def _decide(self, watched: Sequence[Watched], departed: Sequence[Departed]) -> None:
+    def _decide(
+        self, watched: Sequence[Watched], departed: Sequence[Departed], alerts: AlertBatch
+    ) -> None:
+        """Run the policy over some postings and put its decisions in `alerts`; the cancel
+        selections are kept for the executor (judged over the whole listing)."""
         numbers = [w.posting.posting_number for w in watched] + [
             d.posting.posting_number for d in departed
         ]
         fired = self.store.fired_keys(self.job.name, numbers) if numbers else set()
-        # Cancel selections are judged over the whole listing (share breaker), so this call
-        # only collects them: would_cancel is decided once, at the end of the cycle.
-        decisions = policy.decide(
-            watched, self.now, self.job.rules, fired, departed, dry_run=False, collect_only=True
-        )
+        decisions = policy.decide(watched, self.now, self.job.rules, fired, departed)
         for alert in decisions.alerts:
-            self.alerts[alert.event].add(alert)
-        self.marks.extend((k.posting_number, k.event, k.step) for k in decisions.mark_done)
+            alerts.add(alert.event, alert.key, alert.posting, alert.reason)
+        alerts.mark(decisions.mark_done)
         self.selected.extend(decisions.selected)
         self.result.watched += decisions.watched
         known: set[tuple[str, str, str]] = set(fired)
@@ -313,8 +243,8 @@ class _Cycle:
         for problem in problems:
             self.result.unreadable += 1
             self.unreadable.add(problem.posting_number)
-            key = LedgerKey(problem.posting_number or "?", "unreadable", problem.field)
-            if self.store.record_alert_keys(self.job.name, [key], self.now):
+            key = LedgerKey(problem.posting_number or "?", Mark.UNREADABLE, problem.field)
+            if mark(self.store, self.job.name, [key], self.now):
                 log.warning(
                     "posting_unreadable",
                     account=self.job.name,
@@ -354,88 +284,42 @@ class _Cycle:
         if still:  # listed outside the window or between pages: keep watching
             await self._page(still)
         gone = [p for p in final.values() if not policy.is_watched(p, job.rules)]
-        if not gone:
-            return
-        await asyncio.to_thread(self.store.mark_departed, job.name, gone, self.now)
+        if gone:
+            await asyncio.to_thread(self._commit_departures, gone)
+
+    def _commit_departures(self, gone: Sequence[Posting]) -> None:
+        """Mark postings that left the watch as departed and decide what that tells people
+        (cancelled_elsewhere), in one store transaction."""
+        with batch(self.store, self.job.name, self.now) as alerts:
+            self.store.mark_departed(self.job.name, gone, self.now)
+            departed = [
+                Departed(posting=p, cancelled_by_us=self._cancelled_by_us(p.posting_number))
+                for p in gone
+            ]
+            self._decide((), departed, alerts)
         self.result.departed += len(gone)
-        departed = [
-            Departed(posting=p, cancelled_by_us=self._cancelled_by_us(p.posting_number))
-            for p in gone
-        ]
-        self._decide((), departed)
+        self._count(alerts)
 
     def _cancelled_by_us(self, number: str) -> bool:
         action = self.store.latest_action(self.job.name, number, "cancel", dry_run=False)
         return action is not None and action.outcome in {"done", "unknown"}
 
-    def _would_cancel(self) -> None:
-        """Hand the cycle's cancel selections to the executor (`result.selected`) and, in a dry
-        run only, report them as would_cancel; when cancelling, the executor (daemon.cancel)
-        reports the ones a safety limit holds back itself."""
-        selected = sorted(
-            self.selected, key=lambda s: (s.posting.shipment_date, s.posting.posting_number)
-        )
-        self.result.selected = tuple(selected)
-        if not selected or (self.job.rules.cancel.enabled and not self.job.dry_run):
-            return
-        fired = self.store.fired_keys(self.job.name, [s.posting.posting_number for s in selected])
-        for alert in policy.would_cancel_alerts(
-            selected, self.result.watched, self.job.rules.cancel, fired
-        ):
-            self.alerts[alert.event].add(alert)
-
-    async def _record_alerts(self) -> None:
-        """Record ledger keys and queue one alert per event; only new keys make alerts."""
-        job, store, now = self.job, self.store, self.now
-        await self._record_marks()
-        for event, alerts in self.alerts.items():
-            entries = sorted(alerts.entries)  # soonest deadline first, then posting number
-            kept = {a.posting.posting_number: a for a in alerts.kept}
-            with store.transaction():  # ledger keys and outbox row: both or neither
-                keys = [(number, event, step) for _, number, step in entries]
-                new = _record_keys(store, job.name, keys, now)
-                fresh = [number for (_, number, _), key in zip(entries, keys, strict=True)
-                         if key in new]  # fmt: skip
-                del keys  # a first sync has one per alerted posting: free them now
-                if not fresh:
-                    continue
-                described = []
-                for number in fresh[:PAYLOAD_POSTINGS]:
-                    alert = kept.get(number)
-                    if alert is not None:
-                        described.append(posting_payload(alert.posting, alert.reason))
-                    elif (posting := self._cached(number)) is not None:
-                        described.append(posting_payload(posting))
-                payload = {
-                    "event": event,
-                    "account": job.name,
-                    "total": len(fresh),
-                    "postings": described,
-                }
-                if len(fresh) > 1:
-                    reason = f"{len(fresh)} postings"
-                else:
-                    reason = kept[fresh[0]].reason if fresh[0] in kept else "1 posting"
-                queue_alert(store, job, event, fresh, payload, reason, now,
-                            dry_run=event == "would_cancel")  # fmt: skip
-            self.result.alerts[event] = len(fresh)
-
-    def _cached(self, number: str) -> Posting | None:
-        """A posting as this cycle cached it: for a message describing an alert that was not
-        kept in memory (only when some of the first ones were already in the ledger; such a
-        posting is described without its reason, which only kept alerts carry)."""
-        cached = self.store.posting(number, self.now, account=self.job.name)
-        return None if cached is None else cached.posting
-
-    async def _record_sync_state(self) -> None:
+    def _record_sync_state(self) -> None:
+        """The sync state, and api_error / recovered on a change, in one transaction."""
         job, store, now, error = self.job, self.store, self.now, self.result.error
-        if error is None:
-            if store.record_sync_success(job.name, now):
-                enqueue_account_alert(store, job, "recovered", "Ozon answers again", now)
-            return
-        store.record_sync_failure(job.name, str(error), now)
-        if store.mark_api_error_alerted(job.name):
-            enqueue_account_alert(store, job, "api_error", str(error), now)
+        with batch(store, job.name, now) as alerts:
+            if error is None:
+                if store.record_sync_success(job.name, now):
+                    alerts.note(Event.RECOVERED, "Ozon answers again")
+            else:
+                store.record_sync_failure(job.name, str(error), now)
+                if store.mark_api_error_alerted(job.name):
+                    alerts.note(Event.API_ERROR, str(error))
+        self._count(alerts)
+
+
+def _selection_order(selection: CancelSelection) -> tuple[datetime, str]:
+    return selection.posting.shipment_date, selection.posting.posting_number
 
 
 async def _focused(cycle: _Cycle, numbers: Sequence[str]) -> None:
@@ -481,86 +365,23 @@ async def run_focused(
     except OzonError as err:
         cycle.result.error = err
     cycle.result.selected = tuple(cycle.selected)
-    await cycle._record_alerts()
     result = cycle.result
     result.duration = time.monotonic() - started
     log.info(
-        "wakeup_finished",
-        account=job.name,
-        postings=len(numbers),
-        reread=result.reread,
-        alerts=result.alerts,
-        duration=round(result.duration, 3),
+        "wakeup_finished", account=job.name, postings=len(numbers), reread=result.reread,
+        alerts=result.alerts, duration=round(result.duration, 3),
         error=str(result.error) if result.error else None,
-    )
+    )  # fmt: skip
     return result
-
-
-def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
-    """What the renderer needs to show one posting."""
-    return {
-        "posting_number": posting.posting_number,
-        "status": posting.status,
-        "substatus": posting.substatus,
-        "warehouse": posting.warehouse_name,
-        "shipment_date": rfc3339(posting.shipment_date),
-        "reason": reason,
-    }
-
-
-def queue_alert(
-    store: Store,
-    job: AccountJob,
-    event: str,
-    numbers: Sequence[str],
-    payload: dict[str, Any],
-    reason: str,
-    now: datetime,
-    *,
-    dry_run: bool = False,
-) -> int:
-    """Put one alert of `job`'s account in the outbox for the routes that take `event` and log
-    it; with no such route the log line is its delivery (recorded as sent). Returns its id."""
-    routes = list(job.routes(job.name, event))
-    alert_id = store.enqueue_alert(
-        job.name,
-        event,
-        numbers,
-        now,
-        urgent=event in URGENT_EVENTS,
-        payload=payload,
-        routes=routes,
-        reason=reason,
-        dry_run=dry_run,
-    )
-    log.info(
-        "alert_queued",
-        account=job.name,
-        alert=event,
-        postings=len(numbers),
-        posting_numbers=list(numbers[:20]),
-        routes=len(routes),
-        reason=reason,
-        dry_run=dry_run,
-    )
-    if not routes:  # no route takes it: the log line above is its delivery
-        store.record_sent(alert_id, now)
-    return alert_id
-
-
-def enqueue_account_alert(
-    store: Store, job: AccountJob, event: str, reason: str, now: datetime
-) -> int:
-    """Queue an account-level alert (api_error, recovered, key_expiring) with `reason`."""
-    payload = {"event": event, "account": job.name, "total": 0, "postings": [], "reason": reason}
-    return queue_alert(store, job, event, (), payload, reason, now)
 
 
 async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) -> CycleResult:
     """Run one cycle for `job`'s account against `store`, deciding at `now()`.
 
     Never raises for Ozon errors: they end up in `CycleResult.error`, the sync state and an
-    `api_error` alert (once per failure streak). Store errors propagate.
+    `api_error` alert (once per failure streak). Store errors propagate. The alerts it writes
+    are staged: `daemon.alerts.batch.release` sends them (the engine does, after the cancel
+    executor).
     """
     started = time.monotonic()
     cycle = _Cycle(store, job, now())
@@ -568,22 +389,12 @@ async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) 
     result = await cycle.run()
     result.duration = time.monotonic() - started
     log.info(
-        "cycle_finished",
-        account=job.name,
-        result="ok" if result.ok else "failed",
-        listing_complete=result.listing_complete,
-        listed=result.listed,
-        new=result.new,
-        changed=result.changed,
-        unchanged=result.unchanged,
-        departed=result.departed,
-        reread=result.reread,
-        unreadable=result.unreadable,
-        watched=result.watched,
-        selected=len(result.selected),
-        alerts=result.alerts,
+        "cycle_finished", account=job.name, result="ok" if result.ok else "failed",
+        listing_complete=result.listing_complete, listed=result.listed, new=result.new,
+        changed=result.changed, unchanged=result.unchanged, departed=result.departed,
+        reread=result.reread, unreadable=result.unreadable, watched=result.watched,
+        selected=len(result.selected), alerts=result.alerts,
         next_wakeup=rfc3339(result.next_wakeup) if result.next_wakeup else None,
-        duration=round(result.duration, 3),
-        error=str(result.error) if result.error else None,
-    )
+        duration=round(result.duration, 3), error=str(result.error) if result.error else None,
+    )  # fmt: skip
     return result

@@ -5,7 +5,8 @@ postings, deadlines coming up, and changes over the first 20 seconds), runs the 
 (sync cycles, policy, state cache in a temporary SQLite file) and delivers the alerts through
 the real outbox and renderer to the console instead of a phone, then shows the status table.
 
-Imports the engine, notify, sandbox, store and config; nothing imports it but the CLI.
+Imports the engine, the after-cycle pipeline, notify, sandbox, store and config; nothing
+imports it but the CLI.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from daemon.config import EVENTS, parse_config, resolve_secrets
-from daemon.digest import queue_due_digests
+from daemon.aftercycle import after_cycle
+from daemon.alerts import EVENTS
+from daemon.config import parse_config, resolve_secrets
 from daemon.engine import Engine, utc_now
 from daemon.notify.outbox import Outbox
 from daemon.notify.render import Message
@@ -123,12 +125,7 @@ async def _demo(folder: Path, out: TextIO, language: str, timezone: str) -> int:
                     before = console.count
                     outcome = await engine.cycle_all()
                     result = outcome.results[0]
-                    if number == 1:
-                        queue_due_digests(
-                            store, engine.jobs, config.daemon.zone, config.daemon.digest_at,
-                            utc_now(),
-                        )  # fmt: skip
-                    await outbox.deliver_due()
+                    await after_cycle(store, engine.jobs, config.daemon, outbox, utc_now)
                     say(
                         f"  sync {number}: {result.watched} postings on watch, "
                         f"{result.new} new, {result.departed} left the watch, "

@@ -4,7 +4,7 @@ A digest is due when the local time has reached `digest_at` and today's digest o
 is not in the ledger yet; `once` and the `run` service both call `queue_due_digests`, so a
 systemd timer running `once` loses none. The counts come from the state cache.
 
-Imports cycle (queue_alert), store and the standard library.
+Imports the alerts path, the job, the store and the standard library.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from collections.abc import Sequence
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from daemon.cycle import AccountJob, queue_alert
-from daemon.store import AlertKey, Store
+from daemon.alerts import Event
+from daemon.alerts.batch import batch
+from daemon.job import AccountJob
+from daemon.models import LedgerKey
+from daemon.store import Store
 
 __all__ = ["digest_key", "queue_due_digests"]
 
 
-def digest_key(local_day: str) -> AlertKey:
+def digest_key(local_day: str) -> LedgerKey:
     """The ledger key of one account's digest for a local day ("2026-11-26")."""
-    return AlertKey("", "digest", local_day)
+    return LedgerKey("", Event.DIGEST, local_day)
 
 
 def queue_due_digests(
@@ -35,30 +38,25 @@ def queue_due_digests(
     if local.time().replace(tzinfo=None) < digest_at:
         return []
     queued = []
+    key = digest_key(local.date().isoformat())
     for job in jobs:
-        key = digest_key(local.date().isoformat())
-        with store.transaction():
-            if not store.record_alert_keys(job.name, [key], now):
-                continue
+        if key in store.fired_keys(job.name, [""]):
+            continue  # today's is queued already
+        with batch(store, job.name, now, routes=job.routes) as alerts:
             counts = store.digest_counts(job.name, now)
-            payload = {
-                "event": "digest",
-                "account": job.name,
-                "total": 0,
-                "postings": [],
-                "digest": {
-                    "watched": counts.watched,
-                    "due_24h": counts.due_within_24h,
-                    "overdue": counts.overdue,
-                    "cancelled_24h": counts.cancelled_last_24h,
-                    "shipped_late_24h": counts.shipped_late_last_24h,
-                    "late_share_14d": counts.late_share_14d,
-                },
+            digest = {
+                "watched": counts.watched,
+                "due_24h": counts.due_within_24h,
+                "overdue": counts.overdue,
+                "cancelled_24h": counts.cancelled_last_24h,
+                "shipped_late_24h": counts.shipped_late_last_24h,
+                "late_share_14d": counts.late_share_14d,
             }
             reason = (
                 f"{counts.watched} watched, {counts.overdue} overdue, "
                 f"{counts.due_within_24h} due within 24h"
             )
-            queue_alert(store, job, "digest", (), payload, reason, now)
-        queued.append(job.name)
+            alerts.note(Event.DIGEST, reason, key=key, digest=digest)
+        if alerts.counts:
+            queued.append(job.name)
     return queued

@@ -2,10 +2,13 @@
 
 `Engine` is what `once` runs one time and what the `run` service runs on a schedule. It owns
 one OzonClient per account and turns the config into the pure policy's rules and the cycle's
-jobs. It never exits the process or maps errors to exit codes (that is the CLI's job).
+jobs. One account's cycle (`run_account_cycle`): settle cancels of unknown outcome, the sync
+cycle, the cancel executor on its selections, then release the alerts all three staged (one
+message per event). It never exits the process or maps errors to exit codes (that is the
+CLI's job), and it changes nothing process-wide: `tune_gc` is for the entry points.
 
-Imports config, cycle, cancel, ozon, store and notify; nothing imports it but the CLI and the
-service.
+Imports config, cycle, cancel, the alerts path, ozon, store and notify; nothing imports it but
+the CLI, the service, the after-cycle pipeline and the demo.
 """
 
 from __future__ import annotations
@@ -19,16 +22,26 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import structlog
 
+from daemon.alerts.batch import release
 from daemon.calendars import build_calendars, quiet_schedule
 from daemon.cancel import CancelExecutor
 from daemon.config import Account, Config, ResolvedSecrets
-from daemon.cycle import AccountJob, CycleResult, run_cycle, run_focused
+from daemon.cycle import CycleResult, run_cycle, run_focused
+from daemon.job import AccountJob
 from daemon.notify.routes import Route, Router
 from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
 from daemon.store import Store
 
-__all__ = ["Engine", "OnceOutcome", "make_client", "utc_now"]
+__all__ = [
+    "Engine",
+    "OnceOutcome",
+    "make_client",
+    "run_account_cycle",
+    "run_account_wakeup",
+    "tune_gc",
+    "utc_now",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +109,6 @@ class OnceOutcome:
         return next((r for r in self.results if not r.ok), None)
 
 
-_frozen = False
 # Collect the youngest generation after this many new container objects instead of
 # Python's 700: a big cycle allocates millions of short-lived ones (decoded postings, keys,
 # alerts) that reference counting frees anyway, and 700 made the collector run thousands
@@ -105,18 +117,46 @@ _frozen = False
 GEN0_THRESHOLD = 20_000
 
 
-def _freeze_startup_objects() -> None:
-    """Once per process, before the first engine: move everything alive now (modules, classes,
-    the config) out of the garbage collector's sight, and collect the young generation less
-    often (GEN0_THRESHOLD). Each full collection of a big sync otherwise walks these ~50,000
-    objects again (about 2 us per posting of a 100,000-posting cycle); they live as long as
-    the process anyway."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
-        youngest, older, oldest = gc.get_threshold()
-        gc.set_threshold(max(GEN0_THRESHOLD, youngest), older, oldest)
+def tune_gc() -> None:
+    """Process tuning for syncing, called once by the `run` and `once` entry points after
+    start-up (never by a constructor: tests, `check` and the demo keep the interpreter's
+    defaults): move everything alive now (modules, classes, the config) out of the garbage
+    collector's sight, and collect the young generation less often (GEN0_THRESHOLD). Each full
+    collection of a big sync otherwise walks these ~50,000 objects again (about 2 us per
+    posting of a 100,000-posting cycle); they live as long as the process anyway."""
+    gc.freeze()
+    youngest, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(GEN0_THRESHOLD, youngest), older, oldest)
+
+
+async def run_account_cycle(
+    store: Store, job: AccountJob, now: Callable[[], datetime]
+) -> CycleResult:
+    """One full cycle of one account: settle cancels of unknown outcome, run the sync cycle,
+    then the cancel executor on its selections (only after a complete listing), and release
+    the alerts they staged. Never raises for Ozon errors; store errors propagate (what was
+    committed stays, and the next cycle of the account releases its staged alerts)."""
+    executor = CancelExecutor(store, job, now())
+    await executor.resolve_unknown()
+    result = await run_cycle(store, job, now)
+    if result.listing_complete:
+        error = None if result.error is None else str(result.error)
+        await executor.execute(
+            result.selected, watched=result.watched, cycle_error=error, now=now()
+        )
+    executor.finish()
+    release(store, now(), job.routes, job.name)
+    return result
+
+
+async def run_account_wakeup(
+    store: Store, job: AccountJob, now: Callable[[], datetime], numbers: Sequence[str]
+) -> CycleResult:
+    """A precise wake-up of one account for the postings `numbers` (see `run_focused`), its
+    alerts released at its end."""
+    result = await run_focused(store, job, now, numbers)
+    release(store, now(), job.routes, job.name)
+    return result
 
 
 class Engine:
@@ -134,7 +174,6 @@ class Engine:
         on_request: Callable[[RequestEvent], object] | None = None,
         wake_horizon: timedelta = timedelta(0),
     ) -> None:
-        _freeze_startup_objects()
         self.config = config
         self.store = store
         self.now = now
@@ -176,7 +215,7 @@ class Engine:
 
     async def focused(self, name: str, numbers: Sequence[str]) -> CycleResult:
         """A precise wake-up of one account for the postings `numbers` (see run_focused)."""
-        return await run_focused(self.store, self.job(name), self.now, numbers)
+        return await run_account_wakeup(self.store, self.job(name), self.now, numbers)
 
     async def cycle_all(self) -> OnceOutcome:
         """One cycle of every account, concurrently; a failing account never stops the others."""
@@ -184,13 +223,4 @@ class Engine:
         return OnceOutcome(results=tuple(results))
 
     async def _account_cycle(self, job: AccountJob) -> CycleResult:
-        """Settle cancels of unknown outcome, run the sync cycle, then the cancellation
-        executor on its selections (only after a complete listing); the executor's alerts are
-        queued once at the end (one message per event per cycle)."""
-        executor = CancelExecutor(self.store, job, self.now())
-        await executor.resolve_unknown()
-        result = await run_cycle(self.store, job, self.now)
-        if result.listing_complete:
-            await executor.execute(result, self.now())
-        executor.flush()
-        return result
+        return await run_account_cycle(self.store, job, self.now)

@@ -4,7 +4,7 @@ Checked once per account and local day (the ledger remembers the day and, per ex
 the alert), so `once` on a 5-minute timer and the `run` service's daily job both ask Ozon at
 most once a day and alert at most once per key. A key whose role list is refused only warns.
 
-Imports cycle (enqueue_account_alert), the Ozon client and store.
+Imports the alerts path, the job, the Ozon client and the store.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from daemon.cycle import AccountJob, enqueue_account_alert
+from daemon.alerts import Event, Mark
+from daemon.alerts.batch import batch
+from daemon.job import AccountJob
+from daemon.models import LedgerKey
 from daemon.ozon.client import key_expires_soon
 from daemon.ozon.errors import OzonError
-from daemon.store import AlertKey, Store
+from daemon.store import Store
 
 __all__ = ["check_key_expiry"]
 
@@ -33,7 +36,7 @@ async def check_key_expiry(
     alerted = []
     day = now.astimezone(zone).date().isoformat()
     for job in jobs:
-        checked = AlertKey("", "key_checked", day)
+        checked = LedgerKey("", Mark.KEY_CHECKED, day)
         if checked in store.fired_keys(job.name, [""]):
             continue  # already asked today
         try:
@@ -41,18 +44,16 @@ async def check_key_expiry(
         except OzonError as err:
             log.warning("key_info_unavailable", account=job.name, reason=str(err))
             continue
-        store.record_alert_keys(job.name, [checked], now)
-        if info.expires_at is None or not key_expires_soon(info, now):
-            continue
-        key = AlertKey("", "key_expiring", info.expires_at.isoformat())
-        with store.transaction():
-            if not store.record_alert_keys(job.name, [key], now):
-                continue
-            reason = (
-                f"the API key of account {job.name} expires {info.expires_at:%Y-%m-%d %H:%M} "
-                "UTC; create a new one in the seller account (Settings > Seller API) and put "
-                "it in the config"
-            )
-            enqueue_account_alert(store, job, "key_expiring", reason, now)
-        alerted.append(job.name)
+        with batch(store, job.name, now, routes=job.routes) as alerts:
+            alerts.mark([checked])
+            if info.expires_at is not None and key_expires_soon(info, now):
+                reason = (
+                    f"the API key of account {job.name} expires "
+                    f"{info.expires_at:%Y-%m-%d %H:%M} UTC; create a new one in the seller "
+                    "account (Settings > Seller API) and put it in the config"
+                )
+                key = LedgerKey("", Event.KEY_EXPIRING, info.expires_at.isoformat())
+                alerts.note(Event.KEY_EXPIRING, reason, key=key)
+        if alerts.counts:
+            alerted.append(job.name)
     return alerted

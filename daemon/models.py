@@ -12,18 +12,36 @@ This module imports only the standard library and msgspec; everything else may i
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import msgspec
 
 __all__ = [
     "NO_DEADLINE",
+    "REASON_NEEDING_MESSAGE",
     "CancelReason",
     "Cancellation",
     "KeyInfo",
+    "LedgerKey",
     "Posting",
     "PostingCancelReasons",
     "Product",
+    "cancel_message_problem",
 ]
+
+# Ozon refuses a cancel with this reason ("other") and an empty message (API-FACTS).
+REASON_NEEDING_MESSAGE = 402
+
+
+class LedgerKey(NamedTuple):
+    """One entry of the alert ledger: an event about a posting at a step. The ledger records
+    each key once and only a key not recorded yet may alert. `posting_number` is "" for an
+    account-wide event (api_error, digest...); the step formats are in `daemon.policy_keys`.
+    A LedgerKey equals and hashes as its plain (posting_number, event, step) tuple."""
+
+    posting_number: str
+    event: str
+    step: str = ""
 
 
 NO_DEADLINE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -124,6 +142,14 @@ class PostingCancelReasons(msgspec.Struct, frozen=True, kw_only=True):
     def allows(self, reason_id: int) -> bool:
         """True when `reason_id` is one of the reasons allowed for this posting."""
         return any(reason.id == reason_id for reason in self.reasons)
+
+
+def cancel_message_problem(reason_id: int, message: str) -> str | None:
+    """Why Ozon would refuse cancel reason `reason_id` with `message`, or None: the one place
+    of that rule, for the config check, the policy's rules and the Ozon client."""
+    if reason_id == REASON_NEEDING_MESSAGE and not message.strip():
+        return f"must not be empty when reason_id is {REASON_NEEDING_MESSAGE}"
+    return None
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,7 +3,8 @@
 PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
 `Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
 next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
-`daemon.policy_keys` and the standard library.
+`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names) and the standard
+library.
 
 Time semantics (D = shipment_date, left = D - now):
 - reminder for step S: fires once 0 < left < S (strictly: with exactly S left, not yet). Steps
@@ -19,93 +20,48 @@ Ledger keys (posting_number, event, step) and their step formats are in `daemon.
 Every step carries the deadline it was computed against, so a moved deadline
 re-arms reminders and overdue alerts.
 
-Caller: per account per cycle, `decide(...)`; queue `alerts`, record `ledger_keys()` (insert or
-ignore); when not `dry_run`, hand `selected` to the executor, which applies `limit_per_cycle`
-and `share_breaker_trips` (the dry run annotates with the same rules). Schedule the next
-evaluation no later than `next_wakeup(...)`.
+Caller: per account per cycle, `decide(...)`; alert `alerts` and record `mark_done` (through
+`daemon.alerts`), and hand `selected` to the cancel executor: it alone decides, at the side
+effect, whether to send or only report (dry run), applying `limit_per_cycle` and
+`share_breaker_trips`. Schedule the next evaluation no later than `next_wakeup(...)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from daemon import policy_keys as key
-from daemon.models import NO_DEADLINE, Posting
-from daemon.policy_keys import LedgerKey, format_span, format_step, rfc3339
+from daemon.alerts import Event
+from daemon.models import NO_DEADLINE, LedgerKey, Posting
+from daemon.policy_keys import format_span, format_step, rfc3339
+from daemon.policy_rules import KNOWN_STATUSES, NO_CANCEL_SUBSTATUSES, CancelRules, Rules
 
-Event = Literal["reminder", "overdue", "deadline_changed", "would_cancel", "cancelled_elsewhere"]
+__all__ = [
+    "AlertDecision",
+    "CancelRules",
+    "CancelSelection",
+    "Decisions",
+    "Departed",
+    "Rules",
+    "Watched",
+    "decide",
+    "is_watched",
+    "limit_per_cycle",
+    "next_wakeup",
+    "share_breaker_trips",
+]
+
 _EVENT_ORDER = {
     event: rank
     for rank, event in enumerate(
-        ("deadline_changed", "reminder", "overdue", "would_cancel", "cancelled_elsewhere")
+        (Event.DEADLINE_CHANGED, Event.REMINDER, Event.OVERDUE, Event.CANCELLED_ELSEWHERE)
     )
 }
 # The smallest datetime step: a reminder fires at the first instant strictly after D - S.
 _TICK = timedelta(microseconds=1)
-
-# fmt: off
-# Ozon's documented statuses (API-FACTS 6.1); any other status is unknown.
-KNOWN_STATUSES = frozenset({
-    "awaiting_registration", "acceptance_in_progress", "awaiting_approve",
-    "awaiting_verification", "awaiting_packaging", "awaiting_deliver", "arbitration",
-    "client_arbitration", "delivering", "driver_pickup", "delivered", "cancelled",
-    "cancelled_from_split_pending", "not_accepted", "sent_by_seller",
-})
-# Handed over, on its way, delivered, disputed, cancelled or being split: never cancel these.
-NO_CANCEL_SUBSTATUSES = frozenset({
-    "posting_transferring_to_delivery", "posting_in_carriage", "posting_driver_pick_up",
-    "posting_on_way_to_city", "posting_transferred_to_courier_service",
-    "posting_in_courier_service", "posting_on_way_to_pickup_point", "posting_in_pickup_point",
-    "posting_conditionally_delivered", "posting_delivered", "posting_received",
-    "posting_returned_to_warehouse", "posting_not_in_sort_center", "posting_in_arbitration",
-    "posting_in_client_arbitration", "posting_canceled", "posting_split_pending",
-    "sent_by_seller",
-})
-# fmt: on
-
-
-@dataclass(frozen=True)
-class CancelRules:
-    """`[policy.cancel]` of one account; defaults as in CONTRACT section 3."""
-
-    enabled: bool = False
-    overdue_for: timedelta = timedelta(hours=48)
-    statuses: frozenset[str] = frozenset({"awaiting_packaging"})
-    reason_id: int = 402
-    reason_message: str = "Could not be shipped in time"
-    max_per_cycle: int = 5
-    max_share: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.overdue_for < timedelta(0) or self.max_per_cycle < 0:
-            raise ValueError("overdue_for and max_per_cycle must not be negative")
-        if not 0 <= self.max_share <= 1:
-            raise ValueError(f"max_share must be between 0 and 1, not {self.max_share}")
-
-
-@dataclass(frozen=True)
-class Rules:
-    """`[policy]` of one account (per-account overrides already applied by the config)."""
-
-    watch_statuses: frozenset[str] = frozenset({"awaiting_packaging", "awaiting_deliver"})
-    remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
-    overdue_repeat: timedelta = timedelta(hours=12)
-    cancel: CancelRules = field(default_factory=CancelRules)
-
-    def __post_init__(self) -> None:
-        if any(step <= timedelta(0) for step in self.remind_before):
-            raise ValueError("every remind_before step must be positive")
-        if self.overdue_repeat < timedelta(0):
-            raise ValueError("overdue_repeat must not be negative")
-
-    @cached_property  # read for every posting of every cycle
-    def steps(self) -> tuple[timedelta, ...]:
-        """The reminder steps, smallest first, without duplicates."""
-        return tuple(sorted(set(self.remind_before)))
 
 
 @dataclass(frozen=True)
@@ -140,7 +96,7 @@ class Departed:
 
 
 @dataclass(frozen=True)
-class Alert:
+class AlertDecision:
     """An event to alert; `reason` goes unchanged into logs and messages."""
 
     event: Event
@@ -165,7 +121,7 @@ class CancelSelection:
     @property
     def key(self) -> LedgerKey:
         """The `would_cancel` ledger key of this selection (reported once)."""
-        return LedgerKey(self.posting.posting_number, "would_cancel", self.step)
+        return LedgerKey(self.posting.posting_number, Event.WOULD_CANCEL, self.step)
 
 
 @dataclass(frozen=True)
@@ -173,15 +129,14 @@ class Decisions:
     """What one account's cycle should do, each tuple soonest deadline first.
 
     `alerts`: events to send, then record. `mark_done`: ledger keys to record without alerting.
-    `selected`: postings the cancel rules select (listed in dry runs too); the executor acts on
-    them only when `dry_run` is False, and then reports held-back ones as `would_cancel` itself.
-    `watched`: how many postings are on watch (the share breaker's denominator).
+    `selected`: postings the cancel rules select, whether cancelling is enabled or not (the
+    executor decides between sending and reporting). `watched`: how many postings are on watch
+    (the share breaker's denominator).
     """
 
-    alerts: tuple[Alert, ...]
+    alerts: tuple[AlertDecision, ...]
     mark_done: tuple[LedgerKey, ...]
     selected: tuple[CancelSelection, ...]
-    dry_run: bool
     watched: int
 
     def ledger_keys(self) -> tuple[LedgerKey, ...]:
@@ -210,29 +165,6 @@ def limit_per_cycle(
     """Split `selected` (in order) into (this cycle's at most `max_per_cycle`, the rest)."""
     count = max(0, max_per_cycle)
     return tuple(selected[:count]), tuple(selected[count:])
-
-
-def would_cancel_alerts(
-    selected: Sequence[CancelSelection],
-    watched: int,
-    cancel: CancelRules,
-    fired: Set[tuple[str, str, str]] = frozenset(),
-) -> tuple[Alert, ...]:
-    """The `would_cancel` alerts of a dry run: one per selection (in the given order, soonest
-    deadline first) whose key is not in `fired`, each reason naming the limit that would hold
-    it back (`share_breaker_trips` over `watched` postings, then `limit_per_cycle`)."""
-    trips = share_breaker_trips(len(selected), watched, cancel.max_share)
-    this_cycle, _ = limit_per_cycle(selected, cancel.max_per_cycle)
-    alerts = []
-    for index, selection in enumerate(selected):
-        reason = f"{selection.reason}; dry run, nothing is cancelled"
-        if trips:
-            reason += f"; the share breaker would hold back all {len(selected)}"
-        elif index >= len(this_cycle):
-            reason += f"; over max_per_cycle {cancel.max_per_cycle} this cycle"
-        if selection.key not in fired:
-            alerts.append(Alert("would_cancel", selection.posting, selection.step, reason))
-    return tuple(alerts)
 
 
 def _can_select(posting: Posting, cancel: CancelRules) -> bool:
@@ -279,18 +211,13 @@ def decide(
     rules: Rules,
     fired: Set[tuple[str, str, str]] = frozenset(),
     departed: Iterable[Departed] = (),
-    *,
-    dry_run: bool = False,
-    collect_only: bool = False,
 ) -> Decisions:
     """Decide one cycle of one account.
 
     Given the postings on watch (those `is_watched` rejects are ignored), the aware `now`,
     the account's `rules`, the ledger keys already recorded and the postings that left the
     watch this cycle, return the `Decisions`, independent of the order of the inputs.
-    Dry run when `dry_run` or cancelling is disabled: selections become `would_cancel` alerts,
-    unless `collect_only` (a caller deciding page by page passes the whole cycle's selections
-    to `would_cancel_alerts` instead, so the share breaker sees them all).
+    Cancel selections are returned whether cancelling is enabled or not.
     Raises ValueError for a naive `now` or a posting number passed twice.
     """
     watched, departed = tuple(watched), tuple(departed)
@@ -304,9 +231,6 @@ def decide(
         (s for w in on_watch if (s := _select(w, now, rules.cancel)) is not None),
         key=lambda s: (s.posting.shipment_date, s.posting.posting_number),
     )
-    dry = dry_run or not rules.cancel.enabled
-    if dry and not collect_only:
-        out.alerts += would_cancel_alerts(selected, len(on_watch), rules.cancel, out.fired)
     parents = {p.parent_posting_number for p in postings if p.parent_posting_number}
     for gone in departed:
         posting = gone.posting
@@ -314,12 +238,11 @@ def decide(
             continue
         if posting.status == "cancelled" or posting.substatus == "posting_canceled":
             reason = _cancelled_reason(posting)
-            out.fire("cancelled_elsewhere", posting, key.CANCELLED_ELSEWHERE_STEP, reason)
+            out.fire(Event.CANCELLED_ELSEWHERE, posting, key.CANCELLED_ELSEWHERE_STEP, reason)
     return Decisions(
         alerts=tuple(sorted(out.alerts, key=_alert_order)),
         mark_done=tuple(sorted(set(out.marks))),
         selected=tuple(selected),
-        dry_run=dry,
         watched=len(on_watch),
     )
 
@@ -329,12 +252,12 @@ class _Collector:
 
     def __init__(self, fired: Set[tuple[str, str, str]]) -> None:
         self.fired = fired
-        self.alerts: list[Alert] = []
+        self.alerts: list[AlertDecision] = []
         self.marks: list[LedgerKey] = []
 
     def fire(self, event: Event, posting: Posting, step: str, reason: str) -> None:
         if (posting.posting_number, event, step) not in self.fired:
-            self.alerts.append(Alert(event, posting, step, reason))
+            self.alerts.append(AlertDecision(event, posting, step, reason))
 
     def is_new(self, posting: Posting, event: Event, step: str) -> bool:
         """True when the key is not fired yet (check before building an expensive reason)."""
@@ -345,7 +268,7 @@ class _Collector:
             self.marks.append(LedgerKey(posting.posting_number, event, step))
 
 
-def _alert_order(alert: Alert) -> tuple[datetime, str, int, str]:
+def _alert_order(alert: AlertDecision) -> tuple[datetime, str, int, str]:
     p = alert.posting
     return (p.shipment_date, p.posting_number, _EVENT_ORDER[alert.event], alert.step)
 
@@ -355,7 +278,7 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
     posting, deadline, old = item.posting, item.posting.shipment_date, item.previous_shipment_date
     if old is not None and old != deadline:
         step = key.deadline_changed_step(old, deadline)
-        out.fire("deadline_changed", posting, step, _moved_reason(old, deadline))
+        out.fire(Event.DEADLINE_CHANGED, posting, step, _moved_reason(old, deadline))
     if not posting.has_deadline:  # Ozon gives none: nothing is ever due
         return
     left = deadline - now
@@ -363,26 +286,26 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         crossed = [step for step in rules.steps if left < step]
         if crossed:
             step = key.reminder_step(crossed[0], deadline)
-            if out.is_new(posting, "reminder", step):  # reasons are built for new alerts only
+            if out.is_new(posting, Event.REMINDER, step):  # reasons are built for new alerts only
                 reason = (
                     f"{format_span(left)} left to shipment_date {rfc3339(deadline)}, "
                     f"under the {format_step(crossed[0])} reminder step"
                 )
-                out.fire("reminder", posting, step, reason)
+                out.fire(Event.REMINDER, posting, step, reason)
         for step_left in crossed[1:]:
-            out.mark(posting, "reminder", key.reminder_step(step_left, deadline))
+            out.mark(posting, Event.REMINDER, key.reminder_step(step_left, deadline))
         return
     for step_left in rules.steps:  # crossed while already overdue: overdue covers them
-        out.mark(posting, "reminder", key.reminder_step(step_left, deadline))
+        out.mark(posting, Event.REMINDER, key.reminder_step(step_left, deadline))
     held = item.is_held(now)
     repeats = rules.overdue_repeat > timedelta(0) and not held
     k = -left // rules.overdue_repeat if repeats else 0
     step = key.overdue_step(k, deadline)
-    if out.is_new(posting, "overdue", step):
+    if out.is_new(posting, Event.OVERDUE, step):
         reason = f"overdue by {format_span(-left)} (shipment_date {rfc3339(deadline)})"
-        out.fire("overdue", posting, step, reason + ("; held" if held else ""))
+        out.fire(Event.OVERDUE, posting, step, reason + ("; held" if held else ""))
     if k:  # recorded so that a hold placed later does not bring a "first" overdue alert
-        out.mark(posting, "overdue", key.overdue_step(0, deadline))
+        out.mark(posting, Event.OVERDUE, key.overdue_step(0, deadline))
 
 
 def _moved_reason(old: datetime, new: datetime) -> str:
@@ -442,7 +365,7 @@ def next_wakeup(
             if (
                 now < moment
                 and (best is None or moment < best)
-                and (number, "reminder", key.reminder_step(step, deadline)) not in fired
+                and (number, Event.REMINDER, key.reminder_step(step, deadline)) not in fired
             ):
                 moments.append(moment)
         for moment in moments:

@@ -1,7 +1,8 @@
 """Ledger keys and time texts of the deadline policy, in one place.
 
-A ledger key is (posting_number, event, step); the ledger records each key once, and an alert is
-generated only for a key not recorded yet. The step strings are built only here:
+A ledger key (`daemon.models.LedgerKey`) is (posting_number, event, step); the ledger records
+each key once, and an alert is generated only for a key not recorded yet. The step strings are
+built only here:
 
     event                step                example
     reminder             "<S>@<D>"           "4h@2026-11-26T10:00:00Z", "1h30m@2026-11-26T10:00:00Z"
@@ -23,11 +24,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
 
 __all__ = [
     "CANCELLED_ELSEWHERE_STEP",
-    "LedgerKey",
     "deadline_changed_step",
     "format_span",
     "format_step",
@@ -41,14 +40,6 @@ CANCELLED_ELSEWHERE_STEP = "cancelled"
 # Texts are cached: a cycle formats the same few deadlines and steps for every posting of a
 # page (many postings share a shipment_date), and formatting is the policy's main cost.
 _CACHED_DEADLINES = 8192
-
-
-class LedgerKey(NamedTuple):
-    """One ledger entry: an event about a posting at a step (formats in the module docstring)."""
-
-    posting_number: str
-    event: str
-    step: str
 
 
 @lru_cache(maxsize=_CACHED_DEADLINES)

@@ -3,15 +3,18 @@
     start: open the store (writer lock), build the engine, start the scheduler,
            READY=1, watchdog; a first cycle for every account at once (spread by a few seconds)
     every poll_interval per account: a full cycle (accounts offset, never in lockstep)
-    after each cycle: deliver the outbox, queue a due digest, STATUS=, heartbeat, metrics,
-           and a one-shot wake-up at the next moment a posting crosses a threshold
-    daily: digest at digest_at, key-expiry check (/v1/roles), pruning
+    after each cycle: STATUS=, metrics, a one-shot wake-up at the next moment a posting crosses
+           a threshold, then the after-cycle pipeline `once` runs too (daemon.aftercycle:
+           digest, key expiry, pruning, delivery, heartbeat)
+    at digest_at: the pipeline again (without a heartbeat), so the digest is on time
+    every 30 s: delivery (retries, quiet hours ending)
     SIGHUP: reload the config (an invalid one is logged and the old one kept)
-    SIGTERM/SIGINT: stop taking work, let cycles in flight finish (bounded), flush the outbox,
-           close the store, exit 0
+    SIGTERM/SIGINT: stop taking work, let cycles in flight finish (bounded), release the
+           alerts of cycles abandoned after the grace, flush the outbox, close the store, exit 0
 
 Ozon errors never end the process: cycles record them and alert `api_error`. Imports the
-engine, cycle, digest, notify, schedule, sdnotify, health, metrics, config and store.
+engine, the after-cycle pipeline, the alerts path, cycle, notify, schedule, sdnotify, health,
+metrics, config and store.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from pathlib import Path
 
 import structlog
 
+from daemon.aftercycle import after_cycle
+from daemon.alerts.batch import release
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
 from daemon.cycle import CycleResult
-from daemon.digest import queue_due_digests
 from daemon.engine import Engine, utc_now
 from daemon.health import (
     NOT_LOOPBACK,
@@ -37,14 +41,12 @@ from daemon.health import (
     is_loopback,
     split_listen,
 )
-from daemon.keycheck import check_key_expiry
 from daemon.logs import register_secrets
 from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
 from daemon.store import Store
-from daemon.upkeep import prune_if_due
 
 __all__ = ["Service"]
 
@@ -188,10 +190,7 @@ class Service:
                 first_at=now + interval + offset,
             )  # fmt: skip
         self.scheduler.every("deliver", DELIVERY_EVERY, self._deliver, now + DELIVERY_EVERY)
-        self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
-        self.scheduler.daily("key-expiry", daemon.digest_at, daemon.zone, self._key_expiry)
-        self.scheduler.once_at("key-expiry-at-start", now + timedelta(minutes=1), self._key_expiry)
-        self.scheduler.every("prune", timedelta(hours=1), self._prune, now + timedelta(minutes=10))
+        self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._pipeline)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -208,6 +207,9 @@ class Service:
             if late:
                 log.warning("stop_timeout", reason=f"{len(late)} cycles still running abandoned")
         self.scheduler.shutdown()
+        if self.store is not None and self.engine is not None:
+            # what cycles abandoned after the grace committed goes out now, not next start
+            release(self.store, self.now(), self.engine.router.route_ids)
         if self.outbox is not None:
             try:
                 await asyncio.wait_for(self.outbox.deliver_due(), timeout=FLUSH_GRACE)
@@ -239,9 +241,7 @@ class Service:
                 result = await engine.cycle(name)
             self._last[name] = result
             self._after_cycle(result)
-        await self._deliver()
-        if self.heartbeat is not None:
-            await self.heartbeat.ping(self.health.all_ok, None if result.ok else str(result.error))
+        await self._pipeline(result)
 
     def _after_cycle(self, result: CycleResult) -> None:
         name = result.account
@@ -256,9 +256,6 @@ class Service:
         counts = self.store.digest_counts(name, now)
         self.metrics.set_postings(name, counts.watched, counts.overdue)
         self._overdue[name] = counts.overdue
-        daemon = self.config.daemon
-        if self.engine is not None:
-            queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at, now)
         self.notifier.status(self._status_line())
 
     def _schedule_wake(self, name: str) -> None:
@@ -315,26 +312,17 @@ class Service:
         if self.outbox is not None:
             await self.outbox.deliver_due()
 
-    async def _digest(self) -> None:
-        assert self.store is not None  # noqa: S101 - set by run()
-        if self.engine is not None:
-            daemon = self.config.daemon
-            queue_due_digests(self.store, self.engine.jobs, daemon.zone, daemon.digest_at,
-                              self.now())  # fmt: skip
-            await self._deliver()
-
-    async def _key_expiry(self) -> None:
-        """Daily: `key_expiring` when a key expires within 7 days (see daemon.keycheck)."""
-        assert self.store is not None  # noqa: S101 - set by run()
-        if self.engine is not None:
-            await check_key_expiry(self.store, self.engine.jobs, self.config.daemon.zone,
-                                   self.now())  # fmt: skip
-            await self._deliver()
-
-    async def _prune(self) -> None:
-        assert self.store is not None  # noqa: S101 - set by run()
-        daemon = self.config.daemon
-        await prune_if_due(self.store, daemon.keep_history, daemon.zone, self.now())
+    async def _pipeline(self, result: CycleResult | None = None) -> None:
+        """The after-cycle pipeline of `once` (daemon.aftercycle); after a cycle (`result`)
+        with a heartbeat ping saying whether every account is fine."""
+        if self.store is None or self.engine is None or self.outbox is None:
+            return
+        error = None if result is None or result.ok else str(result.error)
+        heartbeat = self.heartbeat if result is not None else None
+        await after_cycle(
+            self.store, self.engine.jobs, self.config.daemon, self.outbox, self.now,
+            heartbeat=heartbeat, ok=self.health.all_ok, error=error,
+        )  # fmt: skip
 
     # ---------------------------------------------------------------- reload
 

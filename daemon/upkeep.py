@@ -3,7 +3,7 @@
 `once` (on a timer) and the `run` service's daily job both call `prune_if_due`; the ledger
 remembers the day, so a 5-minute timer prunes once a day, not every run.
 
-Imports the store and the standard library.
+Imports the store, the alerts path (the ledger) and the standard library.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from daemon.store import AlertKey, PruneResult, Store
+from daemon.alerts import Mark
+from daemon.alerts.batch import mark
+from daemon.models import LedgerKey
+from daemon.store import PruneResult, Store
 
 __all__ = ["prune_if_due"]
 
@@ -29,10 +32,10 @@ async def prune_if_due(
 
     Returns what was pruned, or None when it was not due.
     """
-    key = AlertKey("", "pruned", now.astimezone(zone).date().isoformat())
+    key = LedgerKey("", Mark.PRUNED, now.astimezone(zone).date().isoformat())
     if key in store.fired_keys(UPKEEP_ACCOUNT, [""]):
         return None
     result = await asyncio.to_thread(store.prune, now - keep_history)
-    store.record_alert_keys(UPKEEP_ACCOUNT, [key], now)
+    mark(store, UPKEEP_ACCOUNT, [key], now)
     log.info("pruned", rows=result.total, counts=result.counts)
     return result

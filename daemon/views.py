@@ -10,6 +10,7 @@ writing to the stream the caller passes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
@@ -23,7 +24,14 @@ from daemon.notify.render import MOSCOW, REASON_CAP, plain, span
 from daemon.store import CachedPosting, HistoryEntry, HoldAll, SyncState, json_timestamp
 from daemon.worktime import WarehouseCalendars, working_seconds_left
 
-__all__ = ["history_json", "hold_all_line", "print_history", "print_status", "status_json"]
+__all__ = [
+    "history_json",
+    "hold_all_line",
+    "print_history",
+    "print_json",
+    "print_status",
+    "status_json",
+]
 
 STALE_AFTER_INTERVALS = 3
 NO_DEADLINE_TEXT = "no deadline"
@@ -86,6 +94,11 @@ def status_json(
 def history_json(entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
     """`history --json` elements (CONTRACT section 5), newest first."""
     return [entry.as_json() for entry in entries]
+
+
+def print_json(data: object, out: TextIO) -> None:
+    """`--json` output: `data` as indented JSON and nothing else (non-ASCII kept as is)."""
+    out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def _left(seconds: int) -> str:

@@ -7,6 +7,7 @@ suite reads nothing outside the repository.
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,39 @@ OZON_DATA = REPO_ROOT / "tests" / "data" / "ozon"
 OZON_FIXTURES = OZON_DATA
 FBS_OPENAPI_2026 = OZON_DATA / "ozon-fbs-openapi-2026.json"
 SELLER_OPENAPI_2025 = OZON_DATA / "ozon-seller-openapi-2025-09.json"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options of the crash tests (tests/e2e/test_crash_e2e.py)."""
+    group = parser.getgroup("ozon-sync crash tests")
+    group.addoption(
+        "--crash-runs",
+        type=int,
+        default=20,
+        help="SIGKILLs of `once` in the crash test (at least 100 for a thorough run) [20]",
+    )
+    group.addoption(
+        "--term-runs",
+        type=int,
+        default=1,
+        help="SIGTERMs of `run` while a cancel hangs past the grace period (~40 s each) [1]",
+    )
+    group.addoption(
+        "--crash-seed",
+        type=int,
+        default=None,
+        help="seed of the crash tests' random kill moments (printed in the header) [random]",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--crash-seed", None) is None:
+        config.option.crash_seed = random.SystemRandom().randrange(2**32)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.getoption("--crash-seed")
+    return f"crash tests: seed {seed} (replay with --crash-seed {seed})"
 
 
 @pytest.fixture(scope="session")

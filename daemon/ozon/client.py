@@ -23,6 +23,7 @@ from typing import Any, Self
 
 import httpx
 
+from daemon import models
 from daemon.models import CancelReason, KeyInfo, Posting, PostingCancelReasons
 from daemon.ozon import parse
 from daemon.ozon.errors import (
@@ -345,10 +346,12 @@ class OzonClient:
         429. Raises OzonCancelOutcomeUnknown when it may have been applied (timeout or dropped
         connection after sending, 5xx, unreadable answer): re-read the posting before any new
         attempt. Raises OzonAuthError (401/403), OzonAPIError for other refusals (e.g.
-        HAS_INCORRECT_CANCEL_REASON) and ValueError when reason 402 comes without a message.
+        HAS_INCORRECT_CANCEL_REASON) and ValueError for a reason Ozon refuses without a message
+        (`models.cancel_message_problem`: 402 with an empty one).
         """
-        if reason_id == 402 and not message.strip():
-            raise ValueError("cancel reason 402 requires a message (cancel_reason_message)")
+        problem = models.cancel_message_problem(reason_id, message)
+        if problem is not None:
+            raise ValueError(f"cancel_reason_message {problem}")
         body = {
             "posting_number": posting_number,
             "cancel_reason_id": int(reason_id),

@@ -51,6 +51,7 @@ KNOB_HELP: dict[str, str] = {
     "the knob is set)}; each applies once, at its moment, and leaves the list",
     "not_found_on_get": "posting numbers whose next /v3/posting/fbs/get answers 404 once "
     "(the posting is untouched); * = the next get of any posting",
+    "cancel_answer_next": "answer the next N applied cancels normally, then cancel_outcome",
     "cancel_reasons": "posting number -> allowed cancel reason ids (overrides the scenario)",
     "forbidden_methods": "API paths answered 403 (a key without the role for that method)",
     "key_expires_in": "when the API key expires, counted from the sandbox start "
@@ -80,6 +81,7 @@ class Knobs:
     hang_seconds: float = 60.0
     cancel_apply_delay: float = 0.0
     cancel_429_for: float = 0.0
+    cancel_answer_next: int = 0
     change_on_get: dict[str, str] = field(default_factory=dict)
     change_at: list[dict[str, Any]] = field(default_factory=list)
     not_found_on_get: list[str] = field(default_factory=list)
@@ -112,7 +114,10 @@ class Knobs:
 
 _TYPES = {f.name: f.type for f in fields(Knobs)}
 _SHARES = ("error_rate", "drop_rate")
-_COUNTS = ("rate_limit", "fail_next", "drop_next", "malformed_page", "malformed_next")
+_COUNTS = (
+    "rate_limit", "fail_next", "drop_next", "malformed_page", "malformed_next",
+    "cancel_answer_next",
+)  # fmt: skip
 _SECONDS = (
     "latency",
     "date_skew",

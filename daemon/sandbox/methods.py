@@ -222,7 +222,9 @@ def cancel(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
     else:
         lifecycle.cancel(state.store, posting, now_us, "seller", reason_id)
     answer = ok(wire.encode({"result": True}))
-    if state.knobs.cancel_outcome == "drop":
+    if state.knobs.cancel_answer_next > 0:
+        state.knobs.cancel_answer_next -= 1
+    elif state.knobs.cancel_outcome == "drop":
         answer.drop = True
     elif state.knobs.cancel_outcome == "hang":
         answer.hang = state.knobs.hang_seconds

@@ -31,7 +31,8 @@ Verbs (see each docstring):
   `global_hold(now) -> HoldAll | None`; while it lasts `postings`/`posting` show every posting
   held.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
-  may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to AlertKeys).
+  may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
+  LedgerKeys of daemon.models).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason) -> int | None`,
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
   `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
@@ -42,7 +43,8 @@ Verbs (see each docstring):
   `record_sync_failure(account, error, now) -> bool` (True: streak started),
   `mark_api_error_alerted(account) -> bool`, `get_sync_state(account)`, `sync_states()`.
 - Outbox: `enqueue_alert(account, event, numbers, now, *, urgent, payload, routes, reason,
-  dry_run, not_before) -> int`, `deliveries_due(now, *, route_id, limit)`, `routes_due(now)`,
+  dry_run, not_before, staged) -> int`, `staged_alerts(account)`, `discard_staged(ids)`,
+  `deliveries_due(now, *, route_id, limit)`, `routes_due(now)`,
   `mark_delivered(id, route, now)`, `mark_failed(id, route, error, next_try_at)`,
   `postpone(id, route, until)`, `drop(id, route, reason, now)`,
   `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
@@ -78,7 +80,6 @@ from daemon.store.records import (
     Action,
     ActionOutcome,
     Alert,
-    AlertKey,
     CachedPosting,
     Delivery,
     DigestCounts,
@@ -98,7 +99,6 @@ __all__ = [
     "Action",
     "ActionOutcome",
     "Alert",
-    "AlertKey",
     "CachedPosting",
     "Delivery",
     "DigestCounts",

@@ -6,7 +6,8 @@ unique index), inside one `BEGIN IMMEDIATE` transaction, so a second thread, a r
 second process can never generate an alert twice or cancel a posting twice. Reasons and error
 texts are masked against every known secret (`daemon.redact`) before they are written.
 
-Imports only the standard library, `daemon.redact` and the store's modules.
+Imports only the standard library, daemon.models (LedgerKey), `daemon.redact` and the store's
+modules.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, get_args
 
+from daemon.models import LedgerKey
 from daemon.redact import redact_text
 from daemon.store.base import StoreBase
 from daemon.store.records import (
     Action,
     ActionOutcome,
-    AlertKey,
     SyncState,
     from_text,
     optional_from_text,
@@ -52,16 +53,16 @@ class JournalVerbs(StoreBase):
     # -- alert ledger -------------------------------------------------------------------------
 
     def record_alert_keys(
-        self, account: str, keys: Iterable[AlertKey | tuple[str, str, str]], now: datetime
+        self, account: str, keys: Iterable[LedgerKey | tuple[str, str, str]], now: datetime
     ) -> list[tuple[str, str, str]]:
         """Record alert keys of `account` fired at `now`; return those that were new, as given
-        (an AlertKey and its plain (posting_number, event, step) tuple are equal).
+        (a LedgerKey and its plain (posting_number, event, step) tuple are equal).
 
         Only the returned keys may produce alerts: a key already in the ledger (from an earlier
         cycle, a restart or a concurrent call) is ignored. Order follows `keys`, duplicates once.
         """
         at = to_text(now)
-        wanted = dict.fromkeys(keys)  # an AlertKey equals and hashes as its plain tuple
+        wanted = dict.fromkeys(keys)  # a LedgerKey equals and hashes as its plain tuple
         if not wanted:
             return []
         with self._write() as conn:  # BEGIN IMMEDIATE: nobody else writes between the two
@@ -80,7 +81,7 @@ class JournalVerbs(StoreBase):
         self, account: str, posting_numbers: Iterable[str] | None = None
     ) -> set[tuple[str, str, str]]:
         """Alert keys of `account` already in the ledger (of those postings, when given), as
-        (posting_number, event, step) tuples: equal to the AlertKeys they were recorded as."""
+        (posting_number, event, step) tuples: equal to the LedgerKeys they were recorded as."""
         with self._read() as conn:
             if posting_numbers is None:
                 return set(conn.execute(_FIRED, (account,)))

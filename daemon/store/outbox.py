@@ -34,6 +34,9 @@ from daemon.store.records import (
 
 __all__ = ["OutboxVerbs"]
 
+_ALERT_COLUMNS = (
+    "id, account, event, posting_numbers, urgent, dry_run, reason, payload, created_at, sent_at"
+)
 _DUE = """
     SELECT a.id, a.account, a.event, a.posting_numbers, a.urgent, a.dry_run, a.reason, a.payload,
            a.created_at, a.sent_at, d.route_id, d.attempts, d.next_try_at, d.last_error
@@ -84,6 +87,7 @@ class OutboxVerbs(StoreBase):
         reason: str = "",
         dry_run: bool = False,
         not_before: datetime | None = None,
+        staged: bool = False,
     ) -> int:
         """Put an alert in the outbox at `now` for each route id in `routes`; returns its id.
 
@@ -91,13 +95,18 @@ class OutboxVerbs(StoreBase):
         datetimes included; it comes back decoded as plain JSON). Deliveries are due from
         `not_before` (default `now`). With no routes the alert is only stored (call
         `record_sent` once it is logged). `reason` and `dry_run` show in `history`.
+        A `staged` alert gets no deliveries (`routes` must be empty): it waits in
+        `staged_alerts` until its writer releases it (and `discard_staged` removes it).
         """
         created = to_text(now)
         due = to_text(not_before or now)
+        routes = list(routes)
+        if staged and routes:
+            raise ValueError("a staged alert gets its routes when it is released")
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO alerts (account, event, posting_numbers, urgent, dry_run, reason, "
-                "payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "payload, created_at, staged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     account,
                     event,
@@ -107,6 +116,7 @@ class OutboxVerbs(StoreBase):
                     redact_text(reason),
                     msgspec.json.encode(redact_value(msgspec.to_builtins(dict(payload)))).decode(),
                     created,
+                    int(staged),
                 ),
             )
             alert_id = cursor.lastrowid
@@ -117,6 +127,25 @@ class OutboxVerbs(StoreBase):
                 [(alert_id, route, due) for route in routes],
             )
         return alert_id
+
+    def staged_alerts(self, account: str | None = None) -> list[Alert]:
+        """The staged alerts (of one account when given), oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE staged = 1 "  # noqa: S608 - constant columns
+                "AND (? IS NULL OR account = ?) ORDER BY id",
+                (account, account),
+            ).fetchall()
+        return [_alert(row) for row in rows]
+
+    def discard_staged(self, alert_ids: Iterable[int]) -> int:
+        """Delete staged alerts by id (once released as others); returns how many."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM alerts WHERE staged = 1 AND id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(alert_ids)),),
+            )
+            return cursor.rowcount
 
     def deliveries_due(
         self, now: datetime, *, route_id: str | None = None, limit: int = -1
@@ -159,8 +188,7 @@ class OutboxVerbs(StoreBase):
         """One alert of the outbox by id, or None."""
         with self._read() as conn:
             row = conn.execute(
-                "SELECT id, account, event, posting_numbers, urgent, dry_run, reason, payload, "
-                "created_at, sent_at FROM alerts WHERE id = ?",
+                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?",  # noqa: S608 - constant columns
                 (alert_id,),
             ).fetchone()
         return None if row is None else _alert(row)
@@ -283,7 +311,7 @@ class OutboxVerbs(StoreBase):
         Pruned: ledger keys (except those of still-watched postings, whose steps must not fire
         again), finished actions, alerts with no pending delivery, posting history rows,
         departed postings, expired holds. Never: watched postings, open or unknown actions,
-        alerts still waiting for a route, sync state.
+        alerts still waiting for a route or staged, sync state.
         """
         cutoff = to_text(older_than)
         statements = {
@@ -292,8 +320,8 @@ class OutboxVerbs(StoreBase):
             "alert_ledger.posting_number AND p.watched = 1)",
             "actions": "DELETE FROM actions WHERE finished_at < ? "
             "AND outcome IN ('done', 'failed', 'skipped')",
-            "alerts": "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM "
-            "deliveries AS d WHERE d.alert_id = alerts.id AND d.state = 'pending')",
+            "alerts": "DELETE FROM alerts WHERE created_at < ? AND staged = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries AS d WHERE d.alert_id = alerts.id AND d.state = 'pending')",
             "posting_history": "DELETE FROM posting_history WHERE at < ?",
             "postings": "DELETE FROM postings WHERE watched = 0 AND departed_at < ?",
             "holds": "DELETE FROM holds WHERE until IS NOT NULL AND until < ?",

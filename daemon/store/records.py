@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from daemon.models import Posting
 
@@ -20,7 +20,6 @@ __all__ = [
     "Action",
     "ActionOutcome",
     "Alert",
-    "AlertKey",
     "CachedPosting",
     "Delivery",
     "DigestCounts",
@@ -60,14 +59,6 @@ def optional_from_text(text: str | None) -> datetime | None:
 def json_timestamp(moment: datetime) -> str:
     """`moment` as RFC 3339 UTC with `Z`, whole seconds: the shape of `--json` output."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class AlertKey(NamedTuple):
-    """One alert's identity in the ledger: (posting, event, step); "" for account-wide events."""
-
-    posting_number: str
-    event: str
-    step: str = ""
 
 
 @dataclass(frozen=True, slots=True)

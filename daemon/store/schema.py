@@ -209,6 +209,20 @@ def _skipped_actions(db: Database) -> None:
     )
 
 
+@_migration("0004_staged_alerts")
+def _staged_alerts(db: Database) -> None:
+    db.executescript(
+        """
+        -- A staged alert is written with the change that caused it, in the same transaction,
+        -- but gets its deliveries only when released: at the end of its cycle (merged with the
+        -- cycle's other alerts of the same event into one message), or by the next cycle of
+        -- its account when the process died first.
+        ALTER TABLE alerts ADD COLUMN staged INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX alerts_staged ON alerts (account) WHERE staged = 1;
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from daemon.alerts.batch import release
 from daemon.cancel import CancelExecutor
 from daemon.config import Config, parse_config, resolve_secrets
 from daemon.cycle import CycleResult, run_cycle
@@ -150,6 +151,37 @@ async def test_each_eligible_posting_gets_exactly_one_cancel_request_across_cycl
     assert [e for e, _, _ in steps(db, first)] == ["cancelled"]
     assert not alerts_of(db, "cancelled_elsewhere")  # its departure is known to be ours
     assert not alerts_of(db, "would_cancel")
+
+
+async def test_a_cancel_and_its_alert_are_one_commit_so_a_process_dying_next_loses_neither(
+    sb: Sandbox, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor dies (as if killed) right after its second cancel: both cancels are
+    recorded with their `cancelled` alerts, which the next cycle sends, in one message."""
+    first, second = overdue(sb, hours=60), overdue(sb)
+    sent: list[str] = []
+
+    async def dying(self: CancelExecutor, claim: int, selection: Any, fresh: Any) -> None:
+        await send(self, claim, selection, fresh)
+        sent.append(fresh.posting_number)
+        if len(sent) == 2:
+            raise RuntimeError("killed")
+
+    send = CancelExecutor._send
+    with monkeypatch.context() as patched:
+        patched.setattr(CancelExecutor, "_send", dying)
+        with pytest.raises(RuntimeError, match="killed"):
+            await cycle(db, sb)
+    assert sb.status(first) == sb.status(second) == "cancelled"
+    with sqlite3.connect(db) as conn:  # each written with its outcome, not released yet
+        staged = conn.execute(
+            "SELECT event, count(*) FROM alerts WHERE staged = 1 GROUP BY event"
+        ).fetchall()
+    assert dict(staged)["cancelled"] == 2
+    await cycle(db, sb)
+    (message,) = alerts_of(db, "cancelled")
+    assert sorted(message["numbers"]) == sorted([first, second])
+    assert len(cancel_calls(sb)) == 2
 
 
 async def test_every_request_is_preceded_by_a_re_read_and_a_reason_check(
@@ -316,8 +348,8 @@ async def test_a_moved_deadline_seen_on_re_reading_leaves_the_posting_alone_this
             result = await run_cycle(store, job, lambda: now)
             sb.move_deadline(number, now - 49 * HOUR)  # between listing and re-reading
             executor = CancelExecutor(store, job, now)
-            report = await executor.execute(result)
-            executor.flush()
+            report = await executor.execute(result.selected, watched=result.watched)
+            release(store, now, job.routes, job.name)
     assert cancel_calls(sb) == []
     assert "shipment_date" in report.held_back[number]
 
@@ -336,8 +368,8 @@ async def test_a_hold_placed_after_the_listing_is_checked_again_before_sending(
             assert [s.posting.posting_number for s in result.selected] == [number]
             store.hold(number, None, now)
             executor = CancelExecutor(store, job, now)
-            report = await executor.execute(result)
-            executor.flush()
+            report = await executor.execute(result.selected, watched=result.watched)
+            release(store, now, job.routes, job.name)
     assert cancel_calls(sb) == []
     assert report.held_back == {number: "held by the seller"}
     assert "held by the seller" in alerts_of(db, "would_cancel")[0]["reason"]
@@ -452,8 +484,8 @@ async def test_when_ozon_stops_answering_the_remaining_postings_wait_for_the_nex
             result = await run_cycle(store, job, lambda: now)
             sb.set_knobs(drop_rate=1.0)  # from now on no answer at all
             executor = CancelExecutor(store, job, now)
-            report = await executor.execute(result)
-            executor.flush()
+            report = await executor.execute(result.selected, watched=result.watched)
+            release(store, now, job.routes, job.name)
     assert len(sb.calls_to(GET)) == 1  # one posting tried, the other not
     assert report.failed == [first]
     assert cancel_calls(sb) == []

@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from daemon.cycle import (
-    BATCH_POSTINGS,
-    AccountJob,
-    CycleResult,
-    _Cycle,
-    run_cycle,
-    run_focused,
-)
+from daemon.cycle import BATCH_POSTINGS, CycleResult, _Cycle, run_cycle
+from daemon.engine import run_account_cycle, run_account_wakeup
+from daemon.job import AccountJob
 from daemon.ozon.client import OzonClient
 from daemon.policy import CancelRules, Rules
 from daemon.store import Store, StoreError
@@ -38,8 +33,9 @@ def db(tmp_path: Path) -> Path:
 
 
 async def cycle(db: Path, now: datetime, rules: Rules | None = None) -> CycleResult:
-    """One cycle of account "shop-1" at `now`, with a store opened and closed around it
-    (every cycle is a restart, so nothing may rely on memory between cycles)."""
+    """One cycle of account "shop-1" at `now` (the sync, the cancel executor, the release of
+    its alerts), with a store opened and closed around it (every cycle is a restart, so
+    nothing may rely on memory between cycles)."""
 
     async def no_sleep(_seconds: float) -> None:
         return None
@@ -50,13 +46,14 @@ async def cycle(db: Path, now: datetime, rules: Rules | None = None) -> CycleRes
             max_requests_per_second=1000, wall_clock=lambda: now,
         ) as client:  # fmt: skip
             job = AccountJob(name="shop-1", client=client, rules=rules or Rules())
-            return await run_cycle(store, job, lambda: now)
+            return await run_account_cycle(store, job, lambda: now)
 
 
 def events(db: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(event, posting numbers) of every alert queued so far, oldest first."""
     with Store.open(db, mode="reader") as store:
-        return [(e.event, e.posting_numbers) for e in reversed(store.history(1000))]
+        entries = reversed(store.history(1000))
+        return [(e.event, e.posting_numbers) for e in entries if e.kind == "alert"]
 
 
 async def test_every_reminder_step_and_overdue_fires_once_over_time(
@@ -150,7 +147,7 @@ async def cycle_dying_at(
 ) -> None:
     """A cycle at `now` that dies (as if killed) when it reaches its `step` method."""
 
-    async def die(self: object) -> None:
+    def die(*_args: object) -> None:
         raise RuntimeError(f"killed at {step}")
 
     with monkeypatch.context() as patched:
@@ -159,36 +156,40 @@ async def cycle_dying_at(
             await cycle(db, now)
 
 
-async def test_a_deadline_move_cached_by_a_cycle_that_died_is_still_reported_once(
+async def test_a_move_committed_by_a_cycle_that_died_before_its_end_is_sent_once_later(
     fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cycle that dies after caching a moved deadline but before recording its alerts
-    (SIGKILL, power loss) leaves the cache with the new deadline: the next cycle still
-    reports the move, from the posting's history, and only once."""
+    """A cycle that dies after committing a batch (SIGKILL, power loss) has cached the new
+    deadline together with its staged alert: the next cycle sends it, and only once."""
     fake.add(posting("6000-0001-1", T0 + 100 * HOUR))
     assert (await cycle(db, T0)).ok
     fake.postings["6000-0001-1"]["shipment_date"] = rfc(T0 + 124 * HOUR)
 
-    await cycle_dying_at("_record_alerts", db, T0 + timedelta(minutes=10), monkeypatch)
-    assert events(db) == []
-    after = await cycle(db, T0 + timedelta(minutes=20))
-    assert after.alerts == {"deadline_changed": 1}
+    await cycle_dying_at("_record_sync_state", db, T0 + timedelta(minutes=10), monkeypatch)
+    assert events(db) == []  # staged, not sent
+    assert (await cycle(db, T0 + timedelta(minutes=20))).alerts == {}
     assert events(db) == [("deadline_changed", ("6000-0001-1",))]
     assert (await cycle(db, T0 + timedelta(minutes=30))).alerts == {}
     assert len(events(db)) == 1
 
 
-async def test_a_move_reported_by_a_cycle_that_died_later_is_not_reported_again(
+async def test_a_cycle_that_dies_inside_a_batch_caches_nothing_of_it_and_loses_no_move(
     fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The history row outlives the last successful sync, but the ledger has the alert."""
+    """A batch's cached postings, ledger keys and alerts are one commit: a cycle dying while
+    deciding leaves the old deadline cached, and the next cycle reports the move once."""
     fake.add(posting("6000-0002-1", T0 + 100 * HOUR))
     await cycle(db, T0)
     fake.postings["6000-0002-1"]["shipment_date"] = rfc(T0 + 124 * HOUR)
 
-    await cycle_dying_at("_record_sync_state", db, T0 + timedelta(minutes=10), monkeypatch)
+    await cycle_dying_at("_decide", db, T0 + timedelta(minutes=10), monkeypatch)
+    with Store.open(db, mode="reader") as store:
+        cached = store.posting("6000-0002-1", T0, account="shop-1")
+    assert cached is not None and cached.posting.shipment_date == T0 + 100 * HOUR
+    after = await cycle(db, T0 + timedelta(minutes=20))
+    assert after.alerts == {"deadline_changed": 1}
     assert events(db) == [("deadline_changed", ("6000-0002-1",))]
-    assert (await cycle(db, T0 + timedelta(minutes=20))).alerts == {}
+    assert (await cycle(db, T0 + timedelta(minutes=30))).alerts == {}
     assert len(events(db)) == 1
 
 
@@ -306,7 +307,7 @@ async def test_a_wakeup_rereads_only_the_postings_crossing_their_threshold(
     with Store.open(db, mode="writer") as store:
         async with OzonClient("1", "k", base_url=BASE_URL, max_requests_per_second=1000) as client:
             job = AccountJob("shop-1", client, Rules())
-            result = await run_focused(store, job, lambda: later, numbers)
+            result = await run_account_wakeup(store, job, lambda: later, numbers)
     assert result.ok
     assert result.alerts == {"reminder": count}
     gets = fake.calls_to("/v3/posting/fbs/get")

@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.cycle import AccountJob, CycleResult, run_cycle
+from daemon.cycle import CycleResult
+from daemon.engine import run_account_cycle
+from daemon.job import AccountJob
 from daemon.models import NO_DEADLINE
 from daemon.ozon.client import OzonClient
 from daemon.policy import CancelRules, Rules
@@ -52,7 +54,7 @@ async def cycle(db: Path, now: datetime, rules: Rules = CANCELLING) -> CycleResu
             max_requests_per_second=1000, wall_clock=lambda: now,
         ) as client:  # fmt: skip
             job = AccountJob(name="shop-1", client=client, rules=rules)
-            return await run_cycle(store, job, lambda: now)
+            return await run_account_cycle(store, job, lambda: now)
 
 
 def alerted(db: Path) -> dict[str, set[str]]:

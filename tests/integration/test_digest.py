@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from daemon.cycle import AccountJob
 from daemon.digest import queue_due_digests
+from daemon.job import AccountJob
 from daemon.ozon.client import OzonClient
 from daemon.ozon.parse import parse_unfulfilled_page
 from daemon.policy import Rules

@@ -25,7 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.cycle import AccountJob, run_cycle
+from daemon.engine import run_account_cycle
+from daemon.job import AccountJob
 from daemon.notify.outbox import Outbox, route_limit
 from daemon.notify.render import Message
 from daemon.notify.routes import Route, Router
@@ -204,7 +205,7 @@ async def _run(folder: Path, listed: list[Any]) -> tuple[Store, list[tuple[Route
             wall_clock=lambda: NOW,
         ) as client:
             job = AccountJob("shop-1", client, RULES, routes=router.route_ids)
-            result = await run_cycle(store, job, lambda: NOW)
+            result = await run_account_cycle(store, job, lambda: NOW)
     assert result.ok, result.error
     outbox = Outbox(
         store, router, zone=ZoneInfo("Asia/Shanghai"), language="zh", now=lambda: NOW, sender=sender

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.cycle import AccountJob
+from daemon.job import AccountJob
 from daemon.keycheck import check_key_expiry
 from daemon.ozon.client import OzonClient
 from daemon.policy import Rules

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from daemon.store import AlertKey, Store, schema
+from daemon.models import LedgerKey
+from daemon.store import Store, schema
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -39,15 +40,15 @@ def test_only_new_alert_keys_are_returned(store: Store) -> None:
         [("1-1", "reminder", "24h"), ("1-1", "reminder", "24h"), ("1-2", "overdue", "0")],
         NOW,
     )
-    assert first == [AlertKey("1-1", "reminder", "24h"), AlertKey("1-2", "overdue", "0")]
+    assert first == [LedgerKey("1-1", "reminder", "24h"), LedgerKey("1-2", "overdue", "0")]
 
     second = store.record_alert_keys(
-        "shop-1", [AlertKey("1-2", "overdue", "0"), AlertKey("1-2", "overdue", "1")], NOW
+        "shop-1", [LedgerKey("1-2", "overdue", "0"), LedgerKey("1-2", "overdue", "1")], NOW
     )
-    assert second == [AlertKey("1-2", "overdue", "1")]
+    assert second == [LedgerKey("1-2", "overdue", "1")]
     # The same key in another account is another alert.
     assert store.record_alert_keys("shop-2", [("1-1", "reminder", "24h")], NOW) == [
-        AlertKey("1-1", "reminder", "24h")
+        LedgerKey("1-1", "reminder", "24h")
     ]
 
 
@@ -57,16 +58,16 @@ def test_the_ledger_survives_reopening_the_database(db_path: Path) -> None:
     with Store.open(db_path) as store:
         assert store.record_alert_keys("shop-1", [("1-1", "reminder", "4h")], NOW) == []
         assert store.fired_keys("shop-1") == {
-            AlertKey("1-1", "reminder", "4h"),
-            AlertKey("", "digest", "05-01"),
+            LedgerKey("1-1", "reminder", "4h"),
+            LedgerKey("", "digest", "05-01"),
         }
-        assert store.fired_keys("shop-1", ["1-1"]) == {AlertKey("1-1", "reminder", "4h")}
+        assert store.fired_keys("shop-1", ["1-1"]) == {LedgerKey("1-1", "reminder", "4h")}
         assert store.fired_keys("shop-2") == set()
 
 
 def test_concurrent_callers_never_both_get_the_same_new_key(store: Store) -> None:
     keys = [("1-1", "overdue", str(n)) for n in range(200)]
-    won: list[list[AlertKey]] = []
+    won: list[list[LedgerKey]] = []
 
     def record() -> None:
         won.append(store.record_alert_keys("shop-1", keys, NOW))
@@ -77,7 +78,7 @@ def test_concurrent_callers_never_both_get_the_same_new_key(store: Store) -> Non
     for thread in threads:
         thread.join()
     all_won = [key for result in won for key in result]
-    assert sorted(all_won) == sorted(AlertKey(*k) for k in keys)
+    assert sorted(all_won) == sorted(LedgerKey(*k) for k in keys)
 
 
 # -- action claims -------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from daemon.store import AlertKey, Store
+from daemon.models import LedgerKey
+from daemon.store import Store
 from daemon.upkeep import prune_if_due
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
@@ -18,8 +19,8 @@ async def test_old_records_are_pruned_once_per_day(tmp_path: Path) -> None:
         old = NOW - timedelta(days=100)
         alert = store.enqueue_alert("a", "overdue", ["1-1"], old, urgent=True, payload={})
         store.record_sent(alert, old)
-        store.record_alert_keys("a", [AlertKey("gone-1", "overdue", "#0")], old)
-        store.record_alert_keys("a", [AlertKey("new-1", "overdue", "#0")], NOW)
+        store.record_alert_keys("a", [LedgerKey("gone-1", "overdue", "#0")], old)
+        store.record_alert_keys("a", [LedgerKey("new-1", "overdue", "#0")], NOW)
         first = await prune_if_due(store, timedelta(days=90), MOSCOW, NOW)
         again = await prune_if_due(store, timedelta(days=90), MOSCOW, NOW + timedelta(hours=1))
         next_day = await prune_if_due(store, timedelta(days=90), MOSCOW, NOW + timedelta(days=1))

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from daemon.cancel import (
+from daemon.cancel_plan import (
     changed_fields,
     clock_guard,
+    dry_run_plan,
     not_cancellable_reason,
     plan_cycle,
     reason_refusal,
@@ -135,6 +136,27 @@ def test_plan_cycle_skips_postings_refused_for_their_deadline_before_counting_ma
     )
     assert plan.send == (chosen[1], chosen[2])
     assert [s for s, _ in plan.held] == [chosen[3]]
+
+
+@pytest.mark.parametrize(
+    ("count", "watched", "cancel", "limit"),
+    [
+        (1, 10, CancelRules(), None),
+        (3, 4, CancelRules(), "the share breaker would hold back all 3"),
+        (2, 30, CancelRules(max_per_cycle=1), [None, "over max_per_cycle 1 this cycle"]),
+    ],
+    ids=["within every limit", "share breaker", "max_per_cycle"],
+)
+def test_a_dry_run_reports_each_selection_naming_the_limit_that_would_hold_it_back(
+    count: int, watched: int, cancel: CancelRules, limit: str | list[str | None] | None
+) -> None:
+    selected = selections(count)
+    plan = dry_run_plan(selected, watched, cancel)
+    assert [selection for selection, _ in plan] == selected  # every one, in order
+    limits = limit if isinstance(limit, list) else [limit] * count
+    for (_, reason), expected in zip(plan, limits, strict=True):
+        assert reason.startswith("overdue; dry run, nothing is cancelled")
+        assert (expected in reason) if expected else reason.count(";") == 1
 
 
 def test_a_refusal_is_keyed_by_deadline_so_a_moved_deadline_allows_a_new_attempt() -> None:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import fields
 from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
 from daemon.config import (
+    CancelOverride,
+    CancelSection,
     ConfigError,
     default_config_path,
     load_config,
     resolve_secrets,
 )
+from daemon.models import REASON_NEEDING_MESSAGE, cancel_message_problem
+from daemon.policy_rules import CancelRules
 from daemon.secrets import Secret
 from tests.conftest import REPO_ROOT
 
@@ -113,6 +118,54 @@ def test_account_policy_overrides_merge_over_the_global_policy(tmp_path: Path) -
     assert first.cancel.max_per_cycle == 2  # merged key by key inside [policy.cancel]
     assert second.remind_before == (timedelta(hours=24), timedelta(hours=4), timedelta(hours=1))
     assert second.cancel.enabled is False
+
+
+def test_an_account_override_of_any_cancel_key_builds_its_rules(tmp_path: Path) -> None:
+    """Every [policy.cancel] key can be overridden per account, durations included (they were
+    merged in their serialized form, "50h", and building the rules crashed)."""
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + """
+            [accounts.policy.cancel]
+            enabled = true
+            overdue_for = "50h"
+            statuses = ["awaiting_packaging", "awaiting_deliver"]
+            reason_id = 352
+            reason_message = ""
+            max_per_cycle = 1
+            max_share = 0.5
+            """,
+        )
+    )
+    cancel = config.rules_for(config.accounts[0]).cancel
+    assert cancel == CancelRules(
+        enabled=True,
+        overdue_for=timedelta(hours=50),
+        statuses=frozenset({"awaiting_packaging", "awaiting_deliver"}),
+        reason_id=352,
+        reason_message="",
+        max_per_cycle=1,
+        max_share=0.5,
+    )
+
+
+def test_the_cancel_settings_are_defined_once_with_their_defaults() -> None:
+    """[policy.cancel], its per-account override and the policy's CancelRules name the same
+    settings, with the policy's defaults; the override sets none of them by itself."""
+    rules = {f.name: f.default for f in fields(CancelRules)}
+    assert set(CancelSection.model_fields) == set(CancelOverride.model_fields) == set(rules)
+    section = CancelSection()
+    assert section.cancel_rules() == CancelRules()
+    assert CancelOverride().model_dump() == dict.fromkeys(rules)
+
+
+def test_the_reason_message_rule_is_the_one_the_ozon_client_applies() -> None:
+    assert cancel_message_problem(REASON_NEEDING_MESSAGE, " ") is not None
+    assert cancel_message_problem(352, "") is None
+    with pytest.raises(ValueError, match="reason_message must not be empty"):
+        CancelRules(reason_message=" ")
 
 
 BAD_INPUTS = [

@@ -51,7 +51,22 @@ def in_package(prefix: str) -> list[str]:
     [
         ("daemon.models", set()),
         ("daemon.policy_keys", set()),
-        ("daemon.policy", {"daemon.models", "daemon.policy_keys"}),
+        ("daemon.alerts", set()),
+        ("daemon.policy_rules", {"daemon.models"}),
+        (
+            "daemon.policy",
+            {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
+        ),
+        (
+            "daemon.cancel_plan",
+            {
+                "daemon.models",
+                "daemon.policy",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.alerts",
+            },
+        ),
         ("daemon.durations", set()),
         ("daemon.redact", set()),
         ("daemon.logs", {"daemon.redact"}),
@@ -116,3 +131,58 @@ def test_working_time_arithmetic_uses_only_the_standard_library() -> None:
     import sys
 
     assert external_roots("daemon.worktime") <= set(sys.stdlib_module_names)
+
+
+def nodes() -> Iterator[tuple[str, ast.AST]]:
+    """(module, node) for every node of every daemon module."""
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            yield module_name(path), node
+
+
+def calls_of(name: str) -> set[str]:
+    """The daemon modules that call a function or method named `name`."""
+    return {
+        module
+        for module, node in nodes()
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+            or (isinstance(node.func, ast.Name) and node.func.id == name)
+        )
+    }
+
+
+def test_the_cancel_executor_does_not_import_the_cycle_nor_the_cycle_the_executor() -> None:
+    assert "daemon.cycle" not in daemon_imports("daemon.cancel")
+    assert "daemon.cancel" not in daemon_imports("daemon.cycle")
+
+
+@pytest.mark.parametrize("verb", ["enqueue_alert", "record_alert_keys", "discard_staged"])
+def test_only_the_alerts_path_writes_ledger_keys_and_outbox_rows(verb: str) -> None:
+    assert calls_of(verb) == {"daemon.alerts.batch"}
+
+
+def test_dry_run_is_decided_only_where_the_cancel_request_would_be_sent() -> None:
+    """`cancel.enabled` (and with it --dry-run) is read by the executor alone: the policy
+    selects, the cycle collects, the executor sends or only reports."""
+    readers = {
+        module
+        for module, node in nodes()
+        if isinstance(node, ast.Attribute)
+        and node.attr == "enabled"
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "cancel"
+    }
+    assert readers == {"daemon.cancel"}
+
+
+def test_only_the_entry_points_tune_the_garbage_collector() -> None:
+    assert calls_of("freeze") == calls_of("set_threshold") == {"daemon.engine"}
+    assert calls_of("tune_gc") == {"daemon.cli"}  # `run` and `once`, before their work
+
+
+def test_once_run_and_the_demo_share_one_after_cycle_pipeline() -> None:
+    assert calls_of("after_cycle") == {"daemon.once", "daemon.service", "daemon.demo"}
+    for step in ("queue_due_digests", "check_key_expiry", "prune_if_due"):
+        assert calls_of(step) == {"daemon.aftercycle"}, step

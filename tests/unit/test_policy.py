@@ -21,7 +21,6 @@ from daemon.policy import (
     limit_per_cycle,
     next_wakeup,
     share_breaker_trips,
-    would_cancel_alerts,
 )
 from daemon.policy_keys import (
     deadline_changed_step,
@@ -58,10 +57,9 @@ def run(
     rules: Rules = RULES,
     fired: Set[Key] = frozenset(),
     departed: Iterable[Departed] = (),
-    dry_run: bool = False,
 ) -> Decisions:
     watched = [item if isinstance(item, Watched) else Watched(item) for item in items]
-    return decide(watched, now, rules, fired, departed, dry_run=dry_run)
+    return decide(watched, now, rules, fired, departed)
 
 
 def alerted(decisions: Decisions) -> list[tuple[str, str]]:
@@ -275,61 +273,16 @@ def test_policy_selects_for_cancelling_only_what_every_guard_allows(
         assert "over overdue_for 48h" in decisions.selected[0].reason
 
 
-def test_policy_reports_would_cancel_once_per_posting_in_a_dry_run() -> None:
-    first = run([posting()], D + 50 * H)
-    assert first.dry_run
-    assert ("would_cancel", f"@{Z}") in alerted(first)
-    reason = next(a.reason for a in first.alerts if a.event == "would_cancel")
-    assert reason == "overdue by 2d 2h, over overdue_for 48h; dry run, nothing is cancelled"
-    again = run([posting()], D + 60 * H, fired=frozenset(first.ledger_keys()))
-    assert "would_cancel" not in [event for event, _ in alerted(again)]
-    assert [s.posting.posting_number for s in again.selected] == ["1-1"]
-
-
-@pytest.mark.parametrize(
-    ("enabled", "dry_run", "would_cancel"),
-    [(True, False, False), (True, True, True), (False, False, True)],
-    ids=["enabled: the executor decides", "enabled but --dry-run", "disabled: dry run"],
-)
-def test_policy_leaves_real_cancels_to_the_executor_when_cancelling_is_enabled(
-    enabled: bool, dry_run: bool, would_cancel: bool
+@pytest.mark.parametrize("enabled", [True, False], ids=["enabled", "disabled"])
+def test_policy_selects_whether_cancelling_is_enabled_or_not_and_never_reports_it_itself(
+    enabled: bool,
 ) -> None:
+    """Dry run is decided once, by the executor at the side effect: the policy only selects."""
     rules = replace(RULES, cancel=CancelRules(enabled=enabled))
-    decisions = run([posting()], D + 50 * H, rules, dry_run=dry_run)
-    assert decisions.dry_run is would_cancel
-    assert len(decisions.selected) == 1
-    assert ("would_cancel" in [e for e, _ in alerted(decisions)]) is would_cancel
-
-
-def test_policy_dry_run_names_the_share_breaker_and_max_per_cycle() -> None:
-    late = [posting(f"{n}-1", shipment_date=D - n * H) for n in range(1, 4)]
-    fine = [posting("9-1", shipment_date=D + 99 * H)]
-    tripped = run(late + fine, D + 50 * H)
-    reasons = [a.reason for a in tripped.alerts if a.event == "would_cancel"]
-    assert len(reasons) == 3
-    assert all("share breaker would hold back all 3" in reason for reason in reasons)
-
-    fine = [posting(f"{n}-9", shipment_date=D + 99 * H) for n in range(20)]
-    rules = replace(RULES, cancel=CancelRules(max_per_cycle=1))
-    limited = run(late[:2] + fine, D + 50 * H, rules)
-    reasons = [a.reason for a in limited.alerts if a.event == "would_cancel"]
-    assert ["max_per_cycle" in reason for reason in reasons] == [False, True]
-    assert [s.posting.posting_number for s in limited.selected] == ["2-1", "1-1"]
-
-
-def test_policy_leaves_would_cancel_to_the_caller_when_collecting_pages() -> None:
-    late = [posting(f"{n}-1", shipment_date=D - n * H) for n in range(1, 4)]
-    pages = [run(late[:2], D + 50 * H), run(late[2:], D + 50 * H)]
-    collected = [decide([Watched(p) for p in late[:2]], D + 50 * H, RULES, collect_only=True)]
-    assert "would_cancel" not in [a.event for a in collected[0].alerts]
-    assert collected[0].selected == pages[0].selected
-    selected = [s for page in pages for s in page.selected]
-    selected.sort(key=lambda s: s.posting.shipment_date)
-    reported = done(("would_cancel", would_cancel_step(D - H)))  # 1-1, due at D - 1h
-    alerts = would_cancel_alerts(selected, 10, RULES.cancel, reported)
-    assert [a.posting.posting_number for a in alerts] == ["3-1", "2-1"]
-    assert all("share breaker would hold back all 3" in a.reason for a in alerts)
-    assert [a.key for a in alerts] == [s.key for s in selected[:2]]
+    decisions = run([posting()], D + 50 * H, rules)
+    assert [s.posting.posting_number for s in decisions.selected] == ["1-1"]
+    assert decisions.selected[0].key == ("1-1", "would_cancel", f"@{Z}")
+    assert "would_cancel" not in [event for event, _ in alerted(decisions)]
 
 
 def test_policy_alerts_an_unknown_status_but_never_selects_it() -> None:
@@ -413,8 +366,8 @@ def test_policy_orders_decisions_soonest_deadline_first_then_by_number() -> None
     ]
     decisions = run(items, D)
     numbers = [a.posting.posting_number for a in decisions.alerts]
-    assert numbers == ["1-1", "1-1", "3-1", "3-1", "2-1", "2-1"]
-    assert [a.event for a in decisions.alerts[:2]] == ["overdue", "would_cancel"]
+    assert numbers == ["1-1", "3-1", "2-1"]
+    assert [a.event for a in decisions.alerts] == ["overdue"] * 3
     assert [s.posting.posting_number for s in decisions.selected] == ["1-1", "3-1", "2-1"]
     assert decisions == run(reversed(items), D)
 

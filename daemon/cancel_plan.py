@@ -1,0 +1,222 @@
+"""The cancellation executor's pure guards (issue 7): what may be sent this cycle, and why not.
+
+    plan_cycle(...)             the cycle-level guards: a failed cycle, the clock against
+                                Ozon's Date header, the share breaker, refusals already
+                                reported, max_per_cycle
+    dry_run_plan(...)           the same limits, as the report of a dry run
+    CancelReport                what the executor did in one cycle
+    changed_fields(...)         what changed between the listing and the re-read
+    not_cancellable_reason(...) whether the policy still selects the re-read posting
+    reason_refusal(...)         whether Ozon allows the configured reason for the posting
+
+PURE: no I/O, no clock; imports the policy, its keys and rules, the models and the standard
+library. The executor (`daemon.cancel`) applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from daemon import policy
+from daemon.alerts import Event
+from daemon.models import LedgerKey, Posting, PostingCancelReasons
+from daemon.policy import CancelSelection, Watched
+from daemon.policy_keys import rfc3339
+from daemon.policy_rules import CancelRules, Rules
+
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "CancelPlan",
+    "CancelReport",
+    "as_cancelled",
+    "changed_fields",
+    "clock_guard",
+    "dry_run_plan",
+    "error_key",
+    "is_cancelled",
+    "not_cancellable_reason",
+    "plan_cycle",
+    "reason_refusal",
+    "refused_key",
+    "retried_key",
+]
+
+MAX_CLOCK_SKEW = 120.0  # seconds between the local clock and Ozon's Date header
+
+
+@dataclass(frozen=True)
+class CancelPlan:
+    """The cycle-level guards' verdict: `send` in order; `held` with the reason for each."""
+
+    send: tuple[CancelSelection, ...]
+    held: tuple[tuple[CancelSelection, str], ...]
+
+
+@dataclass
+class CancelReport:
+    """What the executor did in one cycle of one account (posting numbers)."""
+
+    account: str
+    dry_run: bool = False
+    cancelled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    held_back: dict[str, str] = field(default_factory=dict)
+    planned: list[str] = field(default_factory=list)
+    requests: int = 0
+
+
+def clock_guard(skew: float | None, limit: float = MAX_CLOCK_SKEW) -> str | None:
+    """Why no posting may be cancelled given the local-minus-Ozon clock `skew` (seconds, None
+    when no Date header was seen), or None when the clocks agree within `limit`."""
+    if skew is None:
+        return "Ozon's time is unknown (no Date header), so the deadline cannot be trusted"
+    if abs(skew) > limit:
+        way = "ahead of" if skew > 0 else "behind"
+        return (
+            f"the local clock is {abs(skew):.0f}s {way} Ozon's (over {limit:.0f}s): "
+            "a sign of a bad clock, nothing is cancelled"
+        )
+    return None
+
+
+def _at(posting: Posting) -> str:
+    return rfc3339(posting.shipment_date)
+
+
+def refused_key(posting: Posting) -> LedgerKey:
+    """The ledger key recording that Ozon refused (or we gave up) cancelling `posting` for its
+    current deadline: no new attempt is made for that deadline."""
+    return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"refused@{_at(posting)}")
+
+
+def retried_key(posting: Posting) -> LedgerKey:
+    """The ledger key recording that an unknown outcome on a posting still open allowed one
+    more try for its current deadline."""
+    return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"retried@{_at(posting)}")
+
+
+def error_key(posting: Posting) -> LedgerKey:
+    """The ledger key of a cancel that failed without a refusal (retried next cycle): reported
+    once per deadline."""
+    return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"error@{_at(posting)}")
+
+
+def plan_cycle(
+    selected: Sequence[CancelSelection],
+    *,
+    watched: int,
+    cancel: CancelRules,
+    skew: float | None,
+    cycle_error: str | None = None,
+    fired: Set[tuple[str, str, str]] = frozenset(),
+) -> CancelPlan:
+    """Apply the cycle-level guards to the policy's `selected` (soonest deadline first).
+
+    In order: a failed cycle (`cycle_error`), `clock_guard(skew)`, and the share breaker over
+    all of `selected` against `watched` hold back every posting; postings whose refusal key is
+    in `fired` are dropped silently (already reported); `max_per_cycle` holds back the rest.
+    """
+    reason: str | None = None
+    if cycle_error is not None:
+        reason = f"this cycle failed ({cycle_error}), nothing is cancelled"
+    else:
+        reason = clock_guard(skew)
+    if reason is None and policy.share_breaker_trips(len(selected), watched, cancel.max_share):
+        reason = (
+            f"the share breaker holds back all {len(selected)}: more than max_share "
+            f"{cancel.max_share:g} of {watched} watched postings (bad data or a bad clock?)"
+        )
+    if reason is not None:
+        return CancelPlan((), tuple((s, reason) for s in selected))
+    open_ = [s for s in selected if tuple(refused_key(s.posting)) not in fired]
+    send, rest = policy.limit_per_cycle(open_, cancel.max_per_cycle)
+    waiting = f"over max_per_cycle {cancel.max_per_cycle} this cycle; waits for the next cycle"
+    return CancelPlan(send, tuple((s, waiting) for s in rest))
+
+
+def dry_run_plan(
+    selected: Sequence[CancelSelection], watched: int, cancel: CancelRules
+) -> tuple[tuple[CancelSelection, str], ...]:
+    """A dry run's report of the selections (soonest deadline first): each with its reason,
+    naming the limit that would hold it back (`share_breaker_trips` over `watched` postings,
+    then `limit_per_cycle`)."""
+    trips = policy.share_breaker_trips(len(selected), watched, cancel.max_share)
+    this_cycle, _ = policy.limit_per_cycle(selected, cancel.max_per_cycle)
+    planned = []
+    for index, selection in enumerate(selected):
+        reason = f"{selection.reason}; dry run, nothing is cancelled"
+        if trips:
+            reason += f"; the share breaker would hold back all {len(selected)}"
+        elif index >= len(this_cycle):
+            reason += f"; over max_per_cycle {cancel.max_per_cycle} this cycle"
+        planned.append((selection, reason))
+    return tuple(planned)
+
+
+def changed_fields(listed: Posting, fresh: Posting) -> str:
+    """What changed between the listing and the re-read that forbids cancelling this cycle
+    (status, shipment_date, the cancel action), as text; "" when nothing did."""
+    changes = []
+    if listed.status != fresh.status:
+        changes.append(f"status {listed.status} -> {fresh.status}")
+    if listed.shipment_date != fresh.shipment_date:
+        changes.append(
+            f"shipment_date {rfc3339(listed.shipment_date)} -> {rfc3339(fresh.shipment_date)}"
+        )
+    if listed.can_cancel != fresh.can_cancel:
+        changes.append("the cancel action " + ("appeared" if fresh.can_cancel else "disappeared"))
+    return ", ".join(changes)
+
+
+def not_cancellable_reason(
+    posting: Posting, now: datetime, rules: Rules, *, held: bool = False
+) -> str | None:
+    """None when the policy still selects `posting` at `now` (its own guard, one place for the
+    rules: statuses, overdue_for, the cancel action, hand-over substatuses, delivering_date,
+    holds); otherwise a description of the posting's state that explains why not."""
+    item = Watched(posting=posting, held=held)
+    if policy.decide([item], now, rules).selected:
+        return None
+    state = [f"status {posting.status}"]
+    if posting.substatus:
+        state.append(f"substatus {posting.substatus}")
+    if posting.delivering_date is not None:
+        state.append("delivering_date set")
+    state.append("cancel " + ("available" if posting.can_cancel else "not available"))
+    if not posting.has_deadline:
+        state.append("no shipment deadline")
+    elif now < posting.shipment_date + rules.cancel.overdue_for:
+        state.append(f"not overdue by {rules.cancel.overdue_for} yet")
+    if held:
+        state.append("held")
+    return "the cancel rules no longer select it (" + ", ".join(state) + ")"
+
+
+def reason_refusal(
+    reasons: Iterable[PostingCancelReasons], posting_number: str, reason_id: int
+) -> str | None:
+    """None when Ozon allows `reason_id` for the posting; else why not, naming what it allows."""
+    entry = next((r for r in reasons if r.posting_number == posting_number), None)
+    if entry is not None and entry.allows(reason_id):
+        return None
+    offered = entry.reasons if entry is not None else ()
+    allowed = ", ".join(f"{r.id} ({r.title})" if r.title else str(r.id) for r in offered)
+    return (
+        f"cancel reason {reason_id} is not allowed for this posting; Ozon allows: "
+        f"{allowed or 'none'}; nothing was sent"
+    )
+
+
+def is_cancelled(posting: Posting) -> bool:
+    """True when Ozon shows `posting` cancelled."""
+    return posting.status == "cancelled" or posting.substatus == "posting_canceled"
+
+
+def as_cancelled(posting: Posting) -> Posting:
+    """`posting` as it is once Ozon has applied our cancel (for the alert)."""
+    return msgspec.structs.replace(posting, status="cancelled", substatus="posting_canceled")

@@ -1,0 +1,34 @@
+"""What one account's work needs, handed to the cycle, the cancel executor, the digest and the
+key check: `AccountJob`.
+
+Imports the Ozon client (its type), the policy's rules and `daemon.alerts.batch` (the route
+resolver); never config, the store or the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from daemon.alerts.batch import RouteResolver, no_routes
+from daemon.ozon.client import OzonClient
+from daemon.policy_rules import Rules
+
+__all__ = ["AccountJob"]
+
+
+@dataclass(frozen=True)
+class AccountJob:
+    """One account, wired up: its Ozon client, its rules, the warehouses it watches, and
+    `routes(account, event)` naming the route ids an alert goes to. `dry_run` forces a dry run
+    whatever the rules say; only the cancel executor reads it (and `rules.cancel.enabled`),
+    where the cancel request would be sent. `wake_horizon`: the cycle lists the events due this
+    soon, for precise wake-ups."""
+
+    name: str
+    client: OzonClient
+    rules: Rules
+    warehouse_ids: tuple[int, ...] = ()
+    routes: RouteResolver = no_routes
+    dry_run: bool = False
+    wake_horizon: timedelta = timedelta(0)
