@@ -341,11 +341,14 @@ class OzonClient:
     async def cancel(self, posting_number: str, reason_id: int, message: str = "") -> None:
         """Cancel one posting (`/v2/posting/fbs/cancel`) with a reason id and message.
 
-        Never blindly re-sent: retried only after a connection that was never established or a
-        429. Raises OzonCancelOutcomeUnknown when it may have been applied (timeout or dropped
-        connection after sending, 5xx, unreadable answer): re-read the posting before any new
-        attempt. Raises OzonAuthError (401/403), OzonAPIError for other refusals (e.g.
-        HAS_INCORRECT_CANCEL_REASON) and ValueError when reason 402 comes without a message.
+        One request, never retried here: whoever sends it again must wait, re-read the posting
+        and re-check it first. Raises, besides ValueError when reason 402 comes without a message:
+        - OzonRateLimited (429, `retry_after` is Ozon's hint) or OzonNotSent (no connection,
+          `Circle is open`): not applied, may be sent again after a wait and a re-read;
+        - OzonAuthError (401/403) or OzonAPIError (400/404/409, or `result: false`): Ozon's
+          refusal (e.g. HAS_INCORRECT_CANCEL_REASON);
+        - OzonCancelOutcomeUnknown: it may have been applied (timeout or dropped connection
+          after sending, 5xx, an unreadable answer, another 4xx such as 408): re-read first.
         """
         if reason_id == 402 and not message.strip():
             raise ValueError("cancel reason 402 requires a message (cancel_reason_message)")

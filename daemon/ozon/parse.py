@@ -162,10 +162,10 @@ def _text(value: str | None) -> str:
 
 
 def _price(product: wire.ProductV4 | wire.ProductV3) -> tuple[str, str]:
-    price = product.price
-    currency = product.currency_code if isinstance(product, wire.ProductV3) else None
+    """(decimal text, currency) of a product, from whichever money shape Ozon sent."""
+    price, currency = product.price, product.currency_code
     if isinstance(price, wire.Money):
-        amount, currency = price.amount, price.currency or currency
+        amount, currency = price.amount, price.currency or price.currency_code or currency
     else:
         amount = price
     if amount is None:
@@ -436,14 +436,21 @@ def parse_key_info(data: bytes) -> KeyInfo:
     return KeyInfo(roles=tuple(name for name in names if name), expires_at=expires_at)
 
 
-def parse_error_body(data: bytes) -> tuple[int | None, str]:
-    """Return Ozon's `(code, message)` from an error body (`rpcStatus`).
+def parse_error_body(data: bytes) -> tuple[int | str | None, str]:
+    """Return Ozon's `(code, message)` from an error body: an `rpcStatus` (`code` a number) or
+    the older `{"error": {"code": "ACCESS_DENIED", "message": ...}}` (`code` a name).
 
-    Never raises: a body that is not an rpcStatus gives `(None, <its first 200 characters>)`.
+    Never raises: a body in neither shape (not JSON, or JSON with neither a code nor a message)
+    gives `(None, <its first 200 characters on one line>)`.
     """
     try:
-        status = msgspec.json.decode(data, type=wire.RpcStatus, strict=False)
+        status = msgspec.json.decode(data, type=wire.ErrorStatus, strict=False)
     except msgspec.DecodeError:
+        status = wire.ErrorStatus()
+    found: wire.ErrorStatus | wire.LegacyError = status
+    if status.code is None and not status.message and status.error is not None:
+        found = status.error
+    if found.code is None and not found.message:
         text = data[:200].decode("utf-8", "replace").strip()
         return None, " ".join(text.split())
-    return status.code, _text(status.message)
+    return found.code, _text(found.message)
