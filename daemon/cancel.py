@@ -45,6 +45,7 @@ from daemon.ozon.errors import (
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonError,
+    OzonNotSent,
     OzonRateLimited,
     OzonTransportError,
 )
@@ -465,6 +466,9 @@ class CancelExecutor:
                 reason=f"outcome unknown: {err.detail}",
                 dry_run=False,
             )
+            return
+        except (OzonRateLimited, OzonNotSent) as err:  # not applied: a later cycle re-reads
+            self._failed(claim, fresh, f"not sent, tried again later: {err}", refused=False)
             return
         except OzonAuthError as err:
             reason = f"Ozon refused the cancel ({err.status}): the API key lacks the role ({err})"
