@@ -348,7 +348,7 @@ async def test_server_date_and_clock_skew_come_from_the_last_date_header(
         assert client.clock_skew() == 5.0
 
 
-async def test_a_retry_logs_one_warning_with_path_status_attempt_and_wait(
+async def test_a_retry_that_then_succeeds_logs_only_a_debug_line_with_path_status_and_wait(
     ozon: respx.MockRouter, fake_time: FakeTime
 ) -> None:
     ozon.post(GET).mock(side_effect=[httpx.Response(503), httpx.Response(200, json=GET_OK)])
@@ -357,7 +357,7 @@ async def test_a_retry_logs_one_warning_with_path_status_attempt_and_wait(
             await client.get("87341265-0117-1")
     (entry,) = logs
     assert entry["event"] == "ozon_retry"
-    assert entry["log_level"] == "warning"
+    assert entry["log_level"] == "debug"
     assert (entry["path"], entry["status"], entry["attempt"], entry["wait"]) == (GET, 503, 1, 1.0)
 
 
