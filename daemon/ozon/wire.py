@@ -24,7 +24,7 @@ class NotJSON(ValueError):
 
 
 class Money(msgspec.Struct, gc=False):
-    amount: str | float | None = None
+    amount: str | int | float | None = None
     currency: str | None = None
     currency_code: str | None = None
 
@@ -57,7 +57,7 @@ class ProductV4(msgspec.Struct, gc=False):
     offer_id: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: Money | str | float | None = None
+    price: Money | str | int | float | None = None
     currency_code: str | None = None
 
 
@@ -68,7 +68,7 @@ class ProductV3(msgspec.Struct, gc=False):
     offer_id: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: str | float | Money | None = None
+    price: str | int | float | Money | None = None
     currency_code: str | None = None
 
 
