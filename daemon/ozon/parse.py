@@ -3,8 +3,9 @@
 Each endpoint has its own wire Structs (the "same" field differs between methods: `price` is an
 object `{amount, currency}` in v4 lists and a string plus `currency_code` in `/v3/.../get` (seen
 in list pages too; the currency is kept from either); `tariffication` is an object or an array;
-`prr_option` a string or an object and not read at all). Wire Structs declare only what we read, every field optional, so unknown fields and `null`
-pass; `strict=False` lets int64 ids arrive as numbers or strings; enum-like strings stay open.
+`prr_option` a string or an object and not read at all). Wire Structs declare only what we
+read, every field optional, so unknown fields and `null` pass; `strict=False` lets int64 ids
+arrive as numbers or strings; enum-like strings stay open.
 
 Strict: a posting without `posting_number`, `status` or `shipment_date`, or with a date that is
 not RFC 3339, is a problem. In a list page that one posting is skipped and reported as a
