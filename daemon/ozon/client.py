@@ -178,7 +178,10 @@ class OzonClient:
     ) -> None:
         self.client_id = _header_safe(str(client_id), "client_id")
         self.base_url = base_url.rstrip("/")
+        # Set once on the connection pool: merging headers into every request costs more
+        # than the request's own bookkeeping. httpx never shows them in a repr.
         headers = {
+            "User-Agent": "ozon-sync",
             "Client-Id": self.client_id,
             "Api-Key": _header_safe(api_key, "api_key"),
             "Content-Type": "application/json",
@@ -187,7 +190,7 @@ class OzonClient:
             base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": "ozon-sync"},
+            headers=headers,
             verify=_tls_context() if self.base_url.startswith("https:") else False,
         )
         limiter = rate_limiter or shared_limiter(
@@ -196,7 +199,6 @@ class OzonClient:
         self._wall_clock = wall_clock
         self._session = Session(
             http=http,
-            headers=headers,
             client_id=self.client_id,
             retry_for=retry_for,
             limiter=limiter,

@@ -95,16 +95,15 @@ def _retryable(error: BaseException | None) -> bool:
 
 
 class Session:
-    """POSTs JSON to one Ozon account with the client's headers, limits and retry rules.
+    """POSTs JSON to one Ozon account with the client's limits and retry rules.
 
-    Built by OzonClient; `headers` hold the Api-Key and are never logged or shown.
+    Built by OzonClient; `http` carries the account's headers (the Api-Key, never logged).
     """
 
     def __init__(
         self,
         *,
         http: httpx.AsyncClient,
-        headers: Mapping[str, str],
         client_id: str,
         retry_for: float,
         limiter: RateLimiter,
@@ -115,7 +114,6 @@ class Session:
         on_request: Callable[[RequestEvent], object] | None,
     ) -> None:
         self._http = http
-        self._headers = dict(headers)
         self._client_id = client_id
         self.retry_for = retry_for
         self._limiter = limiter
@@ -185,7 +183,7 @@ class Session:
         """One POST: the parsed answer, or the OzonError it maps to."""
         call.status = None
         try:
-            response = await self._http.post(call.path, content=call.content, headers=self._headers)
+            response = await self._http.post(call.path, content=call.content)
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
             self._limiter.answered()
             raise self._transport_error(call, err) from err
