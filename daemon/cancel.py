@@ -200,7 +200,9 @@ def not_cancellable_reason(
     if posting.delivering_date is not None:
         state.append("delivering_date set")
     state.append("cancel " + ("available" if posting.can_cancel else "not available"))
-    if now < posting.shipment_date + rules.cancel.overdue_for:
+    if not posting.has_deadline:
+        state.append("no shipment deadline")
+    elif now < posting.shipment_date + rules.cancel.overdue_for:
         state.append(f"not overdue by {rules.cancel.overdue_for} yet")
     if held:
         state.append("held")

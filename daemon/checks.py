@@ -5,7 +5,8 @@ writable and prints the effective config with every secret masked. It raises Con
 route URL) or DatabaseFolderError; the CLI maps them to exit codes.
 
 The online part makes one cheap read per account (exit 77 / 75 decided by the CLI).
-Imports config, the Ozon client and apprise; never the store or the CLI.
+Imports config, the Ozon client, health (for the loopback warning) and apprise; never the store
+or the CLI.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import structlog
 
 from daemon.config import Config, ConfigError, ResolvedSecrets
 from daemon.engine import make_client
-from daemon.notify.outbox import Sender, apprise_send, privacy_url
+from daemon.health import NOT_LOOPBACK, is_loopback, split_listen
+from daemon.notify.outbox import Sender, apprise_send
 from daemon.notify.render import render_test_message
+from daemon.notify.routes import describe_url
 from daemon.ozon.client import OzonClient, key_expires_soon
 from daemon.ozon.errors import OzonAuthError, OzonError
 
@@ -68,6 +71,9 @@ def check_offline(config: Config, secrets: ResolvedSecrets, out: TextIO) -> None
                 reason=f"accounts[{index}].api_key holds the key in the config file; prefer "
                 "api_key_credential (systemd) or api_key_file",
             )
+    listen = config.health.listen
+    if listen and not is_loopback(split_listen(listen)[0]):
+        log.warning("health_listen_not_loopback", listen=listen, reason=NOT_LOOPBACK)
     database = config.database_path()
     check_database_folder(database)
     out.write(to_toml(config.masked()))
@@ -83,7 +89,10 @@ def apprise_accepts(url: str) -> bool:
     """True when Apprise recognises `url` as a notification service URL."""
     import apprise
 
-    return apprise.Apprise().add(url) is True
+    try:
+        return apprise.Apprise().add(url) is True
+    except Exception:  # noqa: BLE001 - whatever Apprise chokes on, it does not know the URL
+        return False
 
 
 def check_database_folder(database: Path) -> None:
@@ -245,7 +254,7 @@ class RouteCheck:
     ok: bool
 
     def line(self) -> str:
-        """`notify[0] (json://host/...): OK`, the URL in Apprise's privacy form."""
+        """`notify[0] (json://127.0.0.1:8080): OK`: only the scheme and host of the URL."""
         return f"notify[{self.index}] ({self.shown_as}): {'OK' if self.ok else 'FAILED'}"
 
 
@@ -262,8 +271,13 @@ async def check_routes(
         try:
             ok = await sender(url, message)
         except Exception as err:  # noqa: BLE001 - one broken route must not hide the others
-            log.warning("route_test_failed", route=privacy_url(url), reason=type(err).__name__)
+            log.warning(
+                "route_test_failed",
+                route=f"notify[{index}]",
+                route_url=describe_url(url),
+                reason=type(err).__name__,
+            )
             ok = False
-        return RouteCheck(index, privacy_url(url), ok)
+        return RouteCheck(index, describe_url(url), ok)
 
     return list(await asyncio.gather(*(one(index) for index in range(len(config.notify)))))

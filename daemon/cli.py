@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -18,23 +19,29 @@ import structlog
 import typer
 
 from daemon import __version__
+from daemon import hold as holding
+from daemon.calendars import build_calendars
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.config_checks import zone_problem
 from daemon.digest import queue_due_digests
-from daemon.durations import parse_duration
+from daemon.durations import DurationError, read_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
 from daemon.health import Heartbeat
 from daemon.keycheck import check_key_expiry
 from daemon.logs import configure_logging, redact_text, register_secrets
 from daemon.notify.outbox import Outbox
 from daemon.ozon.errors import OzonAuthError, OzonError
+from daemon.redact import RedactingStream
 from daemon.store import Store, StoreError, StoreLockedError
 from daemon.upkeep import prune_if_due
-from daemon.views import history_json, print_history, print_status, status_json
+from daemon.views import history_json, hold_all_line, print_history, print_status, status_json
 
 __all__ = ["EXIT", "app", "main"]
 
 log = structlog.get_logger(__name__)
+
+HISTORY_LIMIT = 1_000_000  # `history --limit` beyond this is a typo (and beyond SQLite's integers)
 
 
 class EXIT:
@@ -200,10 +207,15 @@ def status(
     with Store.open(config.database_path(), mode="reader") as store:
         postings = store.postings(now, include_departed=show_all)
         states = store.sync_states()
+        stop = store.global_hold(now)
+    _, calendars = build_calendars(config.calendars, config.daemon.timezone)
     if as_json:
-        _print_json(status_json(postings, now))
+        _print_json(status_json(postings, now, calendars))
         return
-    print_status(postings, states, now, config.daemon.zone, config.daemon.poll_interval, sys.stdout)
+    zone, interval = config.daemon.zone, config.daemon.poll_interval
+    print_status(
+        postings, states, now, zone, interval, sys.stdout, calendars=calendars, hold_all=stop
+    )
 
 
 @app.command()
@@ -211,7 +223,8 @@ def history(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="How many entries, newest first.")
+        int,
+        typer.Option("--limit", min=1, max=HISTORY_LIMIT, help="How many entries, newest first."),
     ] = 50,
 ) -> None:
     """Show the journal, newest first: alert messages sent and cancellation actions.
@@ -244,6 +257,7 @@ def check(
     config = _config(ctx)
     secrets = _secrets(config)
     check_offline(config, secrets, out=sys.stdout)
+    _print_hold_all(config)
     failure: CommandError | None = None
     if not offline:
         results = asyncio.run(check_accounts(config, secrets, utc_now()))
@@ -274,6 +288,18 @@ def check(
 _EXIT_PRIORITY = [EXIT.DATABASE, EXIT.AUTH, EXIT.UNAVAILABLE]
 
 
+def _print_hold_all(config: Config) -> None:
+    """`check`'s line about the emergency stop (`hold --all`), when it is in force."""
+    try:
+        with Store.open(config.database_path(), mode="reader") as store:
+            stop = store.global_hold(utc_now())
+    except StoreError as err:
+        sys.stdout.write(f"# hold --all: unknown, the state database cannot be read ({err})\n")
+        return
+    if stop is not None:
+        sys.stdout.write(f"# {hold_all_line(stop, config.daemon.zone)}\n")
+
+
 def _secrets(config: Config) -> ResolvedSecrets:
     """Resolve the config's secrets and register them with the log redaction."""
     secrets = resolve_secrets(config)
@@ -284,44 +310,79 @@ def _secrets(config: Config) -> ResolvedSecrets:
 @app.command()
 def hold(
     ctx: typer.Context,
-    posting: Annotated[str, typer.Argument(metavar="POSTING", help="Posting number.")],
+    posting: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="POSTING",
+            help="Posting number, or an order number (12345678-0001): all its cached postings.",
+        ),
+    ] = None,
     for_: Annotated[
         str | None,
         typer.Option("--for", metavar="DURATION", help='Hold expires after this ("2d").'),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Hold a number no cached posting has (not synced yet)."),
+    ] = False,
+    everything: Annotated[
+        bool,
+        typer.Option("--all", help="Emergency stop: no posting of any account is cancelled."),
+    ] = False,
 ) -> None:
-    """Hold a posting: it is never cancelled and gets no overdue repeats until released or
-    until the hold expires (default: no expiry). Local database only."""
-    config = _config(ctx)
+    """Hold a posting (or every cached posting of an order): it is never cancelled and gets no
+    overdue repeats until released or until the hold expires (default: no expiry). A number
+    no cached posting has is refused (exit 2) unless --force. --all: the emergency stop.
+    Local database only."""
+    if everything == (posting is not None):
+        raise CommandError(EXIT.USAGE, "hold: give either a POSTING or --all")
+    if everything and force:
+        raise CommandError(EXIT.USAGE, "hold: --force goes with a POSTING, not with --all")
     now = utc_now()
     until = None
     if for_ is not None:
-        duration = parse_duration(for_)
-        if duration is None or duration.total_seconds() <= 0:
-            raise typer.BadParameter(
-                f'"{for_}" is not a duration such as "2d" or "12h"', param_hint="--for"
-            )
+        try:
+            duration = read_duration(for_, minimum=timedelta(seconds=1))
+        except DurationError as err:
+            raise typer.BadParameter(str(err), param_hint="--for") from None
         until = now + duration
+    config = _config(ctx)
     with Store.open(config.database_path(), mode="annotate") as store:
-        store.hold(posting, until, now)
-    zone = config.daemon.zone
-    when = f"until {until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})" if until else ""
-    sys.stdout.write(
-        f"{posting} is held {when or 'until released'}: it will not be cancelled and gets "
-        "no overdue repeats.\n"
-    )
+        if everything:
+            store.hold_all(until, now)
+            sys.stdout.write(holding.hold_all_text(until, config.daemon.zone))
+            return
+        assert posting is not None  # noqa: S101 - checked above
+        try:
+            target = holding.hold(store, posting, until, now, force=force)
+        except holding.HoldRefused as err:
+            raise CommandError(EXIT.USAGE, f"hold: {err}") from err
+    sys.stdout.write(holding.held_text(target, until, config.daemon.zone))
 
 
 @app.command()
 def release(
     ctx: typer.Context,
-    posting: Annotated[str, typer.Argument(metavar="POSTING", help="Posting number.")],
+    posting: Annotated[
+        str | None,
+        typer.Argument(metavar="POSTING", help="Posting number, or an order number."),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="End the emergency stop (single holds stay).")
+    ] = False,
 ) -> None:
-    """Release a held posting. Local database only."""
+    """Release a held posting (or the held postings of an order), or end the emergency stop
+    with --all. Local database only."""
+    if everything == (posting is not None):
+        raise CommandError(EXIT.USAGE, "release: give either a POSTING or --all")
     config = _config(ctx)
     with Store.open(config.database_path(), mode="annotate") as store:
-        was_held = store.release(posting)
-    sys.stdout.write(f"{posting} released.\n" if was_held else f"{posting} was not held.\n")
+        if everything:
+            sys.stdout.write(holding.release_all_text(store.release_all(utc_now())))
+            return
+        assert posting is not None  # noqa: S101 - checked above
+        released = holding.release(store, posting)
+    sys.stdout.write(holding.released_text(posting, released))
 
 
 @app.command()
@@ -339,6 +400,9 @@ def demo(
 
     if language not in {"en", "zh", "ru"}:
         raise typer.BadParameter("use en, zh or ru", param_hint="--language")
+    zone = zone_problem(timezone)
+    if zone is not None:
+        raise typer.BadParameter(zone, param_hint="--timezone")
     configure_logging("warning", "auto")
     raise typer.Exit(run_demo(sys.stdout, language=language, timezone=timezone))
 
@@ -348,7 +412,7 @@ Opt = typer.Option
 
 @app.command()
 def sandbox(
-    port: Annotated[int, Opt(help="Port on 127.0.0.1 (0: any free).")] = 8765,
+    port: Annotated[int, Opt(min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")] = 8765,
     postings: Annotated[int, Opt(min=0, help="How many postings to simulate (bulk).")] = 200,
     scenario: Annotated[str, Opt(help="bulk | demo (12, events in 20 s) | empty.")] = "bulk",
     seed: Annotated[int, Opt(help="Random seed of the bulk scenario.")] = 1,
@@ -424,8 +488,20 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `ozon-sync` command and of `python -m daemon`.
 
     Usage errors exit 2 (typer/click); expected errors exit with their contract code and a
-    one-line message as the last line on stderr; anything else is a bug: exit 1.
+    one-line message as the last line on stderr; anything else is a bug: exit 1. stdout and
+    stderr are redacted alike: every registered secret is masked in whatever is written.
     """
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
+    try:
+        _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: list[str] | None) -> None:
     configure_logging("info", "auto")
     try:
         app(args=argv, prog_name="ozon-sync")

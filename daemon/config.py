@@ -8,7 +8,8 @@ Loading is two steps, so that commands which only read the local database never 
    (environment, file, systemd credential, inline). Only commands that talk to Ozon or to the
    notification routes call it. Secrets are `Secret` objects whose repr never shows the value.
 
-This module imports pydantic, the standard library, `daemon.durations` and `daemon.policy` (to
+The field types and the wording of problems live in `daemon.config_checks`. This module imports
+pydantic, the standard library, `daemon.config_checks`, `daemon.secrets` and `daemon.policy` (to
 build the policy rules); never the store, the Ozon client or the CLI.
 """
 
@@ -22,22 +23,37 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from daemon.calendars import CalendarSection, calendar_problems
+from daemon.config_checks import (
+    BaseUrl,
+    ClientId,
+    ClockTime,
+    DatabasePath,
+    DurationAtLeast,
+    EnvName,
+    ListenAddress,
+    QuietHours,
+    SourceName,
+    ZoneName,
+    field_problems,
+    shared_client_id_problems,
+    url_problem,
 )
-from pydantic_core import PydanticCustomError
-
-from daemon.durations import format_duration, parse_duration
+from daemon.config_checks import known as _known
+from daemon.durations import LONGEST_DURATION
 from daemon.policy import CancelRules, Rules
-from daemon.secrets import Secret, read_secret, reason, set_sources, source_names
+from daemon.secrets import (
+    Secret,
+    api_key_problem,
+    read_secret,
+    reason,
+    set_sources,
+    source_names,
+)
 
 __all__ = [
     "EVENTS",
@@ -82,139 +98,6 @@ class ConfigError(Exception):
         super().__init__(f"{where} is invalid: " + "; ".join(problems))
 
 
-# ---------------------------------------------------------------- field types with clear errors
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "duration", 'must be a duration string such as "90s", "5m", "1h30m" or "2d"'
-        )
-    parsed = parse_duration(value)
-    if parsed is None:
-        raise PydanticCustomError(
-            "duration",
-            '"{value}" is not a duration (use e.g. "90s", "5m", "1h30m", "2d")',
-            {"value": value},
-        )
-    return parsed
-
-
-def _at_least(minimum: str) -> AfterValidator:
-    bound = parse_duration(minimum)
-    assert bound is not None  # noqa: S101 - a constant in this module
-
-    def check(value: timedelta) -> timedelta:
-        if value < bound:
-            raise PydanticCustomError(
-                "duration_too_short",
-                '"{value}" is below the minimum of "{minimum}"',
-                {"value": format_duration(value), "minimum": minimum},
-            )
-        return value
-
-    return AfterValidator(check)
-
-
-_serialize_duration = PlainSerializer(format_duration, return_type=str)
-Duration = Annotated[timedelta, BeforeValidator(_duration), _serialize_duration]
-
-
-def DurationAtLeast(minimum: str) -> Any:
-    """A duration field that must not be shorter than `minimum`."""
-    return Annotated[timedelta, BeforeValidator(_duration), _at_least(minimum), _serialize_duration]
-
-
-def _zone(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise PydanticCustomError(
-            "timezone", "must be an IANA time zone name such as Asia/Shanghai"
-        )
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone",
-            'unknown time zone "{value}" (use an IANA name such as Asia/Shanghai)',
-            {"value": value},
-        ) from None
-    return value
-
-
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-def _clock_time(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    match = _CLOCK.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise PydanticCustomError(
-            "clock_time", '"{value}" is not a time of day such as "09:00"', {"value": value}
-        )
-    return time(int(match[1]), int(match[2]))
-
-
-ClockTime = Annotated[
-    time,
-    BeforeValidator(_clock_time),
-    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
-]
-
-
-def _quiet_hours(value: Any) -> tuple[time, time]:
-    if isinstance(value, tuple):
-        return value
-    parts = value.split("-") if isinstance(value, str) else []
-    matches = [_CLOCK.match(part.strip()) for part in parts]
-    if len(parts) != 2 or not all(matches):
-        raise PydanticCustomError(
-            "quiet_hours", '"{value}" is not a window such as "22:00-08:00"', {"value": value}
-        )
-    start, end = (_clock_time(part.strip()) for part in parts)
-    if start == end:
-        raise PydanticCustomError("quiet_hours", '"{value}" is an empty window', {"value": value})
-    return start, end
-
-
-QuietHours = Annotated[
-    tuple[time, time],
-    BeforeValidator(_quiet_hours),
-    PlainSerializer(lambda w: f"{w[0]:%H:%M}-{w[1]:%H:%M}", return_type=str),
-]
-
-
-def _base_url(value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
-        raise PydanticCustomError("url", '"{value}" is not an http(s) URL', {"value": str(value)})
-    return value.rstrip("/")
-
-
-def _listen(value: Any) -> str:
-    host, _, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise PydanticCustomError(
-            "listen", '"{value}" is not host:port such as "127.0.0.1:9464"', {"value": value}
-        )
-    return str(value)
-
-
-def _known(kind: str, allowed: tuple[str, ...]) -> AfterValidator:
-    def check(values: list[str]) -> list[str]:
-        for item in values:
-            if item not in allowed:
-                raise PydanticCustomError(
-                    "unknown_value",
-                    'unknown {kind} "{item}" (known: {known})',
-                    {"kind": kind, "item": item, "known": ", ".join(allowed)},
-                )
-        return values
-
-    return AfterValidator(check)
-
-
 UNFULFILLED_STATUSES: tuple[str, ...] = (
     "awaiting_registration",
     "acceptance_in_progress",
@@ -238,14 +121,14 @@ class _Strict(BaseModel):
 
 
 class DaemonSection(_Strict):
-    database: str | None = None
+    database: DatabasePath | None = None
     poll_interval: DurationAtLeast("10s") = timedelta(minutes=5)  # type: ignore[valid-type]
-    timezone: Annotated[str, BeforeValidator(_zone)] = "Europe/Moscow"
+    timezone: ZoneName = "Europe/Moscow"
     language: Literal["en", "zh", "ru"] = "en"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     digest_at: ClockTime = time(9, 0)
-    keep_history: DurationAtLeast("1d") = timedelta(days=90)  # type: ignore[valid-type]
+    keep_history: DurationAtLeast("1d", LONGEST_DURATION) = timedelta(days=90)  # type: ignore[valid-type]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -254,7 +137,7 @@ class DaemonSection(_Strict):
 
 
 class OzonSection(_Strict):
-    base_url: Annotated[str, BeforeValidator(_base_url)] = DEFAULT_BASE_URL
+    base_url: BaseUrl = DEFAULT_BASE_URL
     timeout: DurationAtLeast("1s") = timedelta(seconds=30)  # type: ignore[valid-type]
     retry_for: DurationAtLeast("0s") = timedelta(minutes=2)  # type: ignore[valid-type]
     max_requests_per_second: Annotated[float, Field(gt=0, le=50)] = 20
@@ -280,6 +163,7 @@ class PolicySection(_Strict):
         default_factory=lambda: [timedelta(hours=24), timedelta(hours=4), timedelta(hours=1)]
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
+    remind_in: Literal["clock", "working"] = "clock"
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -302,10 +186,10 @@ class PolicyOverride(_Strict):
 
 class Account(_Strict):
     name: Annotated[str, Field(min_length=1)]
-    client_id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
-    api_key_env: str | None = None
-    api_key_file: str | None = None
-    api_key_credential: str | None = None
+    client_id: ClientId
+    api_key_env: EnvName | None = None
+    api_key_file: SourceName | None = None
+    api_key_credential: SourceName | None = None
     api_key: str | None = Field(default=None, repr=False)
     warehouse_ids: list[int] = Field(default_factory=list)
     policy: PolicyOverride | None = None
@@ -317,9 +201,9 @@ class Account(_Strict):
 
 class NotifyRoute(_Strict):
     url: str | None = Field(default=None, repr=False)
-    url_env: str | None = None
-    url_file: str | None = None
-    url_credential: str | None = None
+    url_env: EnvName | None = None
+    url_file: SourceName | None = None
+    url_credential: SourceName | None = None
     events: Annotated[list[str], _known("event", EVENTS)] = Field(
         default_factory=lambda: list(EVENTS)
     )
@@ -332,11 +216,11 @@ class NotifyRoute(_Strict):
 
 
 class HealthSection(_Strict):
-    listen: Annotated[str, BeforeValidator(_listen)] | None = None
+    listen: ListenAddress | None = None
     heartbeat_url: str | None = Field(default=None, repr=False)
-    heartbeat_url_env: str | None = None
-    heartbeat_url_file: str | None = None
-    heartbeat_url_credential: str | None = None
+    heartbeat_url_env: EnvName | None = None
+    heartbeat_url_file: SourceName | None = None
+    heartbeat_url_credential: SourceName | None = None
 
     def secret_fields(self) -> dict[str, str]:
         """The heartbeat-URL source fields set: {kind: field name} (none = no heartbeat)."""
@@ -352,6 +236,7 @@ class Config(_Strict):
     policy: PolicySection = Field(default_factory=PolicySection)
     notify: list[NotifyRoute] = Field(default_factory=list)
     health: HealthSection = Field(default_factory=HealthSection)
+    calendars: list[CalendarSection] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 
     def account(self, name: str) -> Account:
@@ -471,6 +356,10 @@ def load_config(path: Path) -> Config:
         raise ConfigError(path, [f"file {path} cannot be read ({reason(err)})"]) from None
     try:
         raw = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(
+            path, [f"{path}: invalid TOML: arrays or tables nested too deeply"]
+        ) from None
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         position = _TOML_POSITION.search(message)
@@ -491,8 +380,9 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
     try:
         config = Config.model_validate(dict(raw))
     except ValidationError as err:
-        problems = _problems(err)
-    problems += _cross_problems(raw)
+        problems = field_problems(err)
+    problems += _cross_problems(raw) + calendar_problems(raw)
+    problems += shared_client_id_problems(raw.get("accounts"))
     if problems or config is None:
         raise ConfigError(path, problems)
     return config.model_copy(update={"path": path.resolve() if path else None})
@@ -556,62 +446,6 @@ def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _problems(err: ValidationError) -> list[str]:
-    problems: list[str] = []
-    for item in err.errors():
-        where = _dotted(item["loc"])
-        kind = item["type"]
-        if kind == "extra_forbidden":
-            text = "unknown key"
-        elif kind == "missing":
-            text = "is required"
-        elif kind == "literal_error":
-            text = f"{_show(item.get('input'))} is not one of {item['ctx']['expected']}"
-        else:
-            text = item["msg"]
-            text = text.removeprefix("Value error, ")
-            if kind in {
-                "string_type",
-                "int_type",
-                "float_type",
-                "bool_type",
-                "list_type",
-                "model_type",
-                "dict_type",
-                "int_parsing",
-                "float_parsing",
-                "bool_parsing",
-                "greater_than",
-                "greater_than_equal",
-                "less_than_equal",
-                "too_short",
-                "string_too_short",
-            }:
-                text = f"{_show(item.get('input'))}: {text[0].lower()}{text[1:]}"
-        problems.append(f"{where}: {text}" if where else text)
-    return problems
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif "[" in part or ("-" in part and part.startswith(("function", "nullable"))):
-            continue  # pydantic's validator tags, not keys of the file
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
-
-
 # ---------------------------------------------------------------- secrets
 
 
@@ -657,6 +491,7 @@ def resolve_secrets(
                 f'account "{account.name}"',
                 env,
                 problems,
+                api_key_problem,
             )
             if value is not None:
                 keys[account.name] = value
@@ -664,14 +499,16 @@ def resolve_secrets(
     if routes:
         for index, route in enumerate(config.notify):
             value = read_secret(
-                route, "url", f"notify[{index}]", f"notification route {index}", env, problems
-            )
+                route, "url", f"notify[{index}]", f"notification route {index}", env, problems,
+                url_problem,
+            )  # fmt: skip
             urls.append(value if value is not None else Secret(""))
     heartbeat = None
     if routes and config.health.secret_fields():
         heartbeat = read_secret(
-            config.health, "heartbeat_url", "health", "the heartbeat", env, problems
-        )
+            config.health, "heartbeat_url", "health", "[health]", env, problems,
+            lambda url: url_problem(url, http=True),
+        )  # fmt: skip
     if problems:
         raise ConfigError(config.path, problems)
     return ResolvedSecrets(api_keys=keys, route_urls=tuple(urls), heartbeat_url=heartbeat)

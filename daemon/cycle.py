@@ -31,7 +31,7 @@ import structlog
 from daemon import policy
 from daemon.models import Posting
 from daemon.ozon.client import OzonClient
-from daemon.ozon.errors import OzonAPIError, OzonAuthError, OzonError
+from daemon.ozon.errors import OzonAPIError, OzonAuthError, OzonError, OzonProtocolError
 from daemon.ozon.parse import PostingProblem
 from daemon.policy import Alert, CancelSelection, Departed, Rules, Watched
 from daemon.policy_keys import LedgerKey, rfc3339
@@ -161,6 +161,7 @@ class _Cycle:
         self.result = CycleResult(account=job.name, started=now)
         self.holds = store.holds(now)
         self.seen: set[str] = set()
+        self.unreadable: set[str] = set()  # listed, but in a shape that cannot be used
         self.alerts: dict[str, _EventAlerts] = defaultdict(_EventAlerts)
         self.marks: list[tuple[str, str, str]] = []  # plain tuples: the collector skips them
         self.selected: list[CancelSelection] = []
@@ -311,6 +312,7 @@ class _Cycle:
         """Log each posting Ozon sent in a shape we cannot read, once per posting and field."""
         for problem in problems:
             self.result.unreadable += 1
+            self.unreadable.add(problem.posting_number)
             key = LedgerKey(problem.posting_number or "?", "unreadable", problem.field)
             if self.store.record_alert_keys(self.job.name, [key], self.now):
                 log.warning(
@@ -324,7 +326,7 @@ class _Cycle:
     async def _departures(self, watched_before: set[str], last_success: datetime | None) -> None:
         """Find out why watched postings are no longer listed; mark those that left."""
         job = self.job
-        missing = watched_before - self.seen
+        missing = watched_before - self.seen - self.unreadable  # unreadable ones did not leave
         final: dict[str, Posting] = {}
         if last_success is not None and missing:
             listing = job.client.list_changed(
@@ -340,6 +342,9 @@ class _Cycle:
         for number in unexplained[:MAX_GETS_PER_CYCLE]:
             try:
                 final[number] = await job.client.get(number)
+            except OzonProtocolError as err:  # this posting is unreadable: report, skip it
+                await self._report_unreadable([PostingProblem(
+                    posting_number=number, field=err.field, message=err.message)])  # fmt: skip
             except OzonAPIError as err:
                 if err.status != 404 or isinstance(err, OzonAuthError):
                     raise

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import structlog
 
+from daemon.calendars import build_calendars, quiet_schedule
 from daemon.cancel import CancelExecutor
 from daemon.config import Account, Config, ResolvedSecrets
 from daemon.cycle import AccountJob, CycleResult, run_cycle, run_focused
@@ -39,6 +40,7 @@ def utc_now() -> datetime:
 
 def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
     """The notification routes of `config`, with their resolved URLs."""
+    calendars, _ = build_calendars(config.calendars, config.daemon.timezone)
     return Router(
         [
             Route(
@@ -46,7 +48,7 @@ def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
                 url=secrets.route_urls[index].reveal(),
                 events=frozenset(route.events),
                 accounts=frozenset(route.accounts),
-                quiet_hours=route.quiet_hours,
+                quiet_hours=quiet_schedule(route.quiet_hours, calendars),
             )
             for index, route in enumerate(config.notify)
         ]

@@ -5,8 +5,10 @@
   is measured from the start), else 503 naming the stale accounts; the body is plain text.
   `cycle_finished(...)` also feeds `Metrics` when one is given.
 - `HealthServer(host, port, health, metrics)` serves GET /healthz and /metrics from a background
-  thread (`http.server.ThreadingHTTPServer`); `start()` binds (port 0 picks a free one) and
-  `stop()` shuts it down. `split_listen("127.0.0.1:9464")` gives its (host, port).
+  thread (`http.server.ThreadingHTTPServer`); `start()` binds (port 0 picks a free one; an
+  address it cannot bind raises `ListenError` saying why) and `stop()` shuts it down.
+  `split_listen("127.0.0.1:9464")` gives its (host, port); `is_loopback(host)` says whether
+  only this machine can reach it.
 - `Heartbeat(url)` pings the URL after a completed cycle and URL + "/fail" after a failed one
   (healthchecks.io style), over an httpx AsyncClient with a short timeout and a few quick
   retries. A failed ping only warns, once until a ping works again, and never raises. The URL
@@ -24,20 +26,26 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from daemon.bounded_http import BoundedHandler, BoundedHTTPServer, ListenError, is_loopback
 from daemon.metrics import Metrics
+from daemon.redact import redact_text
 
 __all__ = [
+    "IDLE_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "NOT_LOOPBACK",
     "STALE_AFTER",
     "Health",
     "HealthServer",
     "Heartbeat",
+    "ListenError",
+    "is_loopback",
     "mask_url",
     "split_listen",
 ]
@@ -48,7 +56,14 @@ STALE_AFTER = 3  # /healthz fails once an account's last success is older than t
 HEARTBEAT_TIMEOUT = 10.0  # seconds per ping attempt
 HEARTBEAT_RETRY_WAITS = (1.0, 3.0)  # waits between attempts: three attempts in all
 SHUTDOWN_POLL = 0.1  # seconds: how soon the server thread notices stop()
+IDLE_TIMEOUT = 5.0  # seconds a connection may stay silent before it is closed
+REQUEST_DEADLINE = 15.0  # seconds to receive a whole request, however slowly it trickles in
+MAX_CONNECTIONS = 16  # connections served at once (a scrape needs one); more get 503 at once
 TEXT_PLAIN = "text/plain; charset=utf-8"
+NOT_LOOPBACK = (
+    "[health] listen is not a loopback address: /metrics and /healthz answer anyone who can "
+    "reach it, without authentication; prefer 127.0.0.1 (behind a reverse proxy if needed)"
+)
 
 
 def _utcnow() -> datetime:
@@ -164,8 +179,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BoundedHTTPServer):
     health: Health
     metrics: Metrics
     clock: Callable[[], datetime]
@@ -175,7 +189,7 @@ class _V6Server(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     server: _Server
     server_version = "ozon-sync"
     sys_version = ""
@@ -205,8 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
 class HealthServer:
     """GET /healthz and /metrics on host:port, served by a background thread.
 
-    `clock` gives the aware `now` for /healthz (tests inject it). `start()` raises OSError when
-    the address cannot be bound; `port` is the bound port (useful with port 0).
+    `clock` gives the aware `now` for /healthz (tests inject it). `start()` raises ListenError
+    when the address cannot be bound; `port` is the bound port (useful with port 0).
     """
 
     def __init__(
@@ -217,9 +231,13 @@ class HealthServer:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        idle_timeout: float = IDLE_TIMEOUT,
+        request_deadline: float = REQUEST_DEADLINE,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.host = host
         self._requested_port = port
+        self._limits = (idle_timeout, request_deadline, max_connections)
         self._health = health
         self._metrics = metrics
         self._clock = clock
@@ -240,11 +258,12 @@ class HealthServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> HealthServer:
-        """Bind and serve in a daemon thread; returns self. Raises OSError if binding fails."""
+        """Bind and serve in a daemon thread; returns self. Raises ListenError (saying why)
+        when the address cannot be bound: busy, not on this machine, not resolvable."""
         if self._server is not None:
             return self
         server_class = _V6Server if ":" in self.host else _Server
-        server = server_class((self.host, self._requested_port), _Handler)
+        server = server_class.open((self.host, self._requested_port), _Handler, *self._limits)
         server.health = self._health
         server.metrics = self._metrics
         server.clock = self._clock
@@ -333,6 +352,8 @@ class Heartbeat:
         Never raises (except cancellation); the first failure is logged as a warning, later
         ones at debug level, and `heartbeat_recovered` once a ping works again.
         """
+        if message is not None:  # it leaves for an outside service: no secret in it
+            message = redact_text(message)
         try:
             url = self._url if ok else _fail_url(self._url)
         except (httpx.InvalidURL, ValueError, TypeError):

@@ -11,11 +11,12 @@ This module imports only the standard library and msgspec; everything else may i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 
 __all__ = [
+    "NO_DEADLINE",
     "CancelReason",
     "Cancellation",
     "KeyInfo",
@@ -23,6 +24,13 @@ __all__ = [
     "PostingCancelReasons",
     "Product",
 ]
+
+
+NO_DEADLINE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+"""The `shipment_date` of a posting without a deadline: Ozon's own marker for "none"
+(`9999-12-31T23:59:59Z`). Any far-future date is read as this (see `daemon.ozon.parse`); such a
+posting is watched and shown, but never reminded, overdue or cancelled. Never do arithmetic
+with it (`Posting.has_deadline` first): it is the last second a datetime can hold."""
 
 
 class Product(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -56,7 +64,8 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One FBS/rFBS posting: everything the daemon needs to watch its deadline and act on it.
 
     All datetimes are timezone-aware UTC. `shipment_date` is the deadline by which the posting
-    must be assembled and handed over. Enum-like strings (`status`, `substatus`,
+    must be assembled and handed over, or NO_DEADLINE when Ozon gives none (check
+    `has_deadline` before computing with it). Enum-like strings (`status`, `substatus`,
     `available_actions`) are kept exactly as Ozon sent them, unknown values included.
     `requirements` names the non-empty `requirements.*` lists (data still missing before the
     posting can be assembled, e.g. `products_requiring_mandatory_mark`).
@@ -82,6 +91,12 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     next_tariff_starts_at: datetime | None = None
     requirements: tuple[str, ...] = ()
     parent_posting_number: str = ""
+
+    @property
+    def has_deadline(self) -> bool:
+        """False when Ozon gives the posting no shipment deadline (`shipment_date` is
+        NO_DEADLINE): nothing is ever due for it."""
+        return self.shipment_date != NO_DEADLINE
 
     @property
     def can_cancel(self) -> bool:

@@ -12,6 +12,8 @@ Time semantics (D = shipment_date, left = D - now):
   ("0s": only k = 0). A held posting gets the first overdue alert but no repeats. Steps crossed
   while already overdue are marked done silently.
 - cancel selection: now >= D + overdue_for and the other guards of `_can_select`.
+- no deadline (D is `models.NO_DEADLINE`, Ozon's "none"): no reminder, overdue alert, cancel
+  selection or wake-up, ever; only a move to or from it is a deadline_changed.
 
 Ledger keys (posting_number, event, step) and their step formats are in `daemon.policy_keys`.
 Every step carries the deadline it was computed against, so a moved deadline
@@ -32,7 +34,7 @@ from functools import cached_property
 from typing import Literal, TypeVar
 
 from daemon import policy_keys as key
-from daemon.models import Posting
+from daemon.models import NO_DEADLINE, Posting
 from daemon.policy_keys import LedgerKey, format_span, format_step, rfc3339
 
 Event = Literal["reminder", "overdue", "deadline_changed", "would_cancel", "cancelled_elsewhere"]
@@ -351,14 +353,12 @@ def _alert_order(alert: Alert) -> tuple[datetime, str, int, str]:
 def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector) -> None:
     """deadline_changed, reminder and overdue decisions for one watched posting."""
     posting, deadline, old = item.posting, item.posting.shipment_date, item.previous_shipment_date
-    left = deadline - now
     if old is not None and old != deadline:
-        way = "later" if deadline > old else "earlier"
-        reason = (
-            f"shipment_date moved {way} by {format_span(abs(deadline - old))}: "
-            f"{rfc3339(old)} -> {rfc3339(deadline)}"
-        )
-        out.fire("deadline_changed", posting, key.deadline_changed_step(old, deadline), reason)
+        step = key.deadline_changed_step(old, deadline)
+        out.fire("deadline_changed", posting, step, _moved_reason(old, deadline))
+    if not posting.has_deadline:  # Ozon gives none: nothing is ever due
+        return
+    left = deadline - now
     if left > timedelta(0):
         crossed = [step for step in rules.steps if left < step]
         if crossed:
@@ -385,10 +385,20 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         out.mark(posting, "overdue", key.overdue_step(0, deadline))
 
 
+def _moved_reason(old: datetime, new: datetime) -> str:
+    if new == NO_DEADLINE:
+        return f"shipment_date removed: {rfc3339(old)} -> none (no deadline)"
+    if old == NO_DEADLINE:
+        return f"shipment_date set: none -> {rfc3339(new)}"
+    way = "later" if new > old else "earlier"
+    span = format_span(abs(new - old))
+    return f"shipment_date moved {way} by {span}: {rfc3339(old)} -> {rfc3339(new)}"
+
+
 def _select(item: Watched, now: datetime, cancel: CancelRules) -> CancelSelection | None:
     """The cancel selection of one watched posting, or None when the rules do not select it."""
     posting, deadline = item.posting, item.posting.shipment_date
-    if item.is_held(now) or not _can_select(posting, cancel):
+    if item.is_held(now) or not posting.has_deadline or not _can_select(posting, cancel):
         return None
     if now < deadline + cancel.overdue_for:
         return None
@@ -416,7 +426,7 @@ def next_wakeup(
     best: datetime | None = None
     for item in watched:
         posting = item.posting
-        if not is_watched(posting, rules):
+        if not is_watched(posting, rules) or not posting.has_deadline:
             continue
         deadline, number = posting.shipment_date, posting.posting_number
         moments = [deadline]

@@ -28,7 +28,15 @@ from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, res
 from daemon.cycle import CycleResult
 from daemon.digest import queue_due_digests
 from daemon.engine import Engine, utc_now
-from daemon.health import Health, HealthServer, Heartbeat, split_listen
+from daemon.health import (
+    NOT_LOOPBACK,
+    Health,
+    HealthServer,
+    Heartbeat,
+    ListenError,
+    is_loopback,
+    split_listen,
+)
 from daemon.keycheck import check_key_expiry
 from daemon.logs import register_secrets
 from daemon.metrics import Metrics
@@ -128,27 +136,38 @@ class Service:
         return 0
 
     def _build(self) -> None:
-        assert self.store is not None  # noqa: S101 - set by run()
-        self.engine = Engine(
-            self.config, self.secrets, self.store, dry_run=self.dry_run,
-            on_request=self.metrics.on_request,
-            wake_horizon=WAKE_HORIZON_INTERVALS * self.config.daemon.poll_interval,
-        )  # fmt: skip
-        daemon = self.config.daemon
-        self.outbox = Outbox(
-            self.store, self.engine.router, zone=daemon.zone, language=daemon.language,
-            now=self.now, on_result=self.metrics.alert,
-        )  # fmt: skip
+        self.engine, self.outbox = self._make(self.config, self.secrets)
         for account in self.config.accounts:
             self._locks.setdefault(account.name, asyncio.Lock())
+
+    def _make(self, config: Config, secrets: ResolvedSecrets) -> tuple[Engine, Outbox]:
+        """The engine and outbox of `config`, built without touching the running ones."""
+        assert self.store is not None  # noqa: S101 - set by run()
+        engine = Engine(
+            config, secrets, self.store, dry_run=self.dry_run,
+            on_request=self.metrics.on_request,
+            wake_horizon=WAKE_HORIZON_INTERVALS * config.daemon.poll_interval,
+        )  # fmt: skip
+        daemon = config.daemon
+        outbox = Outbox(
+            self.store, engine.router, zone=daemon.zone, language=daemon.language,
+            now=self.now, on_result=self.metrics.alert,
+        )  # fmt: skip
+        return engine, outbox
 
     def _start_health(self) -> None:
         """Serve /metrics and /healthz when `[health] listen` is set; prepare the heartbeat."""
         listen = self.config.health.listen
         if listen and self.health_server is None:
             host, port = split_listen(listen)
-            self.health_server = HealthServer(host, port, self.health, self.metrics).start()
-            log.info("health_listening", url=self.health_server.url)
+            if not is_loopback(host):
+                log.warning("health_listen_not_loopback", listen=listen, reason=NOT_LOOPBACK)
+            try:
+                server = HealthServer(host, port, self.health, self.metrics).start()
+            except ListenError as err:  # a config the machine cannot serve: 78, no restart loop
+                raise ConfigError(self.config.path, [f"health.listen: {err}"]) from err
+            self.health_server = server
+            log.info("health_listening", url=server.url)
         url = self.secrets.heartbeat_url
         self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
 
@@ -320,35 +339,53 @@ class Service:
     # ---------------------------------------------------------------- reload
 
     async def _reload(self) -> None:
-        """SIGHUP: load the config again; keep the old one when the new one is invalid."""
+        """SIGHUP: read, resolve and build the new configuration completely, then swap it in.
+        Anything failing on the way (an invalid file, a missing secret, a build that breaks) is
+        logged as `config_reload_failed` and leaves the running configuration untouched;
+        systemd hears READY=1 after RELOADING=1 whatever happens."""
         self.notifier.reloading()
         try:
-            config = load_config(self.config_path)
-            secrets = resolve_secrets(config)
-        except ConfigError as err:
-            log.error("config_reload_failed", reason=str(err), kept="the running config")
+            await self._load_and_swap()
+        except Exception as err:  # a failed reload must never end the daemon (it is logged)
+            expected = isinstance(err, ConfigError)
+            log.error(
+                "config_reload_failed",
+                reason=str(err) if expected else f"{type(err).__name__}: {err}",
+                kept="the running config",
+                exc_info=not expected,  # anything but a bad config is a bug: keep its traceback
+            )
+        finally:
             self.notifier.ready(self._status_line())
-            return
+
+    async def _load_and_swap(self) -> None:
+        config = load_config(self.config_path)
+        secrets = resolve_secrets(config)
+        register_secrets(secrets.all_values())  # before anything can log them
+        engine, outbox = self._make(config, secrets)
+        try:
+            url = secrets.heartbeat_url
+            heartbeat = Heartbeat(url.reveal()) if url is not None else None
+        except BaseException:
+            await engine.aclose()
+            raise
         if config.database_path() != self.config.database_path():
             log.warning("database_change_ignored", reason="restart to use another database")
-        register_secrets(secrets.all_values())
         if config.health.listen != self.config.health.listen:
             log.warning("health_listen_change_ignored", reason="restart to move /metrics")
-        async with _all_locks(self._locks):
-            old = self.engine
+        async with _all_locks(self._locks):  # no cycle runs while the wiring is swapped
+            old_engine, old_heartbeat = self.engine, self.heartbeat
             self.config, self.secrets = config, secrets
-            self._build()
-            if old is not None:
-                await old.aclose()
+            self.engine, self.outbox, self.heartbeat = engine, outbox, heartbeat
+            for account in config.accounts:
+                self._locks.setdefault(account.name, asyncio.Lock())
+        if old_engine is not None:
+            await old_engine.aclose()
+        if old_heartbeat is not None:
+            await old_heartbeat.aclose()
         names = [account.name for account in config.accounts]
         self.health.configure(config.daemon.poll_interval, names, self.now())
-        if self.heartbeat is not None:
-            await self.heartbeat.aclose()
-        url = secrets.heartbeat_url
-        self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
         self._schedule()
-        self.notifier.ready(self._status_line())
-        log.info("config_reloaded", accounts=[account.name for account in config.accounts])
+        log.info("config_reloaded", accounts=names)
 
 
 class _all_locks:

@@ -1,8 +1,11 @@
 """What `status` and `history` print: JSON for scripts, a table on a terminal, plain text else.
 
 Pure presentation of store records: given the records and `now`, return text or JSON-ready
-data. Imports the store's record types, notify.render (time texts) and rich; no I/O here
-except writing to the stream the caller passes.
+data. Text from Ozon is shown `plain` (no control, line-separator or bidi characters, capped)
+and escaped for rich on a terminal, so no posting can break the table or the terminal.
+Imports the store's record types, notify.render (time texts), worktime (working time left)
+and rich; no I/O here except
+writing to the stream the caller passes.
 """
 
 from __future__ import annotations
@@ -13,18 +16,52 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from daemon.notify.render import MOSCOW, span
-from daemon.store import CachedPosting, HistoryEntry, SyncState, json_timestamp
+from daemon.notify.render import MOSCOW, REASON_CAP, plain, span
+from daemon.store import CachedPosting, HistoryEntry, HoldAll, SyncState, json_timestamp
+from daemon.worktime import WarehouseCalendars, working_seconds_left
 
-__all__ = ["history_json", "print_history", "print_status", "status_json"]
+__all__ = ["history_json", "hold_all_line", "print_history", "print_status", "status_json"]
 
 STALE_AFTER_INTERVALS = 3
+NO_DEADLINE_TEXT = "no deadline"
 
 
-def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[str, Any]]:
-    """`status --json` elements (CONTRACT section 5), soonest deadline first."""
+def working_left(
+    postings: Sequence[CachedPosting], now: datetime, calendars: WarehouseCalendars | None
+) -> list[int | None]:
+    """Whole seconds of working time left before each posting's deadline in the calendar of its
+    warehouse (0 when none is left); None where no calendar applies (CONTRACT section 7)."""
+    if not calendars:
+        return [None] * len(postings)
+    seen: dict[tuple[int, datetime], int] = {}  # many postings share a warehouse and deadline
+    out: list[int | None] = []
+    for item in postings:
+        calendar = calendars.for_warehouse(item.posting.warehouse_id)
+        if calendar is None:
+            out.append(None)
+            continue
+        key = (id(calendar), item.posting.shipment_date)
+        if key not in seen:
+            seen[key] = working_seconds_left(calendar, now, item.posting.shipment_date)
+        out.append(seen[key])
+    return out
+
+
+def status_json(
+    postings: Sequence[CachedPosting],
+    now: datetime,
+    calendars: WarehouseCalendars | None = None,
+) -> list[dict[str, Any]]:
+    """`status --json` elements (CONTRACT sections 5 and 7), soonest deadline first.
+
+    A posting without a deadline keeps the contract's types: `shipment_date` is Ozon's marker
+    `9999-12-31T23:59:59Z`, `seconds_left` the (huge) integer to it, and `no_deadline` is true
+    (false for every other posting), so scripts sorting by either put it last.
+    """
+    working = working_left(postings, now, calendars)
     return [
         {
             "account": item.account,
@@ -33,14 +70,16 @@ def status_json(postings: Sequence[CachedPosting], now: datetime) -> list[dict[s
             "substatus": item.posting.substatus,
             "shipment_date": json_timestamp(item.posting.shipment_date),
             "seconds_left": item.seconds_left(now),
+            "no_deadline": not item.posting.has_deadline,
             "warehouse": item.posting.warehouse_name,
             "warehouse_id": item.posting.warehouse_id,
             "held": item.held,
             "held_until": json_timestamp(item.held_until) if item.held_until else None,
             "watched": item.watched,
             "departure": item.departure,
+            "working_seconds_left": left,
         }
-        for item in postings
+        for item, left in zip(postings, working, strict=True)
     ]
 
 
@@ -52,6 +91,10 @@ def history_json(entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
 def _left(seconds: int) -> str:
     text = span(timedelta(seconds=seconds), "en")
     return f"{text} left" if seconds > 0 else f"overdue {text}"
+
+
+def _working(seconds: int) -> str:
+    return f"{span(timedelta(seconds=seconds), 'en')} working" if seconds > 0 else "none"
 
 
 def _urgency(seconds: int) -> str:
@@ -69,13 +112,23 @@ def print_status(
     zone: ZoneInfo,
     poll_interval: timedelta,
     out: TextIO,
+    calendars: WarehouseCalendars | None = None,
+    hold_all: HoldAll | None = None,
 ) -> None:
-    """The status view: a coloured table on a terminal, plain aligned text otherwise."""
+    """The status view: a coloured table on a terminal, plain aligned text otherwise; first
+    a line about the emergency stop `hold_all` while it lasts. With calendars, a "working time
+    left" column follows "time left" ("-": no calendar applies)."""
+    if hold_all is not None:
+        out.write(hold_all_line(hold_all, zone) + "\n")
     console = Console(file=out, highlight=False, soft_wrap=True)
     terminal = console.is_terminal
     header = ["account", "posting", "status", "warehouse", f"deadline ({zone.key})", "MSK",
               "time left", "held"]  # fmt: skip
     rows = [_status_row(item, now, zone) for item in postings]
+    if calendars:
+        header.insert(7, "working time left")
+        for row, left in zip(rows, working_left(postings, now, calendars), strict=True):
+            row.insert(7, "-" if left is None else _working(left))
     if not postings:
         out.write("No postings in the state cache yet (run `ozon-sync once` first).\n")
     elif terminal:
@@ -83,8 +136,9 @@ def print_status(
         for column in header:
             table.add_column(column, no_wrap=True)
         for item, row in zip(postings, rows, strict=True):
-            colour = _urgency(item.seconds_left(now))
-            table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", row[7])
+            colour = _urgency(item.seconds_left(now)) if item.posting.has_deadline else "green"
+            cells = [escape(cell) for cell in row]  # text from Ozon is no rich markup
+            table.add_row(*cells[:6], f"[{colour}]{cells[6]}[/]", *cells[7:])
         console.print(table)
     else:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -97,22 +151,50 @@ def print_status(
         out.write(_sync_line(state, now, zone, poll_interval) + "\n")
 
 
+def hold_all_line(hold_all: HoldAll, zone: ZoneInfo) -> str:
+    """One line saying that the emergency stop (`hold --all`) is in force, and until when."""
+    until = (
+        f"until {hold_all.until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+        if hold_all.until is not None
+        else "until `ozon-sync release --all`"
+    )
+    return (
+        f"EMERGENCY STOP (hold --all since {hold_all.held_at.astimezone(zone):%Y-%m-%d %H:%M}): "
+        f"every posting of every account is held {until}; nothing is cancelled"
+    )
+
+
 def _status_row(item: CachedPosting, now: datetime, zone: ZoneInfo) -> list[str]:
     deadline = item.posting.shipment_date
+    if not item.posting.has_deadline:
+        local, moscow, left = NO_DEADLINE_TEXT, "-", NO_DEADLINE_TEXT
+    else:
+        local, moscow = _clock(deadline, zone, "%Y-%m-%d %H:%M"), _clock(deadline, MOSCOW, "%H:%M")
+        left = _left(item.seconds_left(now))
     held = "yes" if item.held else ""
     if item.held and item.held_until:
         held = f"until {item.held_until.astimezone(zone):%m-%d %H:%M}"
-    status = item.posting.status if item.watched else f"{item.posting.status} (left watch)"
+    status = plain(item.posting.status)
+    status = status if item.watched else f"{status} (left watch)"
     return [
         item.account,
-        item.posting_number,
+        plain(item.posting_number),
         status,
-        item.posting.warehouse_name or "-",
-        f"{deadline.astimezone(zone):%Y-%m-%d %H:%M}",
-        f"{deadline.astimezone(MOSCOW):%H:%M}",
-        _left(item.seconds_left(now)),
+        plain(item.posting.warehouse_name) or "-",
+        local,
+        moscow,
+        left,
         held,
     ]
+
+
+def _clock(moment: datetime, zone: ZoneInfo, form: str) -> str:
+    """`moment` in `zone`; its UTC text where the zone cannot hold it (a row cached by an old
+    version from a date outside the range parse.py now accepts)."""
+    try:
+        return moment.astimezone(zone).strftime(form)
+    except (OverflowError, ValueError):
+        return json_timestamp(moment)
 
 
 def _sync_line(state: SyncState, now: datetime, zone: ZoneInfo, interval: timedelta) -> str:
@@ -128,7 +210,7 @@ def _sync_line(state: SyncState, now: datetime, zone: ZoneInfo, interval: timede
         if age > STALE_AFTER_INTERVALS * interval:
             text += " STALE"
     if state.consecutive_failures:
-        text += f"; failing ({state.consecutive_failures}x): {state.last_error}"
+        text += f"; failing ({state.consecutive_failures}x): {plain(state.last_error, REASON_CAP)}"
     return text
 
 
@@ -138,11 +220,11 @@ def print_history(entries: Sequence[HistoryEntry], zone: ZoneInfo, out: TextIO) 
         out.write("No alerts or actions yet.\n")
         return
     for entry in entries:
-        numbers = ", ".join(entry.posting_numbers[:5])
+        numbers = ", ".join(plain(number) for number in entry.posting_numbers[:5])
         if len(entry.posting_numbers) > 5:
             numbers += f" and {len(entry.posting_numbers) - 5} more"
         dry = " (dry run)" if entry.dry_run else ""
-        reason = f": {entry.reason}" if entry.reason else ""
+        reason = f": {plain(entry.reason, REASON_CAP)}" if entry.reason else ""
         out.write(
             f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S} {entry.account} "
             f"{entry.event}{dry} {numbers}{reason}\n"

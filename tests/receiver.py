@@ -33,6 +33,7 @@ class Receiver:
         self.attempts: dict[str, int] = {}
         self.gets: list[tuple[float, str]] = []
         self.arrivals: list[float] = []  # time.time() of each message received
+        self.bodies: list[bytes] = []  # every POST's body, raw, as received
         self._lock = threading.Lock()
         receiver = self
 
@@ -40,6 +41,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
+                    receiver.bodies.append(body)
                     receiver.attempts[self.path] = receiver.attempts.get(self.path, 0) + 1
                     failing = receiver.fail_first.get(self.path, 0)
                     if failing > 0:

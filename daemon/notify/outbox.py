@@ -6,8 +6,16 @@ the other routes go on. Non-urgent alerts wait while a route is inside its quiet
 out batched (one message per account and event) when the window ends; a reminder whose posting
 is overdue or gone by then is dropped (the urgent alert covers it).
 
-Logs name a route only in Apprise's privacy form (tokens masked). Imports apprise, the store,
-notify.render and notify.routes; never config, the Ozon client or the CLI.
+Every route gets messages within its service's own limit (`route_limit`: the Apprise plugin's
+`body_maxlen`, in bytes for the services that count bytes, such as WeCom bots): a longer alert
+goes out as numbered parts (`render_parts`). The route is marked delivered only when every part
+was accepted; when one part fails, the alert stays due for that route and the next try renders
+and sends it again from the first part (the parts sent before the failure arrive twice; the
+"(k/n)" in their titles shows it).
+
+Logs name a route as `notify[N]` with only the scheme and host of its URL (`Route.shown_as`),
+never a token. Imports apprise, the store, notify.render and notify.routes; never config, the
+Ozon client or the CLI.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from daemon.notify.render import Message, parse_time, render
+from daemon.notify.render import Message, MessageLimit, parse_time, render_parts
 from daemon.notify.routes import Route, Router
+from daemon.redact import redact_text
 from daemon.store import Delivery, Store
 
-__all__ = ["DeliveryReport", "Outbox", "apprise_send", "privacy_url"]
+__all__ = ["DeliveryReport", "Outbox", "apprise_send", "route_limit"]
 
 log = structlog.get_logger(__name__)
 
@@ -34,16 +43,28 @@ RETRY_BASE = timedelta(seconds=15)
 RETRY_CAP = timedelta(minutes=30)
 
 Sender = Callable[[str, Message], Awaitable[bool]]
+# Services whose limit (Apprise's body_maxlen) is a number of UTF-8 bytes, not characters: a
+# WeCom group bot refuses a text over 2,048 bytes, which is ~680 Chinese characters.
+BYTE_LIMITED_SCHEMES = frozenset({"wecombot"})
 
 
-def privacy_url(url: str) -> str:
-    """The route's URL as Apprise shows it with secrets masked (never the URL itself)."""
+def route_limit(url: str) -> MessageLimit | None:
+    """The message limit of the service behind the Apprise `url`: its plugin's `body_maxlen`
+    (bytes for BYTE_LIMITED_SCHEMES, else characters), counting the title too when the
+    service has no title field (`title_maxlen` 0: Apprise puts it in the body). None when
+    Apprise does not know the URL or the plugin sets no limit."""
     import apprise
 
     instance = apprise.Apprise.instantiate(url)
-    if instance is None:
-        return "(unrecognised URL)"
-    return str(instance.url(privacy=True))  # type: ignore[no-untyped-call]
+    size = int(getattr(instance, "body_maxlen", 0) or 0) if instance is not None else 0
+    if size <= 0:
+        return None
+    scheme = url.split("://", 1)[0].lower()
+    return MessageLimit(
+        size,
+        "bytes" if scheme in BYTE_LIMITED_SCHEMES else "chars",
+        title_in_body=int(getattr(instance, "title_maxlen", 0) or 0) <= 0,
+    )
 
 
 async def apprise_send(url: str, message: Message) -> bool:
@@ -107,6 +128,12 @@ class Outbox:
         self.now = now
         self.sender = sender
         self._lock = asyncio.Lock()
+        self._limits: dict[str, MessageLimit | None] = {}
+
+    def _limit(self, route: Route) -> MessageLimit | None:
+        if route.id not in self._limits:
+            self._limits[route.id] = route_limit(route.url)
+        return self._limits[route.id]
 
     async def deliver_due(self) -> DeliveryReport:
         """Deliver every due alert to every route; one route failing never stops the others."""
@@ -189,28 +216,40 @@ class Outbox:
         now: datetime,
         report: DeliveryReport,
     ) -> None:
-        message = render(payload, now, self.zone, self.language)
-        try:
-            ok = await self.sender(route.url, message)
-            error = "the notification service did not accept the message"
-        except Exception as err:  # noqa: BLE001 - a broken route must never stop the daemon
-            ok, error = False, f"{type(err).__name__}: {err}"
+        parts = [  # the payload was masked when stored; this covers what rendering added
+            Message(redact_text(part.title), redact_text(part.body))
+            for part in render_parts(payload, now, self.zone, self.language, self._limit(route))
+        ]
+        sent = 0
+        error = ""
+        for part in parts:
+            try:
+                ok = await self.sender(route.url, part)
+                error = "the notification service did not accept the message"
+            except Exception as err:  # noqa: BLE001 - a broken route must never stop the daemon
+                ok, error = False, f"{type(err).__name__}: {err}"
+            if not ok:
+                break
+            sent += 1
         ids = [delivery.alert.id for delivery in deliveries]
-        if ok:
+        if sent == len(parts):
             for alert_id in ids:
                 self.store.mark_delivered(alert_id, route.id, now)
             report.sent += 1
             self._count(event, "sent")
-            report.messages.append((route.index, event, message))
+            report.messages.extend((route.index, event, part) for part in parts)
             log.info(
                 "alert_sent",
                 account=account,
                 alert=event,
                 route=f"notify[{route.index}]",
-                route_url=route.label or privacy_url(route.url),
+                route_url=route.shown_as,
                 postings=payload.get("total", 0),
+                parts=len(parts),
             )
             return
+        if len(parts) > 1:
+            error = f"part {sent + 1} of {len(parts)}: {error}"
         attempts = max(delivery.attempts for delivery in deliveries) + 1
         next_try = now + retry_delay(attempts)
         for alert_id in ids:
@@ -222,8 +261,10 @@ class Outbox:
             account=account,
             alert=event,
             route=f"notify[{route.index}]",
-            route_url=route.label or privacy_url(route.url),
+            route_url=route.shown_as,
             attempts=attempts,
+            parts_sent=sent,
+            parts=len(parts),
             next_try_at=next_try.isoformat(),
             reason=error,
         )

@@ -3,8 +3,14 @@
 PURE: `render(alert, now, zone, language)` turns one outbox alert (its JSON payload, see
 `AlertPayload`) into a short title and a plain-text body. No I/O, no clock: `now` is passed in,
 so "time left" is correct at the moment of sending. The text holds no Markdown or HTML markup,
-and text that comes from Ozon (warehouse names, reasons) is cleaned of characters that a
-Markdown parser would take as markup, so no route can mangle it.
+and text that comes from outside (posting numbers, statuses, warehouse names, reasons, error
+texts) goes through `clean`: no markup, control, line-separator or bidi characters, and at most
+FIELD_CAP characters per field (REASON_CAP for an account-level error text).
+
+`render_parts(alert, ..., limit)` keeps a message within one route's `MessageLimit` (WeCom bots
+take 2,048 bytes, Telegram 4,096 characters): an alert over it becomes numbered parts, "(1/3)"
+in each title, split between postings, never inside one posting's lines; every part names the
+account. A posting deadline of year 2100 or later is Ozon's "no deadline" and shown as such.
 
 Payload (built by the cycle, stored in the outbox as JSON):
     {"event": "reminder", "account": "shop-1", "total": 3,
@@ -13,7 +19,7 @@ Payload (built by the cycle, stored in the outbox as JSON):
      "reason": "...",                            # account-level events (api_error, ...)
      "digest": {...}}                            # digest counts, for event "digest"
 
-Imports only the standard library.
+Imports only the standard library and its word tables (`notify.words`).
 """
 
 from __future__ import annotations
@@ -22,15 +28,38 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-__all__ = ["MAX_LISTED", "Message", "parse_time", "render", "render_test_message"]
+from daemon.notify.words import STATUSES, UNITS, WORDS
+
+__all__ = [
+    "FIELD_CAP",
+    "MAX_LISTED",
+    "REASON_CAP",
+    "Message",
+    "MessageLimit",
+    "clean",
+    "parse_time",
+    "plain",
+    "render",
+    "render_parts",
+    "render_test_message",
+]
 
 MAX_LISTED = 20
+FIELD_CAP = 120  # characters of one outside field (a warehouse name, a reason) in a message
+REASON_CAP = 300  # characters of an account-level error text (api_error)
 MOSCOW = ZoneInfo("Europe/Moscow")
+NO_DEADLINE_YEAR = 2100  # from this year on a shipment_date is Ozon's "none" (see ozon/parse.py)
 _MARKUP = re.compile(r"[*_`\[\]~|#\\]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 and C1 controls, DEL, LINE SEPARATOR, PARAGRAPH SEPARATOR (NEXT LINE is C1): each one is
+# a space; bidi controls (embeddings, overrides, isolates, marks) are removed outright, so
+# outside text can neither break a line nor reorder what a reader sees.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PART_RESERVE = " (99/99)"  # room kept in a part's title for its number
 
 
 @dataclass(frozen=True)
@@ -46,167 +75,64 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def clean(text: str) -> str:
-    """Text from outside (Ozon, error messages) made safe for any parser: no markup
-    characters, no control characters, no line breaks."""
-    text = _CONTROL.sub(" ", text).replace("\n", " ").replace("->", "→")
-    return _MARKUP.sub(" ", text).strip()
+def clean(text: str, cap: int = FIELD_CAP) -> str:
+    """Text from outside (Ozon, error messages) made safe for any parser and any screen: no
+    markup characters, no C0/C1 controls, no line or paragraph separators, no bidi controls,
+    and at most `cap` characters (cut with an ellipsis)."""
+    text = _MARKUP.sub(" ", _unbroken(text).replace("->", "→"))
+    return _capped(text.strip(), cap)
 
 
-# ---------------------------------------------------------------- words per language
+def plain(text: str, cap: int = FIELD_CAP) -> str:
+    """Text from outside made safe for a terminal: as `clean`, but markup characters stay."""
+    return _capped(_unbroken(text).strip(), cap)
 
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "reminder": "Ship soon",
-        "overdue": "OVERDUE",
-        "would_cancel": "Would cancel",
-        "cancelled": "Cancelled by ozon-sync",
-        "cancel_failed": "Cancellation FAILED",
-        "deadline_changed": "Deadline moved",
-        "cancelled_elsewhere": "Cancelled outside ozon-sync",
-        "api_error": "Ozon API not working",
-        "recovered": "Ozon API working again",
-        "key_expiring": "API key expires soon",
-        "digest": "Daily summary",
-        "test": "Test message",
-        "postings": "postings",
-        "posting": "posting",
-        "left": "left",
-        "late": "late",
-        "overdue_by": "overdue by",
-        "deadline": "deadline",
-        "warehouse": "warehouse",
-        "status": "status",
-        "reason": "reason",
-        "more": "and {n} more",
-        "account": "account",
-        "next": "most urgent",
-        "test_body": "ozon-sync can reach this route. Alerts for account(s) {accounts} "
-        "will arrive here.",
-        "d_watched": "watched postings",
-        "d_due": "due in the next 24 h",
-        "d_overdue": "overdue now",
-        "d_cancelled": "cancelled in the last 24 h",
-        "d_late": "shipped late in the last 24 h",
-        "d_share": "shipped after the deadline, last 14 days",
-        "d_none": "no data yet",
-    },
-    "zh": {
-        "reminder": "即将到发货截止时间",
-        "overdue": "已超时未发货",
-        "would_cancel": "建议取消（未执行）",
-        "cancelled": "ozon-sync 已取消",
-        "cancel_failed": "取消失败",
-        "deadline_changed": "发货截止时间已变更",
-        "cancelled_elsewhere": "订单已在别处取消",
-        "api_error": "Ozon API 无法访问",
-        "recovered": "Ozon API 已恢复",
-        "key_expiring": "API 密钥即将过期",
-        "digest": "每日汇总",
-        "test": "测试消息",
-        "postings": "个货件",
-        "posting": "个货件",
-        "left": "剩余",
-        "late": "超时",
-        "overdue_by": "已超时",
-        "deadline": "截止",
-        "warehouse": "仓库",
-        "status": "状态",
-        "reason": "原因",
-        "more": "还有 {n} 个",
-        "account": "店铺",
-        "next": "最紧急",
-        "test_body": "ozon-sync 可以访问此通知渠道。店铺 {accounts} 的提醒将发送到这里。",
-        "d_watched": "监控中的货件",
-        "d_due": "24 小时内到期",
-        "d_overdue": "当前已超时",
-        "d_cancelled": "过去 24 小时取消",
-        "d_late": "过去 24 小时延迟发货",
-        "d_share": "近 14 天超时发货比例",
-        "d_none": "暂无数据",
-    },
-    "ru": {
-        "reminder": "Скоро срок отгрузки",
-        "overdue": "ПРОСРОЧЕНО",
-        "would_cancel": "Отменил бы (не отменено)",
-        "cancelled": "Отменено ozon-sync",
-        "cancel_failed": "Отмена НЕ удалась",
-        "deadline_changed": "Срок отгрузки изменён",
-        "cancelled_elsewhere": "Отменено вне ozon-sync",
-        "api_error": "Ozon API не отвечает",
-        "recovered": "Ozon API снова работает",
-        "key_expiring": "API-ключ скоро истекает",
-        "digest": "Сводка за день",
-        "test": "Тестовое сообщение",
-        "postings": "отправлений",
-        "posting": "отправление",
-        "left": "осталось",
-        "late": "просрочка",
-        "overdue_by": "просрочено на",
-        "deadline": "срок",
-        "warehouse": "склад",
-        "status": "статус",
-        "reason": "причина",
-        "more": "и ещё {n}",
-        "account": "магазин",
-        "next": "ближайший срок",
-        "test_body": "ozon-sync может отправлять сюда. Уведомления магазинов {accounts} "
-        "будут приходить сюда.",
-        "d_watched": "отправлений под наблюдением",
-        "d_due": "срок в ближайшие 24 ч",
-        "d_overdue": "просрочено сейчас",
-        "d_cancelled": "отменено за 24 ч",
-        "d_late": "отгружено с опозданием за 24 ч",
-        "d_share": "доля отгруженных после срока, 14 дней",
-        "d_none": "данных пока нет",
-    },
-}
 
-_STATUSES: dict[str, dict[str, str]] = {
-    "en": {
-        "awaiting_packaging": "awaiting packaging",
-        "awaiting_deliver": "awaiting hand-over",
-        "awaiting_approve": "awaiting approval",
-        "awaiting_registration": "awaiting registration",
-        "acceptance_in_progress": "acceptance in progress",
-        "cancelled": "cancelled",
-        "delivering": "delivering",
-    },
-    "zh": {
-        "awaiting_packaging": "等待打包",
-        "awaiting_deliver": "等待交运",
-        "awaiting_approve": "等待确认",
-        "awaiting_registration": "等待登记",
-        "acceptance_in_progress": "验收中",
-        "cancelled": "已取消",
-        "delivering": "配送中",
-    },
-    "ru": {
-        "awaiting_packaging": "ожидает сборки",
-        "awaiting_deliver": "ожидает отгрузки",
-        "awaiting_approve": "ожидает подтверждения",
-        "awaiting_registration": "ожидает регистрации",
-        "acceptance_in_progress": "идёт приёмка",
-        "cancelled": "отменено",
-        "delivering": "доставляется",
-    },
-}
+def _unbroken(text: str) -> str:
+    text = _BIDI.sub("", text)
+    text = _SURROGATE.sub("\ufffd", text)
+    return _BREAKS.sub(" ", text)
 
-_UNITS = {
-    "en": ("d", "h", "m", "s"),
-    "zh": ("天", "小时", "分", "秒"),
-    "ru": ("д", "ч", "мин", "с"),
-}
+
+def _capped(text: str, cap: int) -> str:
+    if len(text) > cap:
+        text = text[: cap - 1].rstrip() + "…"
+    return text
+
+
+@dataclass(frozen=True)
+class MessageLimit:
+    """How much one route's service takes: `size` in `unit` ("bytes" of UTF-8, or "chars"
+    counted as UTF-16 code units, the way Telegram counts, never fewer than code points).
+    `title_in_body`: the service has no title field, so the title is sent as the first line
+    of the body (Apprise joins them with CR LF) and counts too."""
+
+    size: int
+    unit: Literal["bytes", "chars"] = "chars"
+    title_in_body: bool = True
+
+    def measure(self, message: Message) -> int:
+        """The size of `message` as the service counts it."""
+        text = message.body
+        if self.title_in_body and message.title:
+            text = f"{message.title}\r\n{text}"
+        if self.unit == "bytes":
+            return len(text.encode("utf-8"))
+        return len(text.encode("utf-16-le")) // 2
+
+    def fits(self, message: Message) -> bool:
+        """True when the service takes `message` whole."""
+        return self.measure(message) <= self.size
 
 
 def _words(language: str) -> dict[str, str]:
-    return _WORDS.get(language, _WORDS["en"])
+    return WORDS.get(language, WORDS["en"])
 
 
 def span(delta: timedelta, language: str) -> str:
     """A duration for people, two largest units: "2d 3h", "2天3小时", "2д 3ч"."""
     seconds = abs(int(delta.total_seconds()))
-    units = _UNITS.get(language, _UNITS["en"])
+    units = UNITS.get(language, UNITS["en"])
     counts: list[tuple[int, str]] = []
     for size, unit in zip((86400, 3600, 60, 1), units, strict=True):
         count, seconds = divmod(seconds, size)
@@ -219,7 +145,8 @@ def span(delta: timedelta, language: str) -> str:
 
 def status_text(status: str, language: str) -> str:
     """Ozon's status in words of `language` (the raw value when there is no translation)."""
-    return _STATUSES.get(language, _STATUSES["en"]).get(status, status.replace("_", " "))
+    known = STATUSES.get(language, STATUSES["en"]).get(status)
+    return known if known is not None else clean(status.replace("_", " "))
 
 
 def deadline_text(moment: datetime, zone: ZoneInfo) -> str:
@@ -234,8 +161,24 @@ def deadline_text(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local:%Y-%m-%d %H:%M} {zone.key} ({msk} MSK)"
 
 
+def has_deadline(moment: datetime) -> bool:
+    """False for Ozon's "no deadline" marker (any year from NO_DEADLINE_YEAR on)."""
+    return moment.year < NO_DEADLINE_YEAR
+
+
+def _deadline_line(deadline: datetime, now: datetime, zone: ZoneInfo, language: str) -> str:
+    w = _words(language)
+    if not has_deadline(deadline):
+        return f"{w['deadline']}: {w['no_deadline']}"
+    return (
+        f"{w['deadline']}: {deadline_text(deadline, zone)}, {_left_text(deadline, now, language)}"
+    )
+
+
 def _left_text(deadline: datetime, now: datetime, language: str) -> str:
     w = _words(language)
+    if not has_deadline(deadline):
+        return w["no_deadline"]
     delta = deadline - now
     if delta > timedelta(0):
         return (
@@ -252,14 +195,11 @@ def _posting_lines(
     w = _words(language)
     deadline = parse_time(item["shipment_date"])
     head = (
-        f"{clean(item['posting_number'])} | {status_text(item.get('status', ''), language)}"
-        f" | {w['warehouse']}: {clean(item.get('warehouse') or '-')}"
+        f"{clean(str(item['posting_number']))} | "
+        f"{status_text(str(item.get('status', '')), language)}"
+        f" | {w['warehouse']}: {clean(str(item.get('warehouse') or '-'))}"
     )
-    lines = [
-        head,
-        f"  {w['deadline']}: {deadline_text(deadline, zone)}, "
-        f"{_left_text(deadline, now, language)}",
-    ]
+    lines = [head, "  " + _deadline_line(deadline, now, zone, language)]
     if event in {
         "would_cancel",
         "cancelled",
@@ -274,38 +214,110 @@ def _posting_lines(
 def render(
     alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: str = "en"
 ) -> Message:
-    """Render one outbox alert for people.
+    """Render one outbox alert for people, as one message whatever its length.
 
     `alert` is the payload described in the module docstring; `now` is aware UTC. Postings
     are listed most urgent first, at most MAX_LISTED, then "and N more".
     """
+    return _compose(alert, now, zone, language).whole()
+
+
+def render_parts(
+    alert: Mapping[str, Any],
+    now: datetime,
+    zone: ZoneInfo,
+    language: str,
+    limit: MessageLimit | None,
+) -> list[Message]:
+    """Render one outbox alert as the messages one route takes: `[render(...)]` when it fits
+    `limit` (or there is none), else numbered parts, each within `limit`, split between the
+    postings' blocks of lines (a block is cut only if it alone is over the limit)."""
+    draft = _compose(alert, now, zone, language)
+    whole = draft.whole()
+    if limit is None or limit.fits(whole):
+        return [whole]
+    if len(draft.blocks) < 2:
+        return [_cut(whole, limit)]
+    room = draft.title + _PART_RESERVE
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for block in draft.blocks:
+        if current and not limit.fits(Message(room, draft.body([*current, block]))):
+            groups.append(current)
+            current = []
+        current.append(block)
+    groups.append(current)
+    count = len(groups)
+    return [
+        _cut(Message(f"{draft.title} ({index}/{count})", draft.body(group)), limit)
+        for index, group in enumerate(groups, start=1)
+    ]
+
+
+def _cut(message: Message, limit: MessageLimit) -> Message:
+    """`message` with its body (then its title) shortened to fit `limit`, ending in "…"."""
+    if limit.fits(message):
+        return message
+    body = message.body
+    low, high = 0, len(body)  # the longest body prefix that fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        if limit.fits(Message(message.title, body[:middle].rstrip() + "…")):
+            low = middle
+        else:
+            high = middle - 1
+    cut = Message(message.title, body[:low].rstrip() + "…")
+    if limit.fits(cut):
+        return cut
+    title = message.title
+    while title and not limit.fits(Message(title + "…", "…")):
+        title = title[: len(title) // 2]
+    return Message(title + "…", "…")
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A rendered alert before it becomes messages: its title, its first block (the account)
+    and one block of lines per posting (the "and N more" line is the last block)."""
+
+    title: str
+    head: str
+    blocks: tuple[str, ...]
+
+    def body(self, blocks: Sequence[str]) -> str:
+        return "\n\n".join([self.head, *blocks])
+
+    def whole(self) -> Message:
+        return Message(title=self.title, body=self.body(self.blocks))
+
+
+def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: str) -> _Draft:
     w = _words(language)
     event = str(alert["event"])
     account = clean(str(alert.get("account", "")))
     postings: Sequence[Mapping[str, Any]] = alert.get("postings") or []
     if event == "digest":
-        return _render_digest(alert, account, language)
+        digest = _render_digest(alert, account, language)
+        return _Draft(digest.title, digest.body, ())
     if not postings:
-        reason = clean(str(alert.get("reason", "")))
-        return Message(
-            title=f"[{account}] {w[event]}",
-            body=f"{w['account']}: {account}\n{reason}".strip(),
-        )
-    ordered = sorted(postings, key=lambda item: (item["shipment_date"], item["posting_number"]))
+        reason = clean(str(alert.get("reason", "")), REASON_CAP)
+        head = f"{w['account']}: {account}\n{reason}".strip()
+        return _Draft(f"[{account}] {w[event]}", head, ())
+    ordered = sorted(
+        postings, key=lambda item: (str(item["shipment_date"]), str(item["posting_number"]))
+    )
     total = int(alert.get("total") or len(ordered))
     first = parse_time(ordered[0]["shipment_date"])
     noun = w["posting"] if total == 1 else w["postings"]
     title = (
         f"[{account}] {w[event]}: {total} {noun}, {w['next']} {_left_text(first, now, language)}"
     )
-    lines = [f"{w['account']}: {account}"]
-    for item in ordered[:MAX_LISTED]:
-        lines.append("")
-        lines.extend(_posting_lines(item, now, zone, language, event))
+    blocks = [
+        "\n".join(_posting_lines(item, now, zone, language, event)) for item in ordered[:MAX_LISTED]
+    ]
     if total > MAX_LISTED:
-        lines.append("")
-        lines.append(w["more"].format(n=total - MAX_LISTED))
-    return Message(title=title, body="\n".join(lines))
+        blocks.append(w["more"].format(n=total - MAX_LISTED))
+    return _Draft(title, f"{w['account']}: {account}", tuple(blocks))
 
 
 def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Message:

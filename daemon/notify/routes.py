@@ -3,19 +3,59 @@
 A route is one `[[notify]]` table with its URL resolved. Its id is a short hash of the URL, so
 the outbox can remember deliveries per route across restarts without storing the URL (which
 holds tokens). `Router.route_ids(account, event)` applies the route's `events` and `accounts`
-filters.
+filters. Wherever a route is shown (check, logs) it is `shown_as`: `notify[N]` and only the
+scheme and host of its URL (`describe_url`), never a path, query or user part, which hold the
+tokens.
 
-Imports the standard library only (the URL arrives already resolved).
+Imports the standard library and `daemon.redact` only (the URL arrives already resolved).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Protocol
+from urllib.parse import urlsplit
 
-__all__ = ["Route", "Router", "route_id"]
+from daemon.redact import network_host
+
+__all__ = ["QuietSchedule", "Route", "Router", "describe_url", "route_id"]
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}\Z")
+
+
+def describe_url(url: str) -> str:
+    """`url` as it may be shown: its scheme and, when that is a network host (a DNS name with a
+    dot, an IP address or localhost, with its port), its host: `json://127.0.0.1:8080`,
+    `mailto://gmail.com`. For the many services whose "host" is a token (`tgram://BOT_TOKEN/`,
+    `wecombot://KEY`, `discord://ID/TOKEN`) only the scheme: `tgram://`."""
+    scheme, found, rest = url.partition("://")
+    if not found or not _SCHEME.match(scheme):
+        return "(not a URL)"
+    try:
+        parts = urlsplit(f"x://{rest}")
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"{scheme.lower()}://"
+    if not network_host(host):
+        return f"{scheme.lower()}://"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme.lower()}://{shown}" + (f":{port}" if port else "")
+
+
+class QuietSchedule(Protocol):
+    """Quiet hours given by a schedule rather than a daily window (a working calendar's
+    closed hours: `quiet_hours = "calendar:NAME"`)."""
+
+    def is_quiet(self, now: datetime) -> bool:
+        """True when the route is quiet at the aware instant `now`."""
+
+    def quiet_until(self, now: datetime) -> datetime:
+        """When the quiet time around `now` ends (given it is quiet then)."""
 
 
 def route_id(url: str) -> str:
@@ -27,14 +67,19 @@ def route_id(url: str) -> str:
 class Route:
     """One notification route. `url` is the resolved Apprise URL (a secret: never log it);
     `events` and `accounts` are its filters (empty accounts = all); `quiet_hours` a local
-    (start, end) window or None."""
+    (start, end) window, a schedule, or None."""
 
     index: int
     url: str = field(repr=False)
     events: frozenset[str]
     accounts: frozenset[str] = frozenset()
-    quiet_hours: tuple[time, time] | None = None
-    label: str = ""  # how logs name the route; "" = Apprise's privacy form of the URL
+    quiet_hours: tuple[time, time] | QuietSchedule | None = None
+    label: str = ""  # how logs name the route's URL; "" = `describe_url(url)`
+
+    @property
+    def shown_as(self) -> str:
+        """How checks and logs show the route's URL: `label`, else scheme and host only."""
+        return self.label or describe_url(self.url)
 
     @property
     def id(self) -> str:
@@ -49,6 +94,8 @@ class Route:
         """True when the local wall-clock time `local` is inside the route's quiet hours."""
         if self.quiet_hours is None:
             return False
+        if not isinstance(self.quiet_hours, tuple):
+            return self.quiet_hours.is_quiet(local)
         start, end = self.quiet_hours
         moment = local.time().replace(tzinfo=None)
         if start < end:
@@ -58,6 +105,8 @@ class Route:
     def quiet_until(self, local: datetime) -> datetime:
         """The local moment the current quiet window ends (given `local` is inside it)."""
         assert self.quiet_hours is not None  # noqa: S101 - callers check is_quiet first
+        if not isinstance(self.quiet_hours, tuple):
+            return self.quiet_hours.quiet_until(local)
         end = self.quiet_hours[1]
         candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
         if candidate <= local:

@@ -12,6 +12,14 @@ not RFC 3339, is a problem. In a list page that one posting is skipped and repor
 `PostingProblem`; a single-posting answer raises `ParseError`. A body that is not JSON raises
 `NotJSON` (the client retries those like a 5xx).
 
+Dates are range-checked here, once: real ones lie in [EARLIEST (2000), FAR_FUTURE (2100)).
+A `shipment_date` from FAR_FUTURE on (Ozon's `9999-12-31T23:59:59Z` "none" marker) becomes
+`models.NO_DEADLINE`; one before EARLIEST (`0001-01-01T00:00:00Z`, a zero value) makes the
+posting a problem, and so does a `posting_number` that cannot be a key (control characters,
+over 64 characters). Other dates outside the range (optional ones: `in_process_at`, tariff
+steps, key expiry) read as absent (None). A posting number listed twice on one page keeps the
+first usable copy; the repeat is reported as a problem of field `posting_number`.
+
 Speed: a page is decoded in one `msgspec` call (dates stay text and go through a small cache,
 since many postings share a deadline). Only if that fails is the page decoded again posting by
 posting (`msgspec.Raw`), so one bad posting never costs the others.
@@ -28,6 +36,7 @@ from typing import Any
 import msgspec
 
 from daemon.models import (
+    NO_DEADLINE,
     Cancellation,
     CancelReason,
     KeyInfo,
@@ -98,7 +107,12 @@ class ParseError(ValueError):
 _DATE_TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
+_FAR_YEAR = re.compile(r"(?:2[1-9]|[3-9]\d)\d\d-")  # years 2100-9999
 _date_cache: dict[str, datetime] = {}
+# Real dates lie in [EARLIEST, FAR_FUTURE). Outside it a date is a marker, never a moment to
+# compute with (9999-12-31 plus a time zone offset or a duration overflows a datetime).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 _DATE_CACHE_SIZE = 8192
 
 
@@ -144,11 +158,41 @@ def _remember(text: str, value: datetime) -> None:
 
 
 def _date(text: str | None, field: str, number: str) -> datetime | None:
+    """An optional date-time: None when absent or outside the range of real dates (Ozon sends
+    `0001-01-01T00:00:00Z` for "not set" and `9999-12-31T23:59:59Z` for "none"); ParseError
+    when it is not a date-time at all."""
+    value = _any_date(text, field, number)
+    if value is None or not EARLIEST <= value < FAR_FUTURE:
+        return None
+    return value
+
+
+def _deadline(text: str | None, number: str) -> datetime:
+    """The posting's `shipment_date`: NO_DEADLINE when it is far in the future (Ozon's marker
+    for none); ParseError when it is missing, not a date-time, or before EARLIEST (a zero date
+    is not a deadline: the posting is reported and skipped rather than called overdue)."""
+    value = _any_date(text, "shipment_date", number)
+    if value is None:
+        raise ParseError("missing shipment_date", field="shipment_date", posting_number=number)
+    if value >= FAR_FUTURE:
+        return NO_DEADLINE
+    if value < EARLIEST:
+        raise ParseError(
+            f"shipment_date {text!r} is before {EARLIEST:%Y}: not a real deadline",
+            field="shipment_date",
+            posting_number=number,
+        )
+    return value
+
+
+def _any_date(text: str | None, field: str, number: str) -> datetime | None:
     if not text:
         return None
     cached = _date_cache.get(text)
     if cached is not None:
         return cached
+    if _FAR_YEAR.match(text):  # far future, even where an offset would overflow a datetime
+        return NO_DEADLINE
     try:
         return parse_datetime(text)
     except ValueError as err:
@@ -179,11 +223,13 @@ def _to_posting(item: wire.PostingV4 | wire.PostingV3) -> Posting:
     number = item.posting_number
     if not number:
         raise ParseError("the posting has no posting_number", field="posting_number")
+    if not _usable_number(number):
+        raise ParseError(
+            f"posting_number {number[:40]!r} is not a posting number", field="posting_number"
+        )
     if not item.status:
         raise ParseError("missing status", field="status", posting_number=number)
-    shipment_date = _date(item.shipment_date, "shipment_date", number)
-    if shipment_date is None:
-        raise ParseError("missing shipment_date", field="shipment_date", posting_number=number)
+    shipment_date = _deadline(item.shipment_date, number)
 
     tariff = item.tariffication
     if isinstance(tariff, list):
@@ -276,7 +322,18 @@ def _decode_one(raw: bytes, shape: type[wire.PostingV4] | type[wire.PostingV3]) 
 
 
 def _problem(err: ParseError) -> PostingProblem:
-    return PostingProblem(posting_number=err.posting_number, field=err.field, message=err.message)
+    number = err.posting_number if _usable_number(err.posting_number) else ""
+    return PostingProblem(posting_number=number, field=err.field, message=err.message)
+
+
+_NOT_IN_A_NUMBER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_NUMBER_LENGTH = 64  # Ozon's are like 87341265-0117-1; a key of the cache and the ledger
+
+
+def _usable_number(number: str) -> bool:
+    """True for text that can serve as a posting's key: no control or line-separator
+    characters (SQLite's JSON functions cut a text at NUL) and at most MAX_NUMBER_LENGTH."""
+    return len(number) <= MAX_NUMBER_LENGTH and not _NOT_IN_A_NUMBER.search(number)
 
 
 def _page(
@@ -286,6 +343,9 @@ def _page(
 ) -> Page:
     if body.has_next is None:
         raise ParseError("the page has no has_next", field="has_next")
+    numbers = {posting.posting_number for posting in postings}
+    if len(numbers) < len(postings):  # rare: only then pay for building a new list
+        postings = _first_copies(postings, problems)
     return Page(
         postings=postings,
         problems=problems,
@@ -293,6 +353,26 @@ def _page(
         cursor=_text(body.cursor),
         count=body.count,
     )
+
+
+def _first_copies(postings: list[Posting], problems: list[PostingProblem]) -> list[Posting]:
+    """The postings with each number once (its first copy); each repeat becomes a problem."""
+    seen: set[str] = set()
+    unique: list[Posting] = []
+    for posting in postings:
+        number = posting.posting_number
+        if number in seen:
+            problems.append(
+                PostingProblem(
+                    posting_number=number,
+                    field="posting_number",
+                    message="the same posting is listed twice on one page; the first copy is used",
+                )
+            )
+            continue
+        seen.add(number)
+        unique.append(posting)
+    return unique
 
 
 def _parse_v4_page(data: bytes) -> Page:

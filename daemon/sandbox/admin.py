@@ -3,16 +3,18 @@
 - `GET  /__sandbox__/knobs`  -> the knobs as JSON
 - `POST /__sandbox__/knobs`  `{"fail_next": 3, ...}` -> the knobs after the change (400 if bad)
 - `POST /__sandbox__/action` `{"action": "ship", "posting_number": "..."}`; actions: `ship`,
-  `hand_over`, `cancel_by_buyer`, `move_deadline` (+ `shipment_date`), `split` (+ `parts`),
-  `add_posting` (+ `shipment_date`, optional `posting_number`, `status`, `reasons`,
-  `warehouse_id`), `advance` (+ `seconds`) -> `{"ok": true, ...}`
+  `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`, `move_deadline` (+ `shipment_date`),
+  `split` (+ `parts`), `add_posting` (+ `shipment_date`, optional `posting_number`, `status`,
+  `reasons`, `warehouse_id`), `advance` (+ `seconds`) -> `{"ok": true, ...}`
 - `GET  /__sandbox__/calls`  -> recorded API calls `[{path, body, at, client_id, status}]`
+- `GET  /__sandbox__/cancels` -> every cancel request received, per posting:
+  `{"posting_number": [200, 429, 0, ...]}` (the status answered to each; 0 = dropped)
 - `GET  /__sandbox__/status/<posting_number>` -> `{"status": "..."}`
 
 They need no key, are not rate limited, not faulted and not recorded. Errors answer 400/404
 with `{"error": "..."}`.
 
-This module imports only the standard library and the sandbox's app, clock and wire modules.
+This module imports only the standard library and the sandbox's own modules.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from daemon.sandbox import wire
 from daemon.sandbox.app import SandboxApp
 from daemon.sandbox.clock import from_us, parse_rfc3339
+from daemon.sandbox.knobs import CHANGES
 from daemon.sandbox.lifecycle import TransitionError
 from daemon.sandbox.methods import Answer
 
@@ -38,7 +41,7 @@ def _error(status: int, message: str) -> Answer:
 def _action(app: SandboxApp, data: dict[str, Any]) -> dict[str, Any]:
     action = data.get("action")
     number = str(data.get("posting_number") or "")
-    if action in ("ship", "hand_over", "cancel_by_buyer"):
+    if action in CHANGES:
         app.change(number, str(action))
         return {"ok": True}
     if action == "move_deadline":
@@ -82,6 +85,8 @@ def admin(app: SandboxApp, method: str, path: str, raw: bytes) -> Answer:
                 for c in app.calls
             ]  # fmt: skip
             return Answer(200, wire.encode(calls))
+        if name == "cancels" and method == "GET":
+            return Answer(200, wire.encode(app.cancel_requests()))
         if name.startswith("status/") and method == "GET":
             return Answer(200, wire.encode({"status": app.status(name[len("status/") :])}))
     except KeyError as err:

@@ -4,7 +4,8 @@
 
 prints the config snippet on stdout and, once listening, writes the ready file (JSON with
 `base_url`, `client_id`, `api_key`, `pid`). Every knob has an option (`--fail-next 3`,
-`--latency 200ms` is written `--latency 0.2`, `--forbid /v2/posting/fbs/cancel`, ...).
+`--latency 200ms` is written `--latency 0.2`, `--forbid /v2/posting/fbs/cancel`,
+`--cancel-apply-delay 30s`, `--change-at 10000001-0001-1=ship@45s`, ...).
 
 This module imports only the standard library and the sandbox's own modules.
 """
@@ -30,6 +31,20 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not number or not value:
         raise argparse.ArgumentTypeError(f"expected POSTING=VALUE, got {text!r}")
     return number, value
+
+
+def _scheduled(text: str) -> dict[str, Any]:
+    """`POSTING=CHANGE@WHEN` (WHEN: seconds after the start such as `45s`, or RFC 3339)."""
+    number, value = _pair(text)
+    change, sep, when = value.partition("@")
+    if not sep or not change or not when:
+        raise argparse.ArgumentTypeError(f"expected POSTING=CHANGE@WHEN, got {text!r}")
+    entry: dict[str, Any] = {"posting_number": number, "change": change}
+    if "T" in when or "t" in when:
+        entry["at"] = when
+    else:
+        entry["after"] = when
+    return entry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=KNOB_HELP["cancel_reasons"] + " (repeatable)")  # fmt: skip
     add("--change-on-get", action="append", type=_pair, default=[], metavar="POSTING=ship",
         help=KNOB_HELP["change_on_get"] + " (repeatable)")  # fmt: skip
+    add("--cancel-apply-delay", type=parse_duration, default=0.0,
+        help=KNOB_HELP["cancel_apply_delay"])  # fmt: skip
+    add("--cancel-429-for", type=parse_duration, default=0.0, help=KNOB_HELP["cancel_429_for"])
+    add("--change-at", action="append", type=_scheduled, default=[],
+        metavar="POSTING=CHANGE@WHEN",
+        help=KNOB_HELP["change_at"] + "; WHEN is after the start (45s) or RFC 3339 "
+        "(repeatable)")  # fmt: skip
+    add("--not-found-on-get", action="append", default=[], metavar="POSTING",
+        help=KNOB_HELP["not_found_on_get"] + " (repeatable)")  # fmt: skip
     add("--key-expires-in", type=parse_duration, default=180 * 86_400.0,
         help=KNOB_HELP["key_expires_in"])  # fmt: skip
     return parser
@@ -94,6 +118,10 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         },
         "change_on_get": dict(args.change_on_get),
         "key_expires_in": args.key_expires_in,
+        "cancel_apply_delay": args.cancel_apply_delay,
+        "cancel_429_for": args.cancel_429_for,
+        "change_at": args.change_at,
+        "not_found_on_get": args.not_found_on_get,
     }
     knobs.update(changes)
     return SandboxOptions(

@@ -22,7 +22,17 @@ from daemon.sandbox.store import PostingStore
 
 __all__ = ["Event", "EventKind", "Timeline", "apply_event"]
 
-EventKind = Literal["ship", "hand_over", "cancel_by_buyer", "move_deadline", "split", "new_posting"]
+EventKind = Literal[
+    "ship",
+    "pack",
+    "in_carriage",
+    "hand_over",
+    "cancel_by_buyer",
+    "cancel_by_seller",
+    "move_deadline",
+    "split",
+    "new_posting",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,7 @@ class Event:
     deadline_in_s: float | None = None
     parts: int = 2
     template: SimPosting | None = None
+    reason_id: int = 0
 
 
 def apply_event(store: PostingStore, event: Event, at_us: int) -> bool:
@@ -66,10 +77,16 @@ def apply_event(store: PostingStore, event: Event, at_us: int) -> bool:
     try:
         if event.kind == "ship":
             lifecycle.ship(store, posting, at_us)
+        elif event.kind == "pack":
+            lifecycle.pack(store, posting, at_us)
+        elif event.kind == "in_carriage":
+            lifecycle.in_carriage(store, posting, at_us)
         elif event.kind == "hand_over":
             lifecycle.hand_over(store, posting, at_us)
         elif event.kind == "cancel_by_buyer":
             lifecycle.cancel(store, posting, at_us, "client", lifecycle.BUYER_REASON)
+        elif event.kind == "cancel_by_seller":
+            lifecycle.cancel(store, posting, at_us, "seller", event.reason_id)
         elif event.kind == "split":
             lifecycle.split(store, posting, at_us, event.parts)
         else:
@@ -111,3 +128,11 @@ class Timeline:
         """Schedule one more event (its offset counts from the sandbox start)."""
         self._pending.append(event)
         self._pending.sort(key=lambda item: item.offset_s, reverse=True)
+
+    def add_at(self, event: Event, at_us: int) -> None:
+        """Schedule `event` (its own offset ignored) to happen at sandbox time `at_us`."""
+        self.add(replace(event, offset_s=(at_us - self.start_us) / US_PER_S))
+
+    def pending(self, kind: EventKind, posting_number: str) -> bool:
+        """True while an event of `kind` for `posting_number` waits to happen."""
+        return any(e.kind == kind and e.posting_number == posting_number for e in self._pending)

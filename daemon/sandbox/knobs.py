@@ -5,19 +5,25 @@ Set them at start (`SandboxOptions(knobs=Knobs(...))`, command-line options), fr
 sandbox's own port (`POST /__sandbox__/knobs` with a JSON object of the fields to change;
 `GET /__sandbox__/knobs` shows them). `KNOB_HELP` documents each field for command lines.
 
-This module imports only the standard library.
+This module imports only the standard library and the sandbox's clock.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["CANCEL_OUTCOMES", "KNOB_HELP", "Knobs", "parse_duration"]
+from daemon.sandbox.clock import format_us, parse_rfc3339
+
+__all__ = ["ANY_POSTING", "CANCEL_OUTCOMES", "CHANGES", "KNOB_HELP", "Knobs", "parse_duration"]
 
 CANCEL_OUTCOMES = ("answer", "drop", "hang")
+# The named changes a knob may apply to a posting (see lifecycle and methods.apply_change).
+CHANGES = ("ship", "pack", "in_carriage", "hand_over", "cancel_by_buyer")
+ANY_POSTING = "*"  # in not_found_on_get: the next get of any posting
 
 KNOB_HELP: dict[str, str] = {
     "rate_limit": "requests per second per Client-Id before 429 answers (sliding 1 s window); "
@@ -31,14 +37,28 @@ KNOB_HELP: dict[str, str] = {
     "malformed_next": "answer the next N API requests with broken JSON",
     "wrap_result": 'wrap the v4 list answers as {"result": {...}} (seen live in 2026)',
     "date_skew": "seconds added to the Date header (negative = behind)",
-    "cancel_outcome": "after applying a cancel: answer, drop (close the connection) or hang",
+    "cancel_outcome": "after taking a cancel: answer, drop (close the connection) or hang",
     "hang_seconds": "how long a hanging cancel sleeps before answering",
-    "change_on_get": "posting number -> ship | hand_over | cancel_by_buyer, applied once just "
-    "before the next /v3/posting/fbs/get of that posting",
+    "cancel_apply_delay": "seconds between taking a cancel and applying it: the posting stays "
+    "as it was that long, then is cancelled by the seller (0 = at once); with every "
+    "cancel_outcome",
+    "cancel_429_for": "answer 429 to every cancel request for this many seconds of sandbox "
+    "time from when it is set (nothing is applied); counts down to 0",
+    "change_on_get": "posting number -> ship | pack | in_carriage | hand_over | cancel_by_buyer, "
+    "applied once just before the next /v3/posting/fbs/get of that posting",
+    "change_at": "changes at a chosen moment: a list of {posting_number, change (ship | "
+    "pack | in_carriage | hand_over | cancel_by_buyer), at (RFC 3339) or after (seconds from when "
+    "the knob is set)}; each applies once, at its moment, and leaves the list",
+    "not_found_on_get": "posting numbers whose next /v3/posting/fbs/get answers 404 once "
+    "(the posting is untouched); * = the next get of any posting",
     "cancel_reasons": "posting number -> allowed cancel reason ids (overrides the scenario)",
     "forbidden_methods": "API paths answered 403 (a key without the role for that method)",
     "key_expires_in": "when the API key expires, counted from the sandbox start "
     "(/v1/roles expires_at); e.g. 3d for a key about to expire",
+    "echo_api_key": "error answers echo the Api-Key they received in their message (as a "
+    "careless gateway might), to prove the daemon redacts it",
+    "inject_postings": "JSON objects added as they are to the first page of every "
+    "unfulfilled list (hostile or duplicate postings; no filter applies to them)",
 }
 
 
@@ -58,10 +78,16 @@ class Knobs:
     date_skew: float = 0.0
     cancel_outcome: str = "answer"
     hang_seconds: float = 60.0
+    cancel_apply_delay: float = 0.0
+    cancel_429_for: float = 0.0
     change_on_get: dict[str, str] = field(default_factory=dict)
+    change_at: list[dict[str, Any]] = field(default_factory=list)
+    not_found_on_get: list[str] = field(default_factory=list)
     cancel_reasons: dict[str, list[int]] = field(default_factory=dict)
     forbidden_methods: list[str] = field(default_factory=list)
     key_expires_in: float = 180 * 86_400.0
+    echo_api_key: bool = False
+    inject_postings: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Values given to the constructor are checked and converted as `update` does them
@@ -87,8 +113,14 @@ class Knobs:
 _TYPES = {f.name: f.type for f in fields(Knobs)}
 _SHARES = ("error_rate", "drop_rate")
 _COUNTS = ("rate_limit", "fail_next", "drop_next", "malformed_page", "malformed_next")
-_SECONDS = ("latency", "date_skew", "hang_seconds", "key_expires_in")
-_CHANGES = ("ship", "hand_over", "cancel_by_buyer")
+_SECONDS = (
+    "latency",
+    "date_skew",
+    "hang_seconds",
+    "key_expires_in",
+    "cancel_apply_delay",
+    "cancel_429_for",
+)
 
 
 def _check(name: str, value: Any) -> Any:
@@ -112,20 +144,34 @@ def _check(name: str, value: Any) -> Any:
         if seconds < 0 and name != "date_skew":
             raise ValueError(f"knob {name} cannot be negative")
         return float(seconds)
-    if name == "wrap_result":
+    if name in ("wrap_result", "echo_api_key"):
         if not isinstance(value, bool):
-            raise ValueError("knob wrap_result must be true or false")
+            raise ValueError(f"knob {name} must be true or false")
         return value
+    if name == "inject_postings":
+        if not isinstance(value, list | tuple):
+            raise ValueError("knob inject_postings must be a list of JSON values")
+        return copy.deepcopy(list(value))
     if name == "cancel_outcome":
         if value not in CANCEL_OUTCOMES:
             raise ValueError(f"knob cancel_outcome must be one of {', '.join(CANCEL_OUTCOMES)}")
         return value
     if name == "change_on_get":
         if not isinstance(value, dict) or any(
-            not isinstance(k, str) or v not in _CHANGES for k, v in value.items()
+            not isinstance(k, str) or v not in CHANGES for k, v in value.items()
         ):
-            raise ValueError(f"knob change_on_get maps posting numbers to {', '.join(_CHANGES)}")
+            raise ValueError(f"knob change_on_get maps posting numbers to {', '.join(CHANGES)}")
         return dict(value)
+    if name == "change_at":
+        if not isinstance(value, list | tuple):
+            raise ValueError("knob change_at must be a list of {posting_number, change, at|after}")
+        return [_scheduled_change(entry) for entry in value]
+    if name == "not_found_on_get":
+        if not isinstance(value, list | tuple) or any(
+            not isinstance(p, str) or not p for p in value
+        ):
+            raise ValueError("knob not_found_on_get must be a list of posting numbers (or *)")
+        return list(value)
     if name == "cancel_reasons":
         if not isinstance(value, dict) or any(
             not isinstance(k, str)
@@ -138,6 +184,37 @@ def _check(name: str, value: Any) -> Any:
     if not isinstance(value, list | tuple) or any(not isinstance(p, str) for p in value):
         raise ValueError("knob forbidden_methods must be a list of API paths")
     return list(value)
+
+
+def _scheduled_change(entry: Any) -> dict[str, Any]:
+    """Check one `change_at` entry; return it with `at` as canonical RFC 3339 text or `after`
+    as seconds (the app turns `after` into `at` when the knob is set)."""
+    if not isinstance(entry, dict):
+        raise ValueError("knob change_at: each entry is an object {posting_number, change, at}")
+    unknown = set(entry) - {"posting_number", "change", "at", "after"}
+    if unknown:
+        raise ValueError(f"knob change_at: unknown field(s) {', '.join(sorted(unknown))}")
+    number, change = entry.get("posting_number"), entry.get("change")
+    if not isinstance(number, str) or not number:
+        raise ValueError("knob change_at: posting_number must be a posting number")
+    if change not in CHANGES:
+        raise ValueError(f"knob change_at: change must be one of {', '.join(CHANGES)}")
+    if ("at" in entry) == ("after" in entry):
+        raise ValueError("knob change_at: give exactly one of at (RFC 3339) and after (seconds)")
+    if "at" in entry:
+        try:
+            at = format_us(parse_rfc3339(entry["at"]))
+        except ValueError as err:
+            raise ValueError(f"knob change_at: {err}") from None
+        return {"posting_number": number, "change": change, "at": at}
+    after = entry["after"]
+    try:
+        seconds = parse_duration(after) if isinstance(after, str) else after
+    except ValueError as err:
+        raise ValueError(f"knob change_at: {err}") from None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ValueError("knob change_at: after must be a number of seconds >= 0")
+    return {"posting_number": number, "change": change, "after": float(seconds)}
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")

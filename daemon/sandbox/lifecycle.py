@@ -22,7 +22,9 @@ __all__ = [
     "TransitionError",
     "cancel",
     "hand_over",
+    "in_carriage",
     "move_deadline",
+    "pack",
     "ship",
     "split",
 ]
@@ -53,6 +55,36 @@ def ship(store: PostingStore, posting: SimPosting, at_us: int) -> None:
         at_us,
         status="awaiting_deliver",
         substatus="posting_transferring_to_delivery",
+        available_actions=ACTIONS_DELIVER,
+        reasons=tuple(r for r in posting.reasons if r != 400),
+        mandatory_mark_skus=(),
+    )
+
+
+def pack(store: PostingStore, posting: SimPosting, at_us: int) -> None:
+    """Assemble the posting without starting the hand-over: awaiting_packaging ->
+    awaiting_deliver with substatus `posting_not_in_carriage` (not in a carriage yet)."""
+    _expect(posting, "awaiting_packaging")
+    store.update(
+        posting,
+        at_us,
+        status="awaiting_deliver",
+        substatus="posting_not_in_carriage",
+        available_actions=ACTIONS_DELIVER,
+        reasons=tuple(r for r in posting.reasons if r != 400),
+        mandatory_mark_skus=(),
+    )
+
+
+def in_carriage(store: PostingStore, posting: SimPosting, at_us: int) -> None:
+    """The assembled posting is put in a carriage for hand-over: awaiting_deliver with the
+    hand-over substatus `posting_in_carriage` (an awaiting_packaging posting is assembled too)."""
+    _expect(posting, "awaiting_packaging", "awaiting_deliver")
+    store.update(
+        posting,
+        at_us,
+        status="awaiting_deliver",
+        substatus="posting_in_carriage",
         available_actions=ACTIONS_DELIVER,
         reasons=tuple(r for r in posting.reasons if r != 400),
         mandatory_mark_skus=(),

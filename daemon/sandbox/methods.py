@@ -19,7 +19,8 @@ from daemon.sandbox import body as rb
 from daemon.sandbox import lifecycle, wire
 from daemon.sandbox.body import BadRequest
 from daemon.sandbox.clock import US_PER_S, from_us
-from daemon.sandbox.knobs import Knobs
+from daemon.sandbox.events import Event, Timeline
+from daemon.sandbox.knobs import ANY_POSTING, Knobs
 from daemon.sandbox.paging import Pager, parse_list, parse_unfulfilled
 from daemon.sandbox.store import PostingStore
 
@@ -42,12 +43,14 @@ class Answer:
 
 @dataclass
 class State:
-    """Everything a method may read or change; guarded by the app's lock."""
+    """Everything a method may read or change; guarded by the app's lock. `timeline` holds
+    the changes still to happen (scenario events, cancels applied late)."""
 
     store: PostingStore
     pager: Pager
     knobs: Knobs
     start_us: int
+    timeline: Timeline
 
 
 def ok(data: bytes) -> Answer:
@@ -56,7 +59,8 @@ def ok(data: bytes) -> Answer:
 
 
 def apply_change(state: State, posting_number: str, change: str, at_us: int) -> None:
-    """Apply a named change (`ship`, `hand_over`, `cancel_by_buyer`) to a posting now.
+    """Apply a named change (`ship`, `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`)
+    to a posting at `at_us`.
 
     Raises KeyError for an unknown posting and lifecycle.TransitionError when it does not fit.
     """
@@ -65,6 +69,10 @@ def apply_change(state: State, posting_number: str, change: str, at_us: int) -> 
         raise KeyError(posting_number)
     if change == "ship":
         lifecycle.ship(state.store, posting, at_us)
+    elif change == "pack":
+        lifecycle.pack(state.store, posting, at_us)
+    elif change == "in_carriage":
+        lifecycle.in_carriage(state.store, posting, at_us)
     elif change == "hand_over":
         lifecycle.hand_over(state.store, posting, at_us)
     elif change == "cancel_by_buyer":
@@ -94,7 +102,10 @@ def unfulfilled_list(state: State, body: dict[str, Any], raw: str, now_us: int) 
     """POST /v4/posting/fbs/unfulfilled/list."""
     query = parse_unfulfilled(body, raw)
     page = state.pager.page(query)
-    items = b",".join(state.store.v4_bytes(p, query.flags) for p in page.postings)
+    listed = [state.store.v4_bytes(p, query.flags) for p in page.postings]
+    if page.page_no == 1:  # a test's hostile postings, as given
+        listed += [wire.encode(item) for item in state.knobs.inject_postings]
+    items = b",".join(listed)
     head = b'{"postings":[' + items + b'],"cursor":' + wire.encode(page.cursor)
     tail = b',"has_next":' + (b"true" if page.has_next else b"false")
     tail += b',"count":' + str(page.count).encode() + b"}"
@@ -118,9 +129,21 @@ def _posting_number(body: dict[str, Any], raw: str, request: str) -> str:
     return number
 
 
+def _not_found_once(knobs: Knobs, number: str) -> bool:
+    """Consume a `not_found_on_get` entry for this posting (or for any): True if there was one."""
+    for entry in (number, ANY_POSTING):
+        if entry in knobs.not_found_on_get:
+            knobs.not_found_on_get.remove(entry)
+            return True
+    return False
+
+
 def fbs_get(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
-    """POST /v3/posting/fbs/get; applies a `change_on_get` knob for this posting first."""
+    """POST /v3/posting/fbs/get; a `not_found_on_get` knob answers 404 once; a
+    `change_on_get` knob for this posting is applied first."""
     number = _posting_number(body, raw, "GetFbsPostingRequest")
+    if _not_found_once(state.knobs, number):
+        return Answer(404, wire.error_body(5, "posting not found"))
     change = state.knobs.change_on_get.pop(number, None)
     if change is not None:
         # A knob naming a posting that cannot change that way leaves it as it is.
@@ -166,7 +189,12 @@ def cancel_reason_list(state: State, body: dict[str, Any], raw: str, now_us: int
 
 
 def cancel(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
-    """POST /v2/posting/fbs/cancel: cancel as the seller, if Ozon would allow it."""
+    """POST /v2/posting/fbs/cancel: cancel as the seller, if Ozon would allow it.
+
+    With the `cancel_apply_delay` knob the cancel is taken now and applied that much later (a
+    second cancel meanwhile is answered alike and changes nothing); `cancel_outcome` then
+    decides whether the caller gets the answer, a closed connection or a long wait.
+    """
     number = _posting_number(body, raw, "CancelFbsPostingRequest")
     reason_id = rb.get_int(body, "cancel_reason_id", raw)
     if not reason_id or reason_id < 0:
@@ -177,14 +205,22 @@ def cancel(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
     posting = state.store.get(number)
     if posting is None:
         return Answer(404, wire.error_body(5, "posting not found"))
-    if reason_id not in allowed_reasons(state, number):
+    pending = state.timeline.pending("cancel_by_seller", number)
+    if not pending and reason_id not in allowed_reasons(state, number):
         raise BadRequest(INCORRECT_REASON)
     if reason_id == 402 and not message.strip():
         raise BadRequest(
             "invalid CancelFbsPostingRequest.CancelReasonMessage: value length must be at least "
             "1 runes when cancel_reason_id is 402"
         )
-    lifecycle.cancel(state.store, posting, now_us, "seller", reason_id)
+    delay = round(state.knobs.cancel_apply_delay * US_PER_S)
+    if pending:
+        pass  # taken already: applies at its moment
+    elif delay > 0:
+        late = Event(0.0, "cancel_by_seller", number, reason_id=reason_id)
+        state.timeline.add_at(late, now_us + delay)
+    else:
+        lifecycle.cancel(state.store, posting, now_us, "seller", reason_id)
     answer = ok(wire.encode({"result": True}))
     if state.knobs.cancel_outcome == "drop":
         answer.drop = True

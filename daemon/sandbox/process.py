@@ -129,3 +129,9 @@ class SandboxProcess:
         """The child's recorded API calls."""
         result: list[dict[str, Any]] = self._admin("GET", "calls")
         return result
+
+    def cancel_requests(self, posting_number: str | None = None) -> Any:
+        """The child's cancel requests: for one posting, the HTTP statuses answered in order
+        (0 = dropped; empty when none came); else a dict of every posting's list."""
+        result: dict[str, list[int]] = self._admin("GET", "cancels")
+        return result if posting_number is None else result.get(posting_number, [])

@@ -108,8 +108,26 @@ class Sandbox:
         return [call for call in self.app.calls if call.path == path]
 
     def clear_calls(self) -> None:
-        """Forget the recorded calls."""
+        """Forget the recorded calls (not the `cancel_requests` counts)."""
         self.app.clear_calls()
+
+    def cancel_requests(self, posting_number: str | None = None) -> Any:
+        """Cancel requests received so far: for one posting, the list of HTTP statuses answered
+        (0 = connection dropped; empty when none came); else a dict of every posting's list."""
+        requests = self.app.cancel_requests()
+        return requests if posting_number is None else requests.get(posting_number, [])
+
+    def change_at(
+        self,
+        posting_number: str,
+        change: str,
+        *,
+        at: datetime | None = None,
+        after: float | None = None,
+    ) -> None:
+        """Schedule `change` (`ship`, `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`) of a
+        posting at sandbox time `at` or `after` seconds from now (the `change_at` knob)."""
+        self.app.change_at(posting_number, change, at=at, after=after)
 
     def set_knobs(self, **changes: Any) -> None:
         """Change knobs by name (validated, all or nothing); ValueError for a bad one."""
@@ -126,6 +144,16 @@ class Sandbox:
     def ship(self, posting_number: str) -> None:
         """The seller assembles the posting: awaiting_packaging -> awaiting_deliver."""
         self.app.change(posting_number, "ship")
+
+    def pack(self, posting_number: str) -> None:
+        """The posting is assembled, not in a carriage yet: awaiting_deliver, substatus
+        posting_not_in_carriage (no hand-over substatus)."""
+        self.app.change(posting_number, "pack")
+
+    def in_carriage(self, posting_number: str) -> None:
+        """The posting is assembled and put in a carriage: awaiting_deliver, substatus
+        posting_in_carriage (a hand-over substatus)."""
+        self.app.change(posting_number, "in_carriage")
 
     def hand_over(self, posting_number: str) -> None:
         """The posting is handed to delivery: awaiting_deliver -> delivering."""

@@ -5,6 +5,10 @@ Open it once per process and keep it open::
     with Store.open(path, mode="writer") as store:      # run/once; "reader": status/history;
         ...                                              # "annotate": hold/release
 
+Every text a verb writes that may come from outside (an error, a reason, an alert payload) is
+masked against every registered secret first (`daemon.redact`): nothing the database keeps,
+and so nothing `status` or `history` shows, can hold one.
+
 Every verb is synchronous and takes `now` (aware datetime) when it needs a time: the store
 never reads the clock. Small verbs are short transactions fine to call on the event loop; the
 bulk ones (`upsert_postings`, `mark_departed`, `postings`, `prune`) should run through
@@ -18,12 +22,20 @@ Verbs (see each docstring):
   -> list[CachedPosting]`, `posting(number, now, *, account)`, `watched_numbers(account)`,
   `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
   `digest_counts(account, now) -> DigestCounts`.
+- Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
-  `release(number) -> bool`, `holds(now) -> dict`.
+  `release(number) -> bool`, `holds(now) -> Holds` (a mapping number -> until that counts
+  every posting as held during the emergency stop), `is_held(number, now) -> bool` (its own
+  hold or the emergency stop: ask it before every cancel request). The emergency stop
+  (`hold --all`): `hold_all(until, now)`, `release_all(now) -> bool`,
+  `global_hold(now) -> HoldAll | None`; while it lasts `postings`/`posting` show every posting
+  held.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to AlertKeys).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason) -> int | None`,
-  `finish_action(id, "done" | "failed" | "unknown", now, *, reason)`,
+  `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
+  `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
+  action decided against without a claim; history: `cancel_skipped`),
   `record_planned(account, kind, [(number, reason)], now) -> list[str]` (dry-run plans, done
   at once, each posting once), `open_actions(account=None)`, `latest_action(account, number, kind)`.
 - Sync state: `record_sync_success(account, now) -> bool` (True: recovered),
@@ -42,7 +54,7 @@ every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / journal / outbox (the verbs).
+records (returned values), postings / holds / journal / outbox (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
@@ -58,6 +70,7 @@ from daemon.store.errors import (
     StoreSchemaError,
     StoreUnavailableError,
 )
+from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
 from daemon.store.postings import PostingVerbs
@@ -70,6 +83,8 @@ from daemon.store.records import (
     Delivery,
     DigestCounts,
     HistoryEntry,
+    HoldAll,
+    Holds,
     PostingChange,
     PruneResult,
     SyncState,
@@ -88,6 +103,8 @@ __all__ = [
     "Delivery",
     "DigestCounts",
     "HistoryEntry",
+    "HoldAll",
+    "Holds",
     "Mode",
     "PostingChange",
     "PruneResult",
@@ -104,5 +121,5 @@ __all__ = [
 ]
 
 
-class Store(PostingVerbs, JournalVerbs, OutboxVerbs):
+class Store(PostingVerbs, HoldVerbs, JournalVerbs, OutboxVerbs):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`."""

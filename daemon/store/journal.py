@@ -3,9 +3,10 @@ per-account sync state.
 
 All three are compare-and-set: the database decides which call "won" (a primary key or a partial
 unique index), inside one `BEGIN IMMEDIATE` transaction, so a second thread, a restart or a
-second process can never generate an alert twice or cancel a posting twice.
+second process can never generate an alert twice or cancel a posting twice. Reasons and error
+texts are masked against every known secret (`daemon.redact`) before they are written.
 
-Imports only the standard library and the store's modules.
+Imports only the standard library, `daemon.redact` and the store's modules.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, get_args
 
+from daemon.redact import redact_text
 from daemon.store.base import StoreBase
 from daemon.store.records import (
     Action,
@@ -107,7 +109,7 @@ class JournalVerbs(StoreBase):
             cursor = conn.execute(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (account, posting_number, kind, int(dry_run), reason, to_text(now)),
+                (account, posting_number, kind, int(dry_run), redact_text(reason), to_text(now)),
             )
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
@@ -128,7 +130,7 @@ class JournalVerbs(StoreBase):
                 row[0]
                 for row in conn.execute(
                     "SELECT posting_number FROM actions WHERE account = ? AND kind = ? "
-                    "AND dry_run = 1 AND outcome IS NOT 'failed' "
+                    "AND dry_run = 1 AND outcome IS NOT 'failed' AND outcome IS NOT 'skipped' "
                     "AND posting_number IN (SELECT value FROM json_each(?))",
                     (account, kind, _json_list(wanted)),
                 )
@@ -137,7 +139,7 @@ class JournalVerbs(StoreBase):
             conn.executemany(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
                 "outcome, finished_at) VALUES (?, ?, ?, 1, ?, ?, 'done', ?)",
-                [(account, number, kind, wanted[number], at, at) for number in fresh],
+                [(account, number, kind, redact_text(wanted[number]), at, at) for number in fresh],
             )
         return fresh
 
@@ -146,20 +148,27 @@ class JournalVerbs(StoreBase):
     ) -> None:
         """Record the outcome of claimed action `action_id` at `now`.
 
-        "done" and "failed" are final ("failed" frees the posting for a new claim); "unknown"
-        (e.g. a timeout on the cancel call) keeps the claim until a later re-read resolves it
-        with "done" or "failed". `reason` says why (an error text: never a secret).
+        "done", "failed" and "skipped" are final ("failed" and "skipped" free the posting for a
+        new claim); "unknown" (e.g. a timeout on the cancel call) keeps the claim until a later
+        re-read resolves it with "done" or "failed". "skipped" says the action was decided
+        against without acting (no request sent; history: `cancel_skipped`), so it must not
+        follow "unknown". `reason` says why (an error text: never a secret).
         Raises ValueError for an unknown id, an invalid outcome or an already final action.
         """
         if outcome not in get_args(ActionOutcome):
             raise ValueError(f"outcome must be one of {get_args(ActionOutcome)}, not {outcome!r}")
         at = to_text(now)
+        reason = redact_text(reason)
         with self._write() as conn:
             row = conn.execute("SELECT outcome FROM actions WHERE id = ?", (action_id,)).fetchone()
             if row is None:
                 raise ValueError(f"no action with id {action_id}")
-            if row[0] in ("done", "failed"):
+            if row[0] in ("done", "failed", "skipped"):
                 raise ValueError(f"action {action_id} is already final ({row[0]})")
+            if outcome == "skipped" and row[0] == "unknown":
+                raise ValueError(
+                    f"action {action_id} may have acted (outcome unknown): it cannot be skipped"
+                )
             if outcome == "unknown":
                 conn.execute(
                     "UPDATE actions SET outcome = 'unknown', outcome_reason = ?, "
@@ -172,6 +181,34 @@ class JournalVerbs(StoreBase):
                     "WHERE id = ?",
                     (outcome, reason, at, action_id),
                 )
+
+    def record_skipped(
+        self,
+        account: str,
+        posting_number: str,
+        kind: str,
+        now: datetime,
+        *,
+        reason: str,
+        dry_run: bool = False,
+    ) -> int:
+        """Journal a planned action (`kind`, e.g. "cancel") decided against at `now` without
+        claiming or acting: no request was sent. `reason` says why (never a secret).
+
+        For a claim already made, use `finish_action(id, "skipped", now, reason=...)` instead.
+        A skipped entry is final, blocks no later claim and is not a claim for
+        `latest_action`; `history` shows it as `cancel_skipped` (kind `action`) with its
+        reason. Returns the journal entry's id.
+        """
+        at = to_text(now)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
+                "outcome, outcome_reason, finished_at) VALUES (?, ?, ?, ?, '', ?, 'skipped', ?, ?)",
+                (account, posting_number, kind, int(dry_run), at, reason, at),
+            )
+            assert cursor.lastrowid is not None  # noqa: S101 - an INSERT always sets it
+            return cursor.lastrowid
 
     def open_actions(self, account: str | None = None) -> list[Action]:
         """Claims without a final outcome (never finished, or "unknown"), oldest first.
@@ -195,14 +232,14 @@ class JournalVerbs(StoreBase):
         *,
         dry_run: bool | None = None,
     ) -> Action | None:
-        """The newest claim of `kind` on a posting (any outcome; only dry-run or only real
-        ones when `dry_run` says so), or None.
+        """The newest claim of `kind` on a posting (any outcome but "skipped": a skipped
+        action sent nothing; only dry-run or only real ones when `dry_run` says so), or None.
 
         Tells "cancelled by this daemon" apart from "cancelled elsewhere".
         """
         sql = (
             f"SELECT {_ACTION_COLUMNS} FROM actions WHERE account = ? AND "  # noqa: S608 - constant columns
-            "posting_number = ? AND kind = ?"
+            "posting_number = ? AND kind = ? AND outcome IS NOT 'skipped'"
         )
         params: tuple[object, ...] = (account, posting_number, kind)
         if dry_run is not None:
@@ -245,7 +282,7 @@ class JournalVerbs(StoreBase):
                 "ON CONFLICT (account) DO UPDATE SET last_failure_at = excluded.last_failure_at, "
                 "failing_since = coalesce(failing_since, excluded.failing_since), "
                 "consecutive_failures = consecutive_failures + 1, last_error = excluded.last_error",
-                (account, at, at, error),
+                (account, at, at, redact_text(error)),
             )
         return before.consecutive_failures == 0
 

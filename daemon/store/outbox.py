@@ -4,9 +4,11 @@ An alert is enqueued once, with one delivery row per notification route that wan
 is named by a stable id the caller derives (e.g. a hash of its URL); the URL itself is never
 stored, since it may hold tokens. Delivery rows are retried until delivered or dropped. An alert
 counts as a sent message (for `history`) from its first successful delivery, or from
-`record_sent` when it was only logged.
+`record_sent` when it was only logged. Texts from outside (reasons, payloads, delivery errors)
+are masked against every known secret (`daemon.redact`) before they are written.
 
-Imports only the standard library, msgspec (the models' codec) and the store's modules.
+Imports only the standard library, msgspec (the models' codec), `daemon.redact` and the
+store's modules.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from daemon.redact import redact_text, redact_value
 from daemon.store.base import StoreBase
 from daemon.store.records import (
     Alert,
@@ -51,9 +54,9 @@ _HISTORY = """
     FROM actions WHERE unknown_at IS NOT NULL
     UNION ALL
     SELECT finished_at, 2, id, account, kind || ':' || outcome, posting_number, dry_run,
-           CASE WHEN outcome = 'failed' AND outcome_reason != '' THEN outcome_reason
-                ELSE reason END
-    FROM actions WHERE outcome IN ('done', 'failed')
+           CASE WHEN outcome IN ('failed', 'skipped') AND outcome_reason != ''
+                THEN outcome_reason ELSE reason END
+    FROM actions WHERE outcome IN ('done', 'failed', 'skipped')
     ORDER BY at DESC, rank DESC, id DESC
     LIMIT ?
 """
@@ -61,6 +64,7 @@ _ACTION_EVENTS = {
     "cancel:done": "cancelled",
     "cancel:failed": "cancel_failed",
     "cancel:unknown": "cancel_failed",
+    "cancel:skipped": "cancel_skipped",
 }
 
 
@@ -100,8 +104,8 @@ class OutboxVerbs(StoreBase):
                     json.dumps(list(posting_numbers)),
                     int(urgent),
                     int(dry_run),
-                    reason,
-                    msgspec.json.encode(dict(payload)).decode(),
+                    redact_text(reason),
+                    msgspec.json.encode(redact_value(msgspec.to_builtins(dict(payload)))).decode(),
                     created,
                 ),
             )
@@ -185,7 +189,7 @@ class OutboxVerbs(StoreBase):
             self._set_delivery(
                 conn,
                 "attempts = attempts + 1, last_error = ?, next_try_at = ?",
-                (error, to_text(next_try_at)),
+                (redact_text(error), to_text(next_try_at)),
                 alert_id,
                 route_id,
             )
@@ -201,7 +205,7 @@ class OutboxVerbs(StoreBase):
             self._set_delivery(
                 conn,
                 "state = 'dropped', last_error = ?, done_at = ?",
-                (reason, to_text(now)),
+                (redact_text(reason), to_text(now)),
                 alert_id,
                 route_id,
             )
@@ -215,7 +219,7 @@ class OutboxVerbs(StoreBase):
             cursor = conn.execute(
                 "UPDATE deliveries SET state = 'dropped', last_error = ?, done_at = ? "
                 "WHERE state = 'pending' AND route_id NOT IN (SELECT value FROM json_each(?))",
-                (reason, to_text(now), json.dumps(list(route_ids))),
+                (redact_text(reason), to_text(now), json.dumps(list(route_ids))),
             )
             return cursor.rowcount
 
@@ -246,9 +250,10 @@ class OutboxVerbs(StoreBase):
         """The journal for `history`, newest first, at most `limit` elements.
 
         One element per alert message sent (at its first delivery or `record_sent`), and per
-        cancellation: `cancelled` when done, `cancel_failed` when failed, and `cancel_failed`
-        with reason "outcome unknown" when the outcome became unknown (followed by `cancelled`
-        or `cancel_failed` once resolved). Claims without an outcome yet are not shown.
+        cancellation: `cancelled` when done, `cancel_failed` when failed, `cancel_skipped` when
+        decided against without sending (reason: why), and `cancel_failed` with reason
+        "outcome unknown" when the outcome became unknown (followed by `cancelled` or
+        `cancel_failed` once resolved). Claims without an outcome yet are not shown.
         """
         with self._read() as conn:
             rows = conn.execute(_HISTORY, (limit,)).fetchall()
@@ -286,7 +291,7 @@ class OutboxVerbs(StoreBase):
             "postings AS p WHERE p.account = alert_ledger.account AND p.posting_number = "
             "alert_ledger.posting_number AND p.watched = 1)",
             "actions": "DELETE FROM actions WHERE finished_at < ? "
-            "AND outcome IN ('done', 'failed')",
+            "AND outcome IN ('done', 'failed', 'skipped')",
             "alerts": "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM "
             "deliveries AS d WHERE d.alert_id = alerts.id AND d.state = 'pending')",
             "posting_history": "DELETE FROM posting_history WHERE at < ?",

@@ -1,4 +1,4 @@
-"""Store verbs about postings: the cached snapshot, its change history, holds, digest counts.
+"""Store verbs about postings: the cached snapshot, its change history, digest counts.
 
 The hot path is `upsert_postings`: each posting is encoded once (msgspec JSON, the codec of the
 models' own Structs) and hashed; the stored hashes of just the given postings are read with one
@@ -21,12 +21,15 @@ import msgspec
 
 from daemon.models import Posting
 from daemon.store.base import StoreBase
+from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
     CachedPosting,
     DigestCounts,
+    HoldAll,
     PostingChange,
     UpsertResult,
     from_text,
+    later_end,
     optional_from_text,
     to_text,
 )
@@ -82,7 +85,7 @@ def _departure(posting: Posting) -> str:
 
 
 class PostingVerbs(StoreBase):
-    """Verbs on cached postings, holds and digest counts (mixed into Store)."""
+    """Verbs on cached postings and digest counts (mixed into Store)."""
 
     def upsert_postings(
         self, account: str, postings: Iterable[Posting], now: datetime
@@ -210,7 +213,8 @@ class PostingVerbs(StoreBase):
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY p.shipment_date, p.account, p.posting_number"
         with self._read() as conn:
-            return [_cached(row, now) for row in conn.execute(sql, params)]
+            everything = hold_all_in_force(conn, now)
+            return [_cached(row, now, everything) for row in conn.execute(sql, params)]
 
     def posting(
         self, posting_number: str, now: datetime, *, account: str | None = None
@@ -219,7 +223,20 @@ class PostingVerbs(StoreBase):
         sql = _SELECT + " WHERE p.posting_number = ? AND (? IS NULL OR p.account = ?)"
         with self._read() as conn:
             row = conn.execute(sql + " LIMIT 1", (posting_number, account, account)).fetchone()
-        return None if row is None else _cached(row, now)
+            everything = hold_all_in_force(conn, now)
+        return None if row is None else _cached(row, now, everything)
+
+    def posting_numbers(self, prefix: str = "") -> list[str]:
+        """Every cached posting number starting with `prefix` (any account, departed ones
+        too), sorted, each once. Cheap: no decoding."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT posting_number FROM postings WHERE posting_number LIKE ? "
+                "ESCAPE '\\' ORDER BY posting_number",
+                (pattern,),
+            )
+            return [row[0] for row in rows]
 
     def watched_numbers(self, account: str) -> set[str]:
         """Posting numbers `account` currently watches (cheap: no decoding)."""
@@ -261,35 +278,6 @@ class PostingVerbs(StoreBase):
             first = moves[number][0] if number in moves else from_text(old)
             moves[number] = (first, from_text(new))
         return moves
-
-    def hold(self, posting_number: str, until: datetime | None, now: datetime) -> None:
-        """Hold `posting_number` (in any account, cached or not) until `until` (None: forever).
-
-        A held posting is never cancelled and gets no overdue repeats. Holding again replaces
-        the previous hold. Small write: safe beside a running writer (mode "annotate").
-        """
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO holds (posting_number, until, held_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (posting_number) DO UPDATE SET until = excluded.until, "
-                "held_at = excluded.held_at",
-                (posting_number, None if until is None else to_text(until), to_text(now)),
-            )
-
-    def release(self, posting_number: str) -> bool:
-        """Remove the hold on `posting_number`; returns False when there was none."""
-        with self._write() as conn:
-            cursor = conn.execute("DELETE FROM holds WHERE posting_number = ?", (posting_number,))
-            return cursor.rowcount > 0
-
-    def holds(self, now: datetime) -> dict[str, datetime | None]:
-        """Holds in force at `now`: posting number -> until (None: no expiry)."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT posting_number, until FROM holds WHERE until IS NULL OR until > ?",
-                (to_text(now),),
-            ).fetchall()
-        return {number: optional_from_text(until) for number, until in rows}
 
     def digest_counts(self, account: str, now: datetime) -> DigestCounts:
         """Counts for the daily digest of `account` at `now`, from the cache alone."""
@@ -335,14 +323,20 @@ def _history_rows(
     return rows
 
 
-def _cached(row: tuple[Any, ...], now: datetime) -> CachedPosting:
+def _cached(row: tuple[Any, ...], now: datetime, everything: HoldAll | None) -> CachedPosting:
+    """A cached row as CachedPosting. While the emergency stop `everything` lasts every posting
+    is held, until the later end of its own hold and that one."""
     account, data, watched, first_seen, last_changed, departed_at, departure, has_hold, until = row
     held_until = optional_from_text(until)
+    held = bool(has_hold) and (held_until is None or held_until > now)
+    if everything is not None:
+        held_until = later_end(held_until, everything.until) if held else everything.until
+        held = True
     return CachedPosting(
         account=account,
         posting=_DECODER.decode(data),
         watched=bool(watched),
-        held=bool(has_hold) and (held_until is None or held_until > now),
+        held=held,
         held_until=held_until,
         first_seen=from_text(first_seen),
         last_changed=from_text(last_changed),

@@ -9,6 +9,7 @@ Imports only the standard library and daemon.models.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -24,6 +25,8 @@ __all__ = [
     "Delivery",
     "DigestCounts",
     "HistoryEntry",
+    "HoldAll",
+    "Holds",
     "PostingChange",
     "PruneResult",
     "SyncState",
@@ -33,7 +36,8 @@ __all__ = [
     "to_text",
 ]
 
-ActionOutcome = Literal["done", "failed", "unknown"]
+# "skipped": a planned action decided against without acting (history: `cancel_skipped`).
+ActionOutcome = Literal["done", "failed", "unknown", "skipped"]
 
 
 def to_text(moment: datetime) -> str:
@@ -135,6 +139,58 @@ class SyncState:
     consecutive_failures: int = 0
     last_error: str = ""
     api_error_alerted: bool = False
+
+
+def later_end(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The later of two hold ends, where None (no expiry) is the latest of all."""
+    if first is None or second is None:
+        return None
+    return max(first, second)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldAll:
+    """The emergency stop (`hold --all`): set at `held_at`, in force until `until` (None: until
+    `release --all`). While it lasts no posting of any account is cancelled."""
+
+    until: datetime | None
+    held_at: datetime
+
+
+class Holds(Mapping[str, "datetime | None"]):
+    """The holds in force at one moment: posting number -> until (None: no expiry).
+
+    While `hold_all` is set every posting number counts as held: `number in holds` is True for
+    any number and `holds[number]` (`holds.get(number)`) is the later end of its own hold and
+    the global one. Iteration and `len` cover the postings held one by one.
+    """
+
+    __slots__ = ("_by_posting", "hold_all")
+
+    def __init__(
+        self, by_posting: Mapping[str, datetime | None], hold_all: HoldAll | None = None
+    ) -> None:
+        self._by_posting = dict(by_posting)
+        self.hold_all = hold_all
+
+    def __contains__(self, number: object) -> bool:
+        return self.hold_all is not None or number in self._by_posting
+
+    def __getitem__(self, number: str) -> datetime | None:
+        if self.hold_all is None:
+            return self._by_posting[number]
+        if number in self._by_posting:
+            return later_end(self._by_posting[number], self.hold_all.until)
+        return self.hold_all.until
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_posting)
+
+    def __len__(self) -> int:
+        return len(self._by_posting)
+
+    def __repr__(self) -> str:
+        return f"Holds({self._by_posting!r}, hold_all={self.hold_all!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,52 @@ def _initial(db: Database) -> None:
     )
 
 
+@_migration("0002_hold_all")
+def _hold_all(db: Database) -> None:
+    db.executescript(
+        """
+        -- `hold --all`: the emergency stop. At most one row: while it lasts (until NULL: until
+        -- `release --all`) no posting of any account is cancelled.
+        CREATE TABLE hold_all (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            until TEXT,
+            held_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@_migration("0003_skipped_actions")
+def _skipped_actions(db: Database) -> None:
+    # A planned action decided against without acting (history: cancel_skipped) is final like
+    # a failed one and frees the posting for a new claim. SQLite cannot change a CHECK
+    # constraint in place: the table is rebuilt with the same columns and ids.
+    db.executescript(
+        """
+        CREATE TABLE actions_new (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            outcome TEXT CHECK (outcome IN ('done', 'failed', 'unknown', 'skipped')),
+            outcome_reason TEXT NOT NULL DEFAULT '',
+            unknown_at TEXT,
+            finished_at TEXT
+        );
+        INSERT INTO actions_new SELECT id, account, posting_number, kind, dry_run, reason,
+            claimed_at, outcome, outcome_reason, unknown_at, finished_at FROM actions;
+        DROP TABLE actions;
+        ALTER TABLE actions_new RENAME TO actions;
+        CREATE UNIQUE INDEX actions_claim ON actions (account, posting_number, kind, dry_run)
+            WHERE outcome IS NOT 'failed' AND outcome IS NOT 'skipped';
+        CREATE INDEX actions_finished ON actions (finished_at);
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 

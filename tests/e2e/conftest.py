@@ -47,7 +47,10 @@ EVENTS = frozenset(
     }
 )  # fmt: skip
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+MAIN_WAREHOUSE = 1020001234567000  # warehouses of the sandbox's scenarios
+KAZAN_WAREHOUSE = 1020001987654000
 EXPRESS_WAREHOUSE = 1020002555000000  # ~10 % of the bulk scenario: one page for a few hundred
+RFBS_WAREHOUSE = 1020003777000000
 
 
 def explain(result: subprocess.CompletedProcess[str]) -> str:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from tests.e2e.conftest import (
     API_KEY,
+    KAZAN_WAREHOUSE,
+    MAIN_WAREHOUSE,
     SECRETS,
     WRONG_KEY,
     AccountSpec,
@@ -42,8 +44,9 @@ def test_check_proves_every_key_works_and_prints_the_masked_config(
 ) -> None:
     sb = start_sandbox("--scenario", "demo")
     accounts = [
-        AccountSpec("shop-1", sb.client_id, API_KEY),
-        AccountSpec("shop-2", sb.client_id, API_KEY, inline=True),
+        # one shop split by warehouse: the only way two entries may share a Client-Id
+        AccountSpec("shop-1", sb.client_id, API_KEY, warehouse_ids=(MAIN_WAREHOUSE,)),
+        AccountSpec("shop-2", sb.client_id, API_KEY, (KAZAN_WAREHOUSE,), inline=True),
     ]
     daemon = make_daemon(sb.base_url, accounts=accounts)
 
@@ -68,8 +71,8 @@ def test_check_with_a_rejected_key_exits_77_naming_the_account(
 ) -> None:
     sb = start_sandbox("--scenario", "demo")
     accounts = [
-        AccountSpec("shop-good", sb.client_id, API_KEY),
-        AccountSpec("shop-bad", sb.client_id, WRONG_KEY),
+        AccountSpec("shop-good", sb.client_id, API_KEY, warehouse_ids=(MAIN_WAREHOUSE,)),
+        AccountSpec("shop-bad", sb.client_id, WRONG_KEY, warehouse_ids=(KAZAN_WAREHOUSE,)),
     ]
     daemon = make_daemon(sb.base_url, accounts=accounts)
 

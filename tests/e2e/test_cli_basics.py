@@ -123,7 +123,7 @@ def test_missing_secret_exits_78_with_a_plain_last_line_under_json_logs(tmp_path
     assert result.returncode == 78
     last = last_stderr_line(result)
     assert "accounts[0].api_key_env" in last
-    assert "OZON_TEST_KEY" in last
+    assert "is not set" in last  # the variable's name is not repeated: it might be a pasted key
     with pytest.raises(json.JSONDecodeError):
         json.loads(last)
 

@@ -14,6 +14,9 @@ from tests.e2e.conftest import (
     API_KEY,
     EVENTS,
     EXPRESS_WAREHOUSE,
+    KAZAN_WAREHOUSE,
+    MAIN_WAREHOUSE,
+    RFBS_WAREHOUSE,
     RFC3339_Z,
     WRONG_KEY,
     AccountSpec,
@@ -272,9 +275,12 @@ def test_a_rejected_account_exits_77_after_the_good_account_finished(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
     sb = start_sandbox("--scenario", "demo")
+    # one Client-Id, split by warehouse (the only way two entries may share it): shop-good has
+    # every warehouse of the scenario, shop-bad one that has no postings
+    everything = (MAIN_WAREHOUSE, KAZAN_WAREHOUSE, EXPRESS_WAREHOUSE, RFBS_WAREHOUSE)
     accounts = [
-        AccountSpec("shop-good", "100500", API_KEY),
-        AccountSpec("shop-bad", "100500", WRONG_KEY),
+        AccountSpec("shop-good", "100500", API_KEY, everything),
+        AccountSpec("shop-bad", "100500", WRONG_KEY, (1,)),
     ]
     daemon = make_daemon(sb.base_url, accounts=accounts)
 
@@ -295,7 +301,10 @@ def test_an_account_ozon_keeps_failing_for_exits_75_after_the_good_account_finis
     sb = start_sandbox("--scenario", "bulk", "--postings", "300", "--malformed-page", "2")
     accounts = [
         AccountSpec("shop-express", "100500", API_KEY, (EXPRESS_WAREHOUSE,)),
-        AccountSpec("shop-all", "100500", API_KEY),
+        # the rest of the same shop (one Client-Id is split by warehouse, never shared)
+        AccountSpec(
+            "shop-all", "100500", API_KEY, (MAIN_WAREHOUSE, KAZAN_WAREHOUSE, RFBS_WAREHOUSE)
+        ),
     ]
     daemon = make_daemon(sb.base_url, accounts=accounts, retry_for="2s")
 

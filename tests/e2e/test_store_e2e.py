@@ -13,6 +13,8 @@ import pytest
 
 from tests.e2e.conftest import (
     API_KEY,
+    KAZAN_WAREHOUSE,
+    MAIN_WAREHOUSE,
     WRONG_KEY,
     AccountSpec,
     Daemon,
@@ -203,8 +205,8 @@ def test_no_api_key_appears_in_any_output_or_in_the_database(
 ) -> None:
     sb = start_sandbox("--scenario", "demo")
     accounts = [
-        AccountSpec("shop-good", sb.client_id, API_KEY),
-        AccountSpec("shop-bad", sb.client_id, WRONG_KEY),
+        AccountSpec("shop-good", sb.client_id, API_KEY, warehouse_ids=(MAIN_WAREHOUSE,)),
+        AccountSpec("shop-bad", sb.client_id, WRONG_KEY, warehouse_ids=(KAZAN_WAREHOUSE,)),
     ]
     daemon = make_daemon(sb.base_url, accounts=accounts, log_level="debug")
     sb.set_knobs(fail_next=1)

@@ -16,7 +16,17 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.health import STALE_AFTER, Health, HealthServer, Heartbeat, mask_url, split_listen
+from daemon.bounded_http import BoundedHTTPServer
+from daemon.health import (
+    STALE_AFTER,
+    Health,
+    HealthServer,
+    Heartbeat,
+    ListenError,
+    is_loopback,
+    mask_url,
+    split_listen,
+)
 from daemon.metrics import Metrics
 from daemon.ozon import RequestEvent
 
@@ -178,12 +188,45 @@ def test_an_unknown_path_is_404_and_stop_frees_the_port(metrics: Metrics) -> Non
     again.stop()
 
 
-def test_a_taken_port_makes_start_raise_oserror(metrics: Metrics) -> None:
+def test_a_taken_port_makes_start_raise_listen_error_saying_why(metrics: Metrics) -> None:
     health = Health(INTERVAL, ["shop-1"], started_at=START)
     with HealthServer("127.0.0.1", 0, health, metrics) as first:
         second = HealthServer("127.0.0.1", first.port, health, metrics)
-        with pytest.raises(OSError):
+        with pytest.raises(ListenError, match=f"127.0.0.1:{first.port}: .*another process"):
             second.start()
+
+
+def test_an_address_of_no_interface_here_makes_start_raise_listen_error(metrics: Metrics) -> None:
+    health = Health(INTERVAL, ["shop-1"], started_at=START)
+    server = HealthServer("192.0.2.1", 9464, health, metrics)  # TEST-NET-1: never local
+    with pytest.raises(ListenError, match=r"192\.0\.2\.1:9464: .*no network interface"):
+        server.start()
+
+
+def test_a_name_that_does_not_resolve_makes_start_raise_listen_error(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Resolving a real unknown name would ask a DNS server (not loopback): the resolver's
+    # answer is played by the bind step instead.
+    def no_such_name(self: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(BoundedHTTPServer, "server_bind", no_such_name)
+    server = HealthServer("metrics.example", 9464, Health(INTERVAL, []), metrics)
+    with pytest.raises(
+        ListenError, match=r"metrics\.example:9464: the host name cannot be resolved"
+    ):
+        server.start()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("0.0.0.0", False), ("::", False), ("192.0.2.1", False),
+     ("metrics.example", False)],
+)  # fmt: skip
+def test_is_loopback_knows_which_hosts_only_this_machine_reaches(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 @pytest.mark.parametrize(

@@ -172,3 +172,102 @@ def test_bad_command_line_knobs_exit_with_usage_error(capsys: pytest.CaptureFixt
         command_main(["--error-rate", "2"])
     assert caught.value.code == 2
     assert "error_rate" in capsys.readouterr().err
+
+
+# -- the fault knobs of the cancellation tests (issue 15), over HTTP and the command line ------
+
+OVERDUE = "10000001-0001-1"
+OTHER = "10000003-0003-1"
+CANCEL_BODY = {"posting_number": OVERDUE, "cancel_reason_id": 352}
+
+
+def test_a_cancel_taken_then_dropped_applies_later_over_http(make_sandbox: Any) -> None:
+    sb = make_sandbox(clock=lambda: START, events=False)
+    sb.set_knobs(cancel_outcome="drop", cancel_apply_delay="2m")
+    with _client(sb) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/v2/posting/fbs/cancel", json=CANCEL_BODY)
+        got = client.post("/v3/posting/fbs/get", json={"posting_number": OVERDUE})
+        assert got.json()["result"]["status"] == "awaiting_packaging"
+        sb.advance(120)
+        got = client.post("/v3/posting/fbs/get", json={"posting_number": OVERDUE})
+        assert got.json()["result"]["status"] == "cancelled"
+    assert sb.cancel_requests(OVERDUE) == [0]
+    assert sb.cancel_requests(OTHER) == []
+
+
+def test_the_cancellation_knobs_are_set_and_read_over_the_admin_endpoints(
+    make_sandbox: Any,
+) -> None:
+    sb = make_sandbox(clock=lambda: START, events=False)
+    with httpx.Client(base_url=sb.base_url) as admin:
+        knobs = admin.post(
+            "/__sandbox__/knobs",
+            json={
+                "cancel_apply_delay": "30s",
+                "cancel_429_for": 10,
+                "not_found_on_get": [OTHER],
+                "change_at": [{"posting_number": OTHER, "change": "in_carriage", "after": 5}],
+            },
+        ).json()
+        assert knobs["cancel_apply_delay"] == 30.0
+        assert knobs["cancel_429_for"] == 10.0
+        assert knobs["not_found_on_get"] == [OTHER]
+        assert knobs["change_at"] == [
+            {"posting_number": OTHER, "change": "in_carriage", "at": "2026-11-26T03:30:05Z"}
+        ]
+        bad = admin.post("/__sandbox__/knobs", json={"change_at": [{"change": "ship"}]})
+        assert bad.status_code == 400
+        assert "change_at" in bad.json()["error"]
+        with _client(sb) as client:
+            assert client.post("/v2/posting/fbs/cancel", json=CANCEL_BODY).status_code == 429
+            missing = client.post("/v3/posting/fbs/get", json={"posting_number": OTHER})
+            assert missing.status_code == 404
+            sb.advance(10)
+            assert client.post("/v2/posting/fbs/cancel", json=CANCEL_BODY).status_code == 200
+        assert admin.get(f"/__sandbox__/status/{OTHER}").json() == {"status": "awaiting_deliver"}
+        assert admin.get(f"/__sandbox__/status/{OVERDUE}").json()["status"] == "awaiting_packaging"
+        assert admin.get("/__sandbox__/cancels").json() == {OVERDUE: [429, 200]}
+        carried = admin.post(
+            "/__sandbox__/action", json={"action": "in_carriage", "posting_number": OVERDUE}
+        )
+        assert carried.json() == {"ok": True}  # taken, not applied yet: still movable
+        sb.advance(30)
+        assert admin.get(f"/__sandbox__/status/{OVERDUE}").json() == {"status": "cancelled"}
+
+
+def test_the_cancellation_knobs_have_command_line_options(sandbox_process: Any) -> None:
+    process: SandboxProcess = sandbox_process(
+        "--scenario", "demo", "--no-events", "--rate-limit", "0",
+        "--cancel-apply-delay", "1h", "--cancel-429-for", "1h",
+        "--change-at", f"{OTHER}=ship@2h",
+        "--change-at", f"{OVERDUE}=in_carriage@2030-01-01T00:00:00Z",
+        "--not-found-on-get", "*",
+    )  # fmt: skip
+    knobs = process.set_knobs()
+    assert knobs["cancel_apply_delay"] == 3600.0
+    assert 3500 < knobs["cancel_429_for"] <= 3600
+    assert [entry["posting_number"] for entry in knobs["change_at"]] == [OTHER, OVERDUE]
+    assert knobs["change_at"][1]["at"] == "2030-01-01T00:00:00Z"
+    assert knobs["not_found_on_get"] == ["*"]
+    with _client(process) as client:
+        assert (
+            client.post("/v3/posting/fbs/get", json={"posting_number": OVERDUE}).status_code == 404
+        )
+        assert client.post("/v2/posting/fbs/cancel", json=CANCEL_BODY).status_code == 429
+    assert process.cancel_requests() == {OVERDUE: [429]}
+    assert process.cancel_requests(OVERDUE) == [429]
+
+
+@pytest.mark.parametrize(
+    "argument",
+    ["--change-at=10000001-0001-1=ship", "--change-at=10000001-0001-1=fly@5s",
+     "--change-at=10000001-0001-1=ship@soon", "--cancel-429-for=-1"],
+)  # fmt: skip
+def test_bad_cancellation_knob_options_exit_with_usage_error(
+    argument: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        command_main([argument])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.strip()

@@ -214,3 +214,46 @@ def test_wrong_cancel_reason_matches_the_fixture(bulk: Sandbox, client: httpx.Cl
         400,
         _fixture("v2_cancel.error_wrong_reason.json"),
     )
+
+
+def test_answers_under_the_cancellation_knobs_validate(fbs_openapi: dict[str, Any]) -> None:
+    options = SandboxOptions(scenario="demo", events=False, knobs=Knobs(rate_limit=0))
+    get_schema = response_schema(fbs_openapi, "/v3/posting/fbs/get")
+    cancel_schema = response_schema(fbs_openapi, "/v2/posting/fbs/cancel")
+    overdue, other = "10000001-0001-1", "10000003-0003-1"
+    with Sandbox(options) as sb:
+        headers = {"Client-Id": sb.client_id, "Api-Key": sb.api_key}
+        with httpx.Client(base_url=sb.base_url, headers=headers) as http:
+
+            def get(number: str) -> httpx.Response:
+                body = {"posting_number": number, "with": {**ALL_WITH, "related_postings": True}}
+                return http.post("/v3/posting/fbs/get", json=body)
+
+            def cancel(number: str) -> httpx.Response:
+                body = {"posting_number": number, "cancel_reason_id": 352}
+                return http.post("/v2/posting/fbs/cancel", json=body)
+
+            sb.set_knobs(cancel_429_for=60, not_found_on_get=[overdue])
+            refused, missing = cancel(overdue), get(overdue)
+            assert (refused.status_code, missing.status_code) == (429, 404)
+            for answer in (refused, missing):
+                validate(answer.json(), RPC_STATUS, fbs_openapi)
+            sb.set_knobs(cancel_429_for=0, cancel_apply_delay=30)
+            taken = cancel(overdue)
+            assert taken.status_code == 200
+            validate(taken.json(), cancel_schema, fbs_openapi)
+            pending = get(overdue)
+            assert pending.json()["result"]["status"] == "awaiting_packaging"
+            validate(pending.json(), get_schema, fbs_openapi)
+            sb.advance(30)
+            sb.in_carriage(other)
+            packed = "10000004-0004-1"
+            sb.pack(packed)
+            for number, status in (
+                (overdue, "cancelled"),
+                (other, "awaiting_deliver"),
+                (packed, "awaiting_deliver"),
+            ):
+                answer = get(number)
+                assert answer.json()["result"]["status"] == status
+                validate(answer.json(), get_schema, fbs_openapi)

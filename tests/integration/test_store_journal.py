@@ -5,14 +5,16 @@ Every test uses a real SQLite file in tmp_path.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
-from daemon.store import AlertKey, Store
+from daemon.store import AlertKey, Store, schema
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -245,3 +247,81 @@ def test_sync_states_lists_every_account(store: Store) -> None:
         ("shop-a", 1),
         ("shop-b", 0),
     ]
+
+
+# -- skipped actions (history: cancel_skipped) ---------------------------------------------------
+
+
+def test_a_skipped_claim_is_final_and_frees_the_posting_for_a_new_claim(store: Store) -> None:
+    first = store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="late")
+    assert first is not None
+    store.finish_action(first, "skipped", NOW, reason="not sent: status changed")
+    assert store.open_actions() == []
+    with pytest.raises(ValueError, match="already final"):
+        store.finish_action(first, "done", NOW)
+    second = store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="late")
+    assert second is not None and second != first
+
+
+def test_a_claim_of_unknown_outcome_cannot_be_skipped(store: Store) -> None:
+    claim = store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="late")
+    assert claim is not None
+    store.finish_action(claim, "unknown", NOW, reason="timeout")
+    with pytest.raises(ValueError, match="outcome unknown"):
+        store.finish_action(claim, "skipped", NOW, reason="changed")
+    assert [a.id for a in store.open_actions()] == [claim]
+
+
+def test_record_skipped_journals_a_decision_without_a_claim(store: Store) -> None:
+    done = store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="late")
+    assert done is not None
+    store.finish_action(done, "unknown", NOW, reason="timeout")
+    skipped = store.record_skipped(
+        "shop-1", "1-1", "cancel", NOW + timedelta(minutes=1), reason="held by the seller"
+    )
+    assert skipped > done
+    # Not a claim: the open claim stays the one `latest_action` sees, and claims are still
+    # blocked by it.
+    latest = store.latest_action("shop-1", "1-1", "cancel")
+    assert latest is not None and (latest.id, latest.outcome) == (done, "unknown")
+    assert store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="x") is None
+    assert [a.id for a in store.open_actions()] == [done]
+    # Several skips of one posting are all journaled; none blocks a claim later.
+    store.finish_action(done, "failed", NOW + timedelta(minutes=2), reason="re-read: open")
+    store.record_skipped("shop-1", "1-1", "cancel", NOW, reason="again")
+    assert store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="x")
+
+
+def test_the_migration_keeps_every_journal_row_and_the_claim_rule(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    old_schema = Database(conn, execute_plugins=False)
+    schema.apply_migrations(old_schema, stop_before="0003_skipped_actions")
+    at = "2026-05-01T09:00:00.000000Z"
+    conn.executemany(
+        "INSERT INTO actions (id, account, posting_number, kind, dry_run, reason, claimed_at, "
+        "outcome, outcome_reason, unknown_at, finished_at) VALUES (?, 'shop-1', ?, 'cancel', 0, "
+        "'late', ?, ?, ?, ?, ?)",
+        [
+            (3, "1-1", at, "done", "", None, at),
+            (5, "1-2", at, "failed", "refused", None, at),
+            (8, "1-3", at, "unknown", "timeout", at, None),
+        ],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    with Store.open(path) as migrated:
+        assert [(a.id, a.outcome) for a in migrated.open_actions()] == [(8, "unknown")]
+        claim = migrated.claim_action
+        assert claim("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="") is None
+        assert claim("shop-1", "1-3", "cancel", NOW, dry_run=False, reason="") is None
+        assert claim("shop-1", "1-2", "cancel", NOW, dry_run=False, reason="") == 9
+        events = [(e.event, e.reason) for e in migrated.history()]
+        assert events == [  # one instant: newest id first, a resolution before its unknown
+            ("cancel_failed", "refused"),
+            ("cancelled", "late"),
+            ("cancel_failed", "outcome unknown"),
+        ]
+        migrated.finish_action(9, "skipped", NOW, reason="changed")
+        assert claim("shop-1", "1-2", "cancel", NOW, dry_run=False, reason="") == 10

@@ -194,6 +194,54 @@ def test_a_resolution_at_the_same_instant_still_follows_its_outcome_unknown(stor
     ]
 
 
+def test_history_shows_a_skipped_cancel_as_cancel_skipped_with_its_reason(store: Store) -> None:
+    claim = store.claim_action("shop-1", "1-5", "cancel", NOW, dry_run=False, reason="late 50h")
+    assert claim is not None
+    store.finish_action(claim, "skipped", NOW + MINUTE, reason="status changed before sending")
+    store.record_skipped("shop-1", "1-6", "cancel", NOW + 2 * MINUTE, reason="held by the seller")
+    store.record_skipped("shop-1", "1-7", "cancel", NOW + 3 * MINUTE, reason="")
+
+    history = [entry.as_json() for entry in store.history()]
+
+    assert history == [
+        {
+            "at": "2026-05-01T09:03:00Z",
+            "account": "shop-1",
+            "event": "cancel_skipped",
+            "posting_numbers": ["1-7"],
+            "dry_run": False,
+            "reason": "",
+            "kind": "action",
+        },
+        {
+            "at": "2026-05-01T09:02:00Z",
+            "account": "shop-1",
+            "event": "cancel_skipped",
+            "posting_numbers": ["1-6"],
+            "dry_run": False,
+            "reason": "held by the seller",
+            "kind": "action",
+        },
+        {
+            "at": "2026-05-01T09:01:00Z",
+            "account": "shop-1",
+            "event": "cancel_skipped",
+            "posting_numbers": ["1-5"],
+            "dry_run": False,
+            "reason": "status changed before sending",
+            "kind": "action",
+        },
+    ]
+
+
+def test_old_skipped_entries_are_pruned(store: Store) -> None:
+    old = NOW - timedelta(days=100)
+    store.record_skipped("shop-1", "1-6", "cancel", old, reason="held")
+    store.record_skipped("shop-1", "1-7", "cancel", NOW, reason="held")
+    assert store.prune(NOW - timedelta(days=90)).counts["actions"] == 1
+    assert [e.posting_numbers for e in store.history()] == [("1-7",)]
+
+
 def test_history_is_readable_beside_the_writer(db_path: Path, store: Store) -> None:
     store.record_sent(enqueue(store, reason="4h left", dry_run=True), NOW)
     with Store.open(db_path, mode="reader") as reader:

@@ -162,7 +162,7 @@ BAD_INPUTS = [
     ),
     (
         "duplicate names",
-        MINIMAL + MINIMAL,
+        MINIMAL + MINIMAL.replace("123456", "654321"),
         ['accounts[1].name: duplicate account name "shop-1" (also accounts[0])'],
     ),
     (
@@ -183,7 +183,7 @@ BAD_INPUTS = [
     (
         "bad quiet hours",
         MINIMAL + "[[notify]]\nurl = 'json://127.0.0.1/x'\nquiet_hours = '22-08'\n",
-        ['notify[0].quiet_hours: "22-08" is not a window such as "22:00-08:00"'],
+        ['notify[0].quiet_hours: "22-08" is not a window such as "22:00-08:00" or "calendar:NAME"'],
     ),
     (
         "unknown event in a route",
@@ -203,6 +203,93 @@ BAD_INPUTS = [
         "no accounts",
         "[daemon]\nlanguage = 'en'\n",
         ["accounts: is required"],
+    ),
+    (
+        "duration above its upper bound",
+        MINIMAL + "[policy]\nremind_before = ['24h', '367d']\n",
+        ['policy.remind_before[1]: "367d" is above the maximum of "366d"'],
+    ),
+    (
+        "keep_history above ten years",
+        MINIMAL + "[daemon]\nkeep_history = '9999999d'\n",
+        ['daemon.keep_history: "9999999d" is above the maximum of "3653d"'],
+    ),
+    (
+        "duration with more digits than any bound",
+        MINIMAL + "[daemon]\npoll_interval = '99999999999999999999s'\n",
+        ['daemon.poll_interval: "99999999999999999999s" is above the maximum of "366d"'],
+    ),
+    (
+        "zone that is a folder of zones",
+        MINIMAL + "[daemon]\ntimezone = 'America'\n",
+        ['daemon.timezone: unknown time zone "America" (use an IANA name such as Asia/Shanghai)'],
+    ),
+    (
+        "database path with a NUL",
+        MINIMAL + "[daemon]\ndatabase = 'a\\u0000b'\n".replace("'", '"'),
+        ["daemon.database: must be a file path (not empty, no NUL characters)"],
+    ),
+    (
+        "client_id with a space",
+        MINIMAL.replace('"123456"', '" 123456"'),
+        [
+            'accounts[0].client_id: " 123456" is not a Client-Id: use the number shown with the '
+            "API key in the seller account (visible ASCII characters only, no spaces)"
+        ],
+    ),
+    (
+        "a secret written as a list",
+        MINIMAL.replace('api_key_env = "OZON_SHOP1_KEY"', "api_key = ['sk-123']"),
+        [
+            "accounts[0].api_key: the value (not shown: it is secret): input should be a valid "
+            "string"
+        ],
+    ),
+    (
+        "a key pasted where a variable is named",
+        MINIMAL.replace("OZON_SHOP1_KEY", "0f3c9a1d-5b2e"),
+        [
+            "accounts[0].api_key_env: is not the name of an environment variable (letters, "
+            "digits and _); name the variable that holds the secret, not the secret itself"
+        ],
+    ),
+    (
+        "listen on something that is not a host",
+        MINIMAL + "[health]\nlisten = 'my host:9464'\n",
+        ['health.listen: "my host:9464": "my host" is neither an IP address nor a host name'],
+    ),
+    (
+        "listen on a port beyond 65535",
+        MINIMAL + "[health]\nlisten = '127.0.0.1:65536'\n",
+        ['health.listen: "127.0.0.1:65536" is not host:port such as "127.0.0.1:9464"'],
+    ),
+    (
+        "base_url that cannot be parsed",
+        MINIMAL + "[ozon]\nbase_url = 'http://[::1/x'\n",
+        ['ozon.base_url: "http://[::1/x" is not a valid URL (its host or port cannot be read)'],
+    ),
+    (
+        "two entries with one Client-Id and no warehouses",
+        MINIMAL + MINIMAL.replace("shop-1", "shop-2"),
+        [
+            'accounts[0].client_id: Client-Id "123456" is also used by accounts[1]; entries may '
+            "share a Client-Id only to split one shop by warehouse, each with its own "
+            "warehouse_ids",
+            'accounts[1].client_id: Client-Id "123456" is also used by accounts[0]; entries may '
+            "share a Client-Id only to split one shop by warehouse, each with its own "
+            "warehouse_ids",
+        ],
+    ),
+    (
+        "two entries with one Client-Id and one warehouse",
+        MINIMAL
+        + "warehouse_ids = [1, 2]\n"
+        + MINIMAL.replace("shop-1", "shop-2")
+        + "warehouse_ids = [3, 2]\n",
+        [
+            "accounts[1].warehouse_ids: warehouse 2 is also in accounts[0], which has the same "
+            'Client-Id "123456"; each warehouse of a split shop belongs to one entry'
+        ],
     ),
     (
         "share out of range",
@@ -225,7 +312,7 @@ def test_every_problem_is_collected_in_one_error(tmp_path: Path) -> None:
     problems = problems_of(
         tmp_path,
         MINIMAL
-        + MINIMAL
+        + MINIMAL.replace("123456", "654321")
         + "[daemon]\npoll_interval = '1s'\ntimezone = 'Nowhere'\n[policy]\ntypo = 1\n",
     )
     paths = [problem.split(":")[0] for problem in problems]
@@ -323,32 +410,33 @@ SECRET_PROBLEMS = [
         "missing variable",
         "api_key_env = 'OZON_MISSING'",
         {},
-        'accounts[0].api_key_env: environment variable OZON_MISSING of account "a" is not set',
+        'accounts[0].api_key_env: the environment variable named for account "a" is not set',
     ),
     (
         "empty variable",
         "api_key_env = 'OZON_EMPTY'",
         {"OZON_EMPTY": ""},
-        'accounts[0].api_key_env: environment variable OZON_EMPTY of account "a" is empty',
+        'accounts[0].api_key_env: the environment variable named for account "a" is empty',
     ),
     (
         "missing file",
         "api_key_file = '/nonexistent/key'",
         {},
-        'accounts[0].api_key_file: file /nonexistent/key of account "a" does not exist',
+        'accounts[0].api_key_file: the file named for account "a" does not exist',
     ),
     (
         "credential without systemd",
         "api_key_credential = 'a-key'",
         {},
-        'accounts[0].api_key_credential: systemd credential a-key of account "a" is not '
+        'accounts[0].api_key_credential: the systemd credential named for account "a" is not '
         "available ($CREDENTIALS_DIRECTORY is not set; use LoadCredential= in the unit)",
     ),
     (
         "missing credential",
         "api_key_credential = 'a-key'",
         {"CREDENTIALS_DIRECTORY": "/nonexistent"},
-        'accounts[0].api_key_credential: systemd credential a-key of account "a" does not exist',
+        'accounts[0].api_key_credential: the systemd credential named for account "a" does '
+        "not exist",
     ),
 ]
 
@@ -389,3 +477,82 @@ def test_secrets_never_show_in_repr_or_masked_config(tmp_path: Path) -> None:
     assert "route-token-abc" not in str(config.masked())
     assert repr(Secret("x")) == "Secret('***')"
     assert str(Secret("x")) == "Secret('***')"
+
+
+def test_a_shop_split_by_warehouse_loads(tmp_path: Path) -> None:
+    text = (
+        MINIMAL + "warehouse_ids = [1, 2]\n"
+        + MINIMAL.replace("shop-1", "shop-2").replace('"123456"', "123456")
+        + "warehouse_ids = [3]\n"
+    )  # fmt: skip
+    config = load_config(write(tmp_path, text))
+    assert [account.client_id for account in config.accounts] == ["123456", "123456"]
+
+
+UNUSABLE_SECRETS = [
+    ("inline key with a trailing space", "api_key = 'key-1 '", {},
+     'accounts[0].api_key: the API key of account "a" has whitespace around or inside it; '
+     "remove it"),
+    ("key in a variable with a letter outside ASCII", "api_key_env = 'K'", {"K": "kеy"},
+     'accounts[0].api_key_env: the API key in the environment variable named for account "a" '
+     "has a character that is not visible ASCII (Ozon API keys are Latin letters, digits and "
+     "dashes); copy it again from the seller account"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "env", "expected"),
+    [c[1:] for c in UNUSABLE_SECRETS],
+    ids=[c[0] for c in UNUSABLE_SECRETS],
+)
+def test_a_key_no_http_header_can_carry_is_refused_without_showing_it(
+    tmp_path: Path, source: str, env: dict[str, str], expected: str
+) -> None:
+    config = load_config(write(tmp_path, f"[[accounts]]\nname='a'\nclient_id='1'\n{source}\n"))
+    with pytest.raises(ConfigError) as caught:
+        resolve_secrets(config, env)
+    assert caught.value.problems == [expected]
+
+
+def test_a_key_file_loses_its_surrounding_whitespace(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("\n  key-1 \r\n", encoding="utf-8")
+    text = f"[[accounts]]\nname='a'\nclient_id='1'\napi_key_file='{tmp_path / 'key'}'\n"
+    secrets = resolve_secrets(load_config(write(tmp_path, text)), {})
+    assert secrets.api_keys["a"].reveal() == "key-1"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("json://[host/hook", "is not a valid URL (its host or port cannot be read)"),
+        ("tgram://token /42", "has whitespace or control characters in it"),
+        ("hc-ping.com/abc", "is not a URL (scheme://...)"),
+    ],
+    ids=["unclosed bracket", "space inside", "no scheme"],
+)
+def test_a_url_no_route_can_use_is_refused_without_showing_it(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    text = MINIMAL + "[[notify]]\nurl_env = 'ROUTE'\n"
+    config = load_config(write(tmp_path, text))
+    with pytest.raises(ConfigError) as caught:
+        resolve_secrets(config, {"OZON_SHOP1_KEY": "key-1", "ROUTE": url})
+    assert caught.value.problems == [
+        "notify[0].url_env: the URL in the environment variable named for notification route 0 "
+        + expected
+    ]
+
+
+def test_a_telegram_url_whose_token_looks_like_a_port_is_left_to_apprise(tmp_path: Path) -> None:
+    text = MINIMAL + "[[notify]]\nurl = 'tgram://123456:AAE-token/42'\n"
+    secrets = resolve_secrets(load_config(write(tmp_path, text)), {"OZON_SHOP1_KEY": "key-1"})
+    assert secrets.route_urls[0].reveal() == "tgram://123456:AAE-token/42"
+
+
+def test_a_heartbeat_url_must_be_http_with_a_host(tmp_path: Path) -> None:
+    text = MINIMAL + "[health]\nheartbeat_url = 'ftp://hc-ping.com/abc'\n"
+    with pytest.raises(ConfigError) as caught:
+        resolve_secrets(load_config(write(tmp_path, text)), {"OZON_SHOP1_KEY": "key-1"})
+    assert caught.value.problems == [
+        "health.heartbeat_url: the heartbeat URL of [health] is not an http(s) URL with a host"
+    ]

@@ -17,8 +17,8 @@ CONTRACT_OPTIONS = {
     "status": ["--json", "--all"],
     "history": ["--json", "--limit"],
     "check": ["--offline", "--notify"],
-    "hold": ["--for"],
-    "release": [],
+    "hold": ["--for", "--force", "--all"],
+    "release": ["--all"],
     "demo": [],
     "sandbox": ["--port", "--postings"],
 }

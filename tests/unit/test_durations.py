@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.durations import format_duration, parse_duration
+from daemon.durations import (
+    LONGEST_DURATION,
+    MAX_DURATION,
+    DurationError,
+    format_duration,
+    parse_duration,
+    read_duration,
+)
 
 GOOD = [
     ("90s", timedelta(seconds=90)),
@@ -50,3 +57,40 @@ def test_format_duration_writes_what_people_write(value: timedelta, text: str) -
 def test_format_then_parse_is_the_identity(seconds: int) -> None:
     value = timedelta(seconds=seconds)
     assert parse_duration(format_duration(value)) == value
+
+
+BOUNDED = [
+    ("366d", {}, None),
+    ("367d", {}, '"367d" is above the maximum of "366d"'),
+    ("9999999d", {"maximum": LONGEST_DURATION}, '"9999999d" is above the maximum of "3653d"'),
+    ("99999999999d", {}, '"99999999999d" is above the maximum of "366d"'),
+    ("9" * 5000 + "s", {}, '"' + "9" * 40 + '..." is above the maximum of "366d"'),
+    ("5s", {"minimum": timedelta(seconds=10)}, '"5s" is below the minimum of "10s"'),
+    ("soon", {}, '"soon" is not a duration (use e.g. "90s", "5m", "1h30m", "2d")'),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "bounds", "problem"),
+    BOUNDED,
+    ids=["at the maximum", "above", "keep_history", "beyond a timedelta", "5000 digits",
+         "below the minimum", "not a duration"],
+)  # fmt: skip
+def test_read_duration_keeps_every_value_in_its_range(
+    text: str, bounds: dict[str, timedelta], problem: str | None
+) -> None:
+    if problem is None:
+        assert read_duration(text, **bounds) <= MAX_DURATION
+        return
+    with pytest.raises(DurationError) as caught:
+        read_duration(text, **bounds)
+    assert str(caught.value) == problem
+
+
+@given(st.text(alphabet="0123456789dhms ", max_size=60))
+def test_read_duration_raises_nothing_but_duration_error(text: str) -> None:
+    try:
+        value = read_duration(text)
+    except DurationError:
+        return
+    assert timedelta(0) <= value <= MAX_DURATION

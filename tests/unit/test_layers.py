@@ -53,12 +53,16 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.policy_keys", set()),
         ("daemon.policy", {"daemon.models", "daemon.policy_keys"}),
         ("daemon.durations", set()),
-        ("daemon.logs", set()),
+        ("daemon.redact", set()),
+        ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
-        ("daemon.health", {"daemon.metrics"}),
-        ("daemon.notify.render", set()),
-        ("daemon.notify.routes", set()),
+        ("daemon.bounded_http", set()),
+        ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
+        ("daemon.notify.words", set()),
+        ("daemon.notify.render", {"daemon.notify.words"}),
+        ("daemon.notify.routes", {"daemon.redact"}),
+        ("daemon.worktime", set()),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -72,10 +76,10 @@ def test_the_ozon_client_never_imports_config_store_or_policy() -> None:
         assert outside <= {"daemon.models"}, module
 
 
-def test_the_store_imports_only_models() -> None:
+def test_the_store_imports_only_models_and_the_redaction() -> None:
     for module in in_package("daemon.store"):
         outside = {m for m in daemon_imports(module) if not m.startswith("daemon.store")}
-        assert outside <= {"daemon.models"}, module
+        assert outside <= {"daemon.models", "daemon.redact"}, module
 
 
 def test_the_sandbox_imports_nothing_of_the_daemon() -> None:
@@ -106,3 +110,9 @@ def test_no_two_modules_import_each_other() -> None:
         if a in daemon_imports(b) and not (a.startswith(b + ".") or b.startswith(a + "."))
     }
     assert cycles == set()
+
+
+def test_working_time_arithmetic_uses_only_the_standard_library() -> None:
+    import sys
+
+    assert external_roots("daemon.worktime") <= set(sys.stdlib_module_names)

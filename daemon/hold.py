@@ -1,0 +1,191 @@
+"""What `hold` and `release` do with a number a person typed: find what it names among the
+cached postings (one posting, or an order and all its postings), hold or release that, and
+say which postings it was.
+
+A typo must not look like success: a number that names no cached posting is refused
+(`HoldRefused`, exit 2 in the CLI) with the closest cached numbers, unless `force` holds it
+anyway (a posting not synced yet). An order number (`12345678-0001`, a posting number without
+its last `-N`) is never held as such, since no posting carries it: its cached postings are.
+
+Imports only the standard library and the store; no config, no secrets, no Ozon.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from daemon.store import CachedPosting, Store
+
+__all__ = [
+    "ORDER_NUMBER",
+    "HoldRefused",
+    "HoldTarget",
+    "closest_numbers",
+    "find_target",
+    "held_text",
+    "hold",
+    "hold_all_text",
+    "release",
+    "release_all_text",
+    "released_text",
+]
+
+ORDER_NUMBER = re.compile(r"^\d+-\d+$")
+"""An order number: digits, a dash, digits (`12345678-0001`); its postings add `-N`."""
+CLOSEST = 3
+SHORTLIST = 100
+
+
+class HoldRefused(ValueError):
+    """The number names no cached posting; the message names the closest cached ones."""
+
+
+@dataclass(frozen=True)
+class HoldTarget:
+    """What a typed number names: the posting numbers, and the order number when it named an
+    order. `postings` holds the cached postings (empty for a forced, not yet synced one)."""
+
+    numbers: tuple[str, ...]
+    order: str | None = None
+    postings: tuple[CachedPosting, ...] = ()
+
+
+def _order_parts(store: Store, order: str) -> list[str]:
+    """Cached posting numbers of the order `order` (`order-N`, N without a dash)."""
+    head = order + "-"
+    return [n for n in store.posting_numbers(head) if "-" not in n[len(head) :]]
+
+
+def find_target(store: Store, text: str, now: datetime, *, force: bool = False) -> HoldTarget:
+    """The postings `text` names: a cached posting number, or an order number with cached
+    postings; with `force`, an uncached posting number as it is.
+
+    Raises HoldRefused for an empty text, for an order number with no cached posting (even
+    with `force`: holding it would protect nothing), and, without `force`, for a number no
+    cached posting has (naming the closest cached numbers).
+    """
+    number = text.strip()
+    if not number:
+        raise HoldRefused("give a posting number such as 12345678-0001-1")
+    if store.posting(number, now) is not None:
+        return HoldTarget((number,), None, _cached(store, [number], now))
+    parts = _order_parts(store, number)
+    if parts:
+        return HoldTarget(tuple(parts), number, _cached(store, parts, now))
+    if ORDER_NUMBER.match(number):
+        raise HoldRefused(
+            f"{number} is an order number and no posting of it is cached yet; hold a posting "
+            f"by its own number (such as {number}-1) with --force, or run `ozon-sync once` first"
+        )
+    if force:
+        return HoldTarget((number,))
+    close = closest_numbers(number, store.posting_numbers())
+    hint = f"closest cached: {', '.join(close)}" if close else "no cached posting looks like it"
+    raise HoldRefused(
+        f"no cached posting is numbered {number} ({hint}); check the number, or hold it "
+        "anyway with --force (a posting not synced yet)"
+    )
+
+
+def closest_numbers(number: str, candidates: Iterable[str], n: int = CLOSEST) -> list[str]:
+    """The up to `n` numbers of `candidates` most like `number` (difflib's ratio >= 0.6),
+    closest first; [] when none is close.
+
+    difflib alone takes seconds over 100,000 numbers made of the same ten digits, so a cheap
+    shortlist comes first: characters equal at the same place, counted from the start or from
+    the end (so a missing or extra digit still lines up one side).
+    """
+    reverse = number[::-1]
+
+    def alike(candidate: str) -> int:
+        ahead = sum(map(str.__eq__, number, candidate))
+        behind = sum(map(str.__eq__, reverse, candidate[::-1]))
+        return max(ahead, behind) - abs(len(candidate) - len(number))
+
+    shortlist = heapq.nlargest(SHORTLIST, candidates, key=alike)
+    return difflib.get_close_matches(number, shortlist, n=n, cutoff=0.6)
+
+
+def _cached(store: Store, numbers: list[str], now: datetime) -> tuple[CachedPosting, ...]:
+    found = (store.posting(number, now) for number in numbers)
+    return tuple(item for item in found if item is not None)
+
+
+def hold(
+    store: Store, text: str, until: datetime | None, now: datetime, *, force: bool = False
+) -> HoldTarget:
+    """Hold every posting `text` names (see `find_target`) until `until` (None: until
+    released); returns what was held. Raises HoldRefused as `find_target` does."""
+    target = find_target(store, text, now, force=force)
+    for number in target.numbers:
+        store.hold(number, until, now)
+    return target
+
+
+def release(store: Store, text: str) -> list[str]:
+    """Release the hold on the posting `text` names, or on every held posting of the order it
+    names; returns the posting numbers released (empty: nothing was held)."""
+    number = text.strip()
+    if number and store.release(number):
+        return [number]
+    if not number:
+        return []
+    return [part for part in _order_parts(store, number) if store.release(part)]
+
+
+# -- what the commands print ------------------------------------------------------------------
+
+
+def _until(until: datetime | None, zone: ZoneInfo, otherwise: str) -> str:
+    return f"until {until.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})" if until else otherwise
+
+
+def held_text(target: HoldTarget, until: datetime | None, zone: ZoneInfo) -> str:
+    """What `hold POSTING` prints: the posting held, or the order's postings, one a line."""
+    when = _until(until, zone, "until released")
+    if target.order is None:
+        known = "" if target.postings else " (not synced yet)"
+        return (
+            f"{target.numbers[0]}{known} is held {when}: it will not be cancelled and gets no "
+            "overdue repeats.\n"
+        )
+    lines = [
+        f"Order {target.order}: {len(target.numbers)} postings held {when}; they will not be "
+        "cancelled and get no overdue repeats:"
+    ]
+    lines += [f"  {p.posting_number}  {p.posting.status}  {p.account}" for p in target.postings]
+    return "\n".join(lines) + "\n"
+
+
+def hold_all_text(until: datetime | None, zone: ZoneInfo) -> str:
+    """What `hold --all` prints."""
+    when = _until(until, zone, "until `ozon-sync release --all`")
+    return (
+        f"Emergency stop: every posting of every account is held {when}; nothing is cancelled "
+        "while it lasts.\n"
+    )
+
+
+def released_text(text: str, released: list[str]) -> str:
+    """What `release POSTING` prints, given what `release` released."""
+    if not released:
+        return f"{text.strip()} was not held.\n"
+    if released == [text.strip()]:
+        return f"{released[0]} released.\n"
+    return f"Order {text.strip()}: released {', '.join(released)}.\n"
+
+
+def release_all_text(ended: bool) -> str:
+    """What `release --all` prints, given whether an emergency stop was in force."""
+    if not ended:
+        return "No emergency stop was in force.\n"
+    return (
+        "Emergency stop ended: cancelling works as configured again (postings held one by one "
+        "stay held).\n"
+    )

@@ -1,0 +1,409 @@
+"""The Chinese and Russian guides stay honest (issue 22).
+
+Each guide mentions every command of the CLI (taken from the typer app, so a command added later
+is required at once) and every top-level section of the config model (derived from the pydantic
+fields); its shell examples use only commands and options the CLI has (checked against the click
+command objects, then each line is run with `--help` appended, which parses every option and talks
+to nothing); its Apprise URLs are accepted by Apprise; it explains every exit code; it shows the
+English README's demo line exactly; and the three READMEs link to each other at the top.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer.main
+from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from daemon.cli import EXIT, app
+from daemon.config import Config
+from tests.conftest import REPO_ROOT
+
+GUIDES = ["README.zh-CN.md", "README.ru.md"]
+ROOT: Any = typer.main.get_command(app)
+COMMANDS = sorted(ROOT.commands)
+HELP_OPTIONS = {"-h", "--help"}
+ROUTE_SCHEMES = {
+    "WeCom": ("wecombot",),
+    "DingTalk": ("dingtalk",),
+    "Feishu/Lark": ("feishu", "lark"),
+    "Telegram": ("tgram",),
+}
+# An example URL; an elided one (`wecombot://...`) is not an example.
+APPRISE_URL = re.compile(r"\b(?:tgram|wecombot|dingtalk|feishu|lark)://(?!\.\.\.)[^\s\"'`<>|]+")
+SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+ANY_BLOCK = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+WRAPPERS = {"sudo", "systemd-run", "env", "exec", "nohup", "time"}
+WRAPPER_OPTIONS_WITH_VALUE = {"-u", "--user", "-g", "--group", "-p", "--property", "--unit"}
+
+
+def text_of(name: str) -> str:
+    return (REPO_ROOT / name).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- what the code defines
+
+
+def _section_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """(model, is_array) when a Config field holds a TOML table (or an array of tables)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _section_model(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        found = [_section_model(arg) for arg in typing.get_args(annotation)]
+        return next((item for item in found if item is not None), None)
+    if origin is list:
+        inner = _section_model(typing.get_args(annotation)[0])
+        return (inner[0], True) if inner is not None else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None
+
+
+def config_sections(model: type[BaseModel] = Config) -> list[str]:
+    """Every top-level section of the config file, as a reader writes it: `[daemon]`,
+    `[[accounts]]`, ..., from the pydantic model (fields that are not tables are skipped)."""
+    sections = []
+    for name, field in model.model_fields.items():
+        found = _section_model(field.annotation)
+        if found is not None:
+            sections.append(f"[[{name}]]" if found[1] else f"[{name}]")
+    return sections
+
+
+SECTIONS = config_sections()
+EXIT_CODES = sorted(
+    {value for key, value in vars(EXIT).items() if key.isupper() and isinstance(value, int)}
+)
+
+
+def options_of(command: Any) -> dict[str, Any]:
+    """Every spelling of every option of a click command (typer's, which may be a vendored
+    click), to its parameter."""
+    found: dict[str, Any] = {}
+    for param in command.params:
+        if param.param_type_name == "option":
+            for spelling in (*param.opts, *param.secondary_opts):
+                found[spelling] = param
+    return found
+
+
+# ---------------------------------------------------------------- what the guides say
+
+
+def shell_lines(text: str) -> Iterator[str]:
+    """The lines of every ```sh block, with backslash continuations joined."""
+    for block in SHELL_BLOCK.findall(text):
+        yield from block.replace("\\\n", " ").splitlines()
+
+
+def segments(line: str) -> list[list[str]]:
+    """The simple commands of one shell line (split at |, &&, ;, ...), comments dropped."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    result: list[list[str]] = [[]]
+    for token in lexer:
+        if token and set(token) <= set("();<>|&"):
+            result.append([])
+        else:
+            result[-1].append(token)
+    return [tokens for tokens in result if tokens]
+
+
+def invocation(tokens: list[str]) -> list[str] | None:
+    """The arguments given to ozon-sync when this simple command runs it, else None.
+
+    `sudo -u ozon-sync ozon-sync status` runs it (the first `ozon-sync` is a user name), as do
+    `/opt/ozon-sync/bin/ozon-sync check`, `systemd-run ... /opt/.../ozon-sync check` and
+    `python -m daemon status`; `ln -s /opt/ozon-sync/bin/ozon-sync ...` and
+    `systemctl status ozon-sync` do not."""
+    i = 0
+    while i < len(tokens) and ASSIGNMENT.match(tokens[i]):
+        i += 1
+    if i < len(tokens) and tokens[i] in WRAPPERS:
+        i += 1
+        while i < len(tokens) and (tokens[i].startswith("-") or ASSIGNMENT.match(tokens[i])):
+            i += 2 if tokens[i] in WRAPPER_OPTIONS_WITH_VALUE else 1
+    if i >= len(tokens):
+        return None
+    program = tokens[i].rsplit("/", 1)[-1]
+    if program == "ozon-sync":
+        return tokens[i + 1 :]
+    if re.fullmatch(r"python3?(\.\d+)?", program) and tokens[i + 1 : i + 3] == ["-m", "daemon"]:
+        return tokens[i + 3 :]
+    return None
+
+
+def ozon_sync_lines(text: str) -> list[list[str]]:
+    """The arguments of every ozon-sync run in the guide's shell blocks."""
+    found = []
+    for line in shell_lines(text):
+        for tokens in segments(line):
+            args = invocation(tokens)
+            if args is not None:
+                found.append(args)
+    return found
+
+
+def is_option(token: str) -> bool:
+    return token.startswith("--") or re.fullmatch(r"-[A-Za-z]", token) is not None
+
+
+def option_problems(args: list[str]) -> list[str]:
+    """What is wrong with `ozon-sync ARGS`: an unknown command, an option the command (or the
+    root) does not have, a root option without its value. Empty when the CLI has it all."""
+    root_options = options_of(ROOT)
+    i = 0
+    while i < len(args) and is_option(args[i]):
+        spelling, has_value = args[i].split("=", 1)[0], "=" in args[i]
+        param = root_options.get(spelling)
+        if param is None and spelling not in HELP_OPTIONS:
+            return [f"ozon-sync has no option {spelling}"]
+        takes_value = param is not None and not getattr(param, "is_flag", False)
+        if takes_value and not has_value and i + 1 >= len(args):
+            return [f"{spelling} needs a value"]
+        i += 2 if takes_value and not has_value else 1
+    if i >= len(args):
+        return []
+    name = args[i]
+    if name not in ROOT.commands:
+        return [f"ozon-sync has no command {name!r} (it has {', '.join(COMMANDS)})"]
+    known = options_of(ROOT.commands[name])
+    problems = []
+    rest = args[i + 1 :]
+    for at, token in enumerate(rest):
+        if not is_option(token):
+            continue
+        spelling = token.split("=", 1)[0]
+        param = known.get(spelling)
+        if param is None and spelling not in HELP_OPTIONS:
+            problems.append(f"`ozon-sync {name}` has no option {spelling}")
+        elif param is not None and not param.is_flag and "=" not in token and at + 1 >= len(rest):
+            problems.append(f"`ozon-sync {name}`: {spelling} needs a value")
+    return problems
+
+
+def split_command(args: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """(root options, command name or None, the command's arguments) of `ozon-sync ARGS`,
+    for arguments `option_problems` accepts."""
+    root_options = options_of(ROOT)
+    i = 0
+    while i < len(args) and is_option(args[i]):
+        param = root_options.get(args[i].split("=", 1)[0])
+        takes_value = param is not None and not param.is_flag and "=" not in args[i]
+        i += 2 if takes_value else 1
+    if i >= len(args):
+        return args, None, []
+    return args[:i], args[i], args[i + 1 :]
+
+
+def click_problems(args: list[str]) -> list[str]:
+    """Let click parse `ozon-sync ARGS` and convert every value (types, ranges), without
+    running any command: the root's and the command's `make_context` only."""
+    root_args, name, command_args = split_command(args)
+    try:
+        with ROOT.make_context("ozon-sync", [*root_args, *([name] if name else [])]) as ctx:
+            if name is not None:
+                ROOT.commands[name].make_context(name, command_args, parent=ctx)
+    except typer.Exit as done:  # --help shown
+        return [] if done.exit_code == 0 else [f"exit {done.exit_code}"]
+    except typer.TyperException as err:  # click's UsageError, BadParameter...
+        return [f"{type(err).__name__}: {err}"]
+    return []
+
+
+def inline_commands(text: str) -> list[list[str]]:
+    """Inline code outside code blocks that reads as a command line: `ozon-sync ...` or
+    `COMMAND --option ...` (brackets of optional parts dropped)."""
+    prose = ANY_BLOCK.sub("", text)
+    found = []
+    for span in INLINE_CODE.findall(prose):
+        words = span.replace("[", " ").replace("]", " ").split()
+        if not words:
+            continue
+        if words[0].rsplit("/", 1)[-1] == "ozon-sync":
+            found.append(words[1:])
+        elif words[0] in ROOT.commands and any(is_option(word) for word in words[1:]):
+            found.append(words)
+    return found
+
+
+def mentions_command(text: str, name: str) -> bool:
+    return re.search(rf"(`|ozon-sync ){re.escape(name)}(?![A-Za-z0-9_-])", text) is not None
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_the_derived_lists_are_not_empty() -> None:
+    """Guards the derivations: the contract's commands and sections are all found."""
+    assert {"run", "once", "status", "history", "check", "hold", "release", "demo"} <= set(COMMANDS)
+    assert {"[daemon]", "[ozon]", "[[accounts]]", "[policy]", "[[notify]]", "[health]"} <= set(
+        SECTIONS
+    )
+    assert {0, 1, 2, 69, 73, 74, 75, 77, 78} <= set(EXIT_CODES)
+
+
+def test_sections_and_commands_added_later_are_required_too() -> None:
+    """A table added to the model (optional or an array) is a section the guides must name;
+    a command is found in prose only as `name` or `ozon-sync name`."""
+
+    class Table(BaseModel):
+        key: int = 0
+
+    class Future(BaseModel):
+        daemon: Table = Table()
+        shops: list[Table] = []
+        board: Table | None = None
+        screens: typing.Annotated[list[Table], "meta"] = []
+        path: str | None = None
+        limits: list[int] = []
+
+    assert config_sections(Future) == ["[daemon]", "[[shops]]", "[board]", "[[screens]]"]
+    assert mentions_command("run `board --listen X` or `ack`", "board")
+    assert mentions_command("ozon-sync ack 1", "ack")
+    assert not mentions_command("the dashboard and a backlog", "board")
+    assert not mentions_command("`hold-all`", "hold")
+
+
+def test_the_parser_finds_what_a_shell_would_run() -> None:
+    text = "\n".join(
+        [
+            "```sh",
+            "python3 -m venv .venv && .venv/bin/pip install -q . && .venv/bin/ozon-sync demo",
+            "sudo -u ozon-sync ozon-sync status --json | jq '.[]'  # a comment: ozon-sync x",
+            "systemd-run --pty -p User=ozon-sync \\",
+            "  /opt/ozon-sync/bin/ozon-sync --config /etc/ozon-sync/config.toml check --notify",
+            "ln -s /opt/ozon-sync/bin/ozon-sync /usr/local/bin/ozon-sync",
+            "systemctl status ozon-sync; journalctl -u ozon-sync -f",
+            "OZON_SHOP1_KEY=k python -m daemon once --dry-run",
+            "```",
+        ]
+    )
+    assert ozon_sync_lines(text) == [
+        ["demo"],
+        ["status", "--json"],
+        ["--config", "/etc/ozon-sync/config.toml", "check", "--notify"],
+        ["once", "--dry-run"],
+    ]
+    assert option_problems(["status", "--json", "--all"]) == []
+    assert option_problems(["status", "--watch"]) == ["`ozon-sync status` has no option --watch"]
+    assert option_problems(["--config"]) == ["--config needs a value"]
+    assert option_problems(["frobnicate"])[0].startswith("ozon-sync has no command 'frobnicate'")
+    assert option_problems(["hold", "X", "--for"]) == ["`ozon-sync hold`: --for needs a value"]
+    assert click_problems(["--config", "c.toml", "history", "--limit", "20"]) == []
+    assert click_problems(["history", "--limit", "0"])[0].startswith("BadParameter")
+    assert click_problems(["sandbox", "--port", "many"])[0].startswith("BadParameter")
+    assert click_problems(["status", "--help"]) == []
+    assert inline_commands("see `hold POSTING [--for DURATION]` and `systemctl status x`") == [
+        ["hold", "POSTING", "--for", "DURATION"]
+    ]
+
+
+def test_the_english_readme_links_both_guides_at_the_top() -> None:
+    top = "\n".join(text_of("README.md").splitlines()[:10])
+    for guide in GUIDES:
+        assert f"]({guide})" in top
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_links_back_and_to_the_other_guide_at_the_top(guide: str) -> None:
+    top = "\n".join(text_of(guide).splitlines()[:10])
+    assert "](README.md)" in top
+    for other in GUIDES:
+        if other != guide:
+            assert f"]({other})" in top
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_mentions_every_command(guide: str) -> None:
+    text = text_of(guide)
+    missing = [name for name in COMMANDS if not mentions_command(text, name)]
+    assert missing == [], f"{guide} does not mention these commands: {missing}"
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_mentions_every_config_section(guide: str) -> None:
+    text = text_of(guide)
+    missing = [section for section in SECTIONS if section not in text]
+    assert missing == [], f"{guide} does not mention these config sections: {missing}"
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_explains_every_exit_code(guide: str) -> None:
+    text = text_of(guide)
+    missing = [
+        code for code in EXIT_CODES if not re.search(rf"^\|\s*`?{code}`?\s*\|", text, re.MULTILINE)
+    ]
+    assert missing == [], f"{guide} has no exit-code table row for {missing}"
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_shows_the_english_readmes_demo_line_exactly(guide: str) -> None:
+    demo = [line for line in shell_lines(text_of("README.md")) if "ozon-sync demo" in line]
+    assert demo, "README.md has no demo line in a sh block"
+    assert demo[0] in list(shell_lines(text_of(guide)))
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_shell_example_uses_commands_and_options_that_exist(guide: str) -> None:
+    lines = ozon_sync_lines(text_of(guide))
+    assert len(lines) >= 5, "the guide should show how to run ozon-sync"
+    problems = [f"ozon-sync {' '.join(args)}: {p}" for args in lines for p in option_problems(args)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_inline_command_uses_options_that_exist(guide: str) -> None:
+    spans = inline_commands(text_of(guide))
+    problems = [f"`{' '.join(args)}`: {p}" for args in spans for p in option_problems(args)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_shell_example_has_values_click_accepts(guide: str) -> None:
+    lines = ozon_sync_lines(text_of(guide))
+    problems = [f"ozon-sync {' '.join(args)}: {p}" for args in lines for p in click_problems(args)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_shell_example_parses_with_help(guide: str) -> None:
+    """Each `ozon-sync ...` line of the guide, with `--help` appended, is accepted by the CLI
+    itself: click parses every option (and its value) before it shows the help and exits 0.
+    Nothing is read, written or called."""
+    runner = CliRunner()
+    for args in ozon_sync_lines(text_of(guide)):
+        # an option left without its value would take `--help` as its value and run the command
+        assert option_problems(args) == []
+        result = runner.invoke(app, [*args, "--help"], env={"OZON_SYNC_CONFIG": None})
+        assert result.exit_code == 0, f"ozon-sync {' '.join(args)} --help: {result.output}"
+        assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guide_has_an_apprise_url_for_each_chat_app(guide: str) -> None:
+    urls = APPRISE_URL.findall(text_of(guide))
+    for app_name, schemes in ROUTE_SCHEMES.items():
+        assert any(url.split("://")[0] in schemes for url in urls), f"no {app_name} example"
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_apprise_url_of_the_guide_is_accepted_by_apprise(guide: str) -> None:
+    """The examples have the real shape (placeholder tokens that Apprise's own syntax checks
+    accept); building the plugin object sends nothing."""
+    import apprise
+
+    urls = sorted(set(APPRISE_URL.findall(text_of(guide))))
+    assert urls
+    rejected = [url for url in urls if apprise.Apprise.instantiate(url) is None]
+    assert rejected == []
