@@ -52,7 +52,8 @@ with it (`Posting.has_deadline` first): it is the last second a datetime can hol
 
 
 class Product(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """One product line of a posting. `price` is Ozon's decimal text (e.g. "590" or "590.0000")."""
+    """One product line of a posting. `price` is Ozon's decimal text (e.g. "590" or
+    "1390.000000") and `currency` its currency code as Ozon sent it (RUB, CNY...; "" if none)."""
 
     sku: int
     offer_id: str = ""

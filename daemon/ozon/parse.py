@@ -1,10 +1,11 @@
 """Ozon response bytes -> `daemon.models` values: tolerant where Ozon varies, strict where we rely.
 
 Each endpoint has its own wire Structs (the "same" field differs between methods: `price` is an
-object `{amount, currency}` in v4 lists and a string plus `currency_code` in `/v3/.../get`;
-`tariffication` is an object or an array; `prr_option` a string or an object and not read at
-all). Wire Structs declare only what we read, every field optional, so unknown fields and `null`
-pass; `strict=False` lets int64 ids arrive as numbers or strings; enum-like strings stay open.
+object `{amount, currency}` in v4 lists and a string plus `currency_code` in `/v3/.../get` (seen
+in list pages too; the currency is kept from either); `tariffication` is an object or an array;
+`prr_option` a string or an object and not read at all). Wire Structs declare only what we
+read, every field optional, so unknown fields and `null` pass; `strict=False` lets int64 ids
+arrive as numbers or strings; enum-like strings stay open.
 
 Strict: a posting without `posting_number`, `status` or `shipment_date`, or with a date that is
 not RFC 3339, is a problem. In a list page that one posting is skipped and reported as a
@@ -206,10 +207,10 @@ def _text(value: str | None) -> str:
 
 
 def _price(product: wire.ProductV4 | wire.ProductV3) -> tuple[str, str]:
-    price = product.price
-    currency = product.currency_code if isinstance(product, wire.ProductV3) else None
+    """(decimal text, currency) of a product, from whichever money shape Ozon sent."""
+    price, currency = product.price, product.currency_code
     if isinstance(price, wire.Money):
-        amount, currency = price.amount, price.currency or currency
+        amount, currency = price.amount, price.currency or price.currency_code or currency
     else:
         amount = price
     if amount is None:
@@ -516,14 +517,21 @@ def parse_key_info(data: bytes) -> KeyInfo:
     return KeyInfo(roles=tuple(name for name in names if name), expires_at=expires_at)
 
 
-def parse_error_body(data: bytes) -> tuple[int | None, str]:
-    """Return Ozon's `(code, message)` from an error body (`rpcStatus`).
+def parse_error_body(data: bytes) -> tuple[int | str | None, str]:
+    """Return Ozon's `(code, message)` from an error body: an `rpcStatus` (`code` a number) or
+    the older `{"error": {"code": "ACCESS_DENIED", "message": ...}}` (`code` a name).
 
-    Never raises: a body that is not an rpcStatus gives `(None, <its first 200 characters>)`.
+    Never raises: a body in neither shape (not JSON, or JSON with neither a code nor a message)
+    gives `(None, <its first 200 characters on one line>)`.
     """
     try:
-        status = msgspec.json.decode(data, type=wire.RpcStatus, strict=False)
+        status = msgspec.json.decode(data, type=wire.ErrorStatus, strict=False)
     except msgspec.DecodeError:
+        status = wire.ErrorStatus()
+    found: wire.ErrorStatus | wire.LegacyError = status
+    if status.code is None and not status.message and status.error is not None:
+        found = status.error
+    if found.code is None and not found.message:
         text = data[:200].decode("utf-8", "replace").strip()
         return None, " ".join(text.split())
-    return status.code, _text(status.message)
+    return found.code, _text(found.message)

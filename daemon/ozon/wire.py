@@ -24,8 +24,9 @@ class NotJSON(ValueError):
 
 
 class Money(msgspec.Struct, gc=False):
-    amount: str | float | None = None
+    amount: str | int | float | None = None
     currency: str | None = None
+    currency_code: str | None = None
 
 
 class DeliveryMethod(msgspec.Struct, gc=False):
@@ -49,13 +50,15 @@ class Tariff(msgspec.Struct, gc=False):
 
 
 class ProductV4(msgspec.Struct, gc=False):
-    """v4 lists: `price` is `{amount, currency}` (a bare string tolerated)."""
+    """v4 lists: `price` is `{amount, currency}`, or a decimal string with `currency_code`
+    beside it (as in get, seen in list pages too)."""
 
     sku: int | None = None
     offer_id: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: Money | str | float | None = None
+    price: Money | str | int | float | None = None
+    currency_code: str | None = None
 
 
 class ProductV3(msgspec.Struct, gc=False):
@@ -65,7 +68,7 @@ class ProductV3(msgspec.Struct, gc=False):
     offer_id: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: str | float | Money | None = None
+    price: str | int | float | Money | None = None
     currency_code: str | None = None
 
 
@@ -171,8 +174,17 @@ class Roles(msgspec.Struct):
     expires_at: str | None = None
 
 
-class RpcStatus(msgspec.Struct):
-    code: int | None = None
+class ErrorStatus(msgspec.Struct):
+    """An error body: `rpcStatus` `{code: int, message, details}`, or the older
+    `{"error": {"code": "ACCESS_DENIED", "message": ..., "data": [...]}}` (code a name)."""
+
+    code: int | str | None = None
+    message: str | None = None
+    error: LegacyError | None = None
+
+
+class LegacyError(msgspec.Struct):
+    code: int | str | None = None
     message: str | None = None
 
 
