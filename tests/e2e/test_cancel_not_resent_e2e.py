@@ -1,6 +1,7 @@
 """`ozon-sync once` against the sandbox: a cancel answered 429 is never re-sent inside the HTTP
 call (issue 15 point 4, the client's side): one request per cycle, the outcome "not sent, tried
-again later", and the next cycle re-reads the posting and sends it once more."""
+again after a re-read" journaled as cancel_skipped (no request was applied, nothing for the
+seller to do), and the next cycle re-reads the posting and sends it once more."""
 
 from __future__ import annotations
 
@@ -35,11 +36,11 @@ def test_a_cancel_answered_429_is_sent_once_per_cycle_and_cancelled_by_the_next(
     assert result.returncode == 0, explain(result)
     assert sb.cancel_requests(number) == [429], "one request, not retried inside the call"
     (step,) = steps(daemon, number)
-    assert step[0] == "cancel_failed" and step[1].startswith("not sent, tried again later")
+    assert step[0] == "cancel_skipped" and step[1].startswith("not sent, tried again after")
 
     sb.set_knobs(cancel_429_for=0)
     result = daemon.once()
 
     assert result.returncode == 0, explain(result)
     assert sb.cancel_requests(number) == [429, 200]
-    assert [event for event, _ in steps(daemon, number)] == ["cancel_failed", "cancelled"]
+    assert [event for event, _ in steps(daemon, number)] == ["cancel_skipped", "cancelled"]
