@@ -60,6 +60,7 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.notify.render", set()),
         ("daemon.notify.routes", set()),
         ("daemon.worktime", set()),
+        ("daemon.advice", {"daemon.models"}),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -113,3 +114,9 @@ def test_working_time_arithmetic_uses_only_the_standard_library() -> None:
     import sys
 
     assert external_roots("daemon.worktime") <= set(sys.stdlib_module_names)
+
+
+def test_the_ship_or_cancel_advice_uses_only_the_standard_library_and_models() -> None:
+    import sys
+
+    assert external_roots("daemon.advice") <= set(sys.stdlib_module_names)
