@@ -275,6 +275,7 @@ class CancelSection(_Strict):
     reason_message: str = "Could not be shipped in time"
     max_per_cycle: Annotated[int, Field(ge=0)] = 5
     max_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    respect_advice: bool = True
 
 
 class PolicySection(_Strict):
@@ -286,6 +287,7 @@ class PolicySection(_Strict):
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
+    tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -297,12 +299,14 @@ class CancelOverride(_Strict):
     reason_message: str | None = None
     max_per_cycle: Annotated[int, Field(ge=0)] | None = None
     max_share: Annotated[float, Field(ge=0, le=1)] | None = None
+    respect_advice: bool | None = None
 
 
 class PolicyOverride(_Strict):
     watch_statuses: Annotated[list[str], _known("status", UNFULFILLED_STATUSES)] | None = None
     remind_before: list[DurationAtLeast("1m")] | None = None  # type: ignore[valid-type]
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
+    tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     cancel: CancelOverride | None = None
 
 

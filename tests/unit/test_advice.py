@@ -116,7 +116,7 @@ CASES = [
     ("orange-zone", posting(), 30, index(0.30), summary(), "ship",
      "shipping costs 100 RUB, a cancellation 137.7 RUB at error index 30 % (orange)"),
     ("red-zone-may-block", posting(), 60, index(0.45), summary("CRITICAL"), "ship",
-     "may get the account blocked"),
+     "2d 12h late; error index 45 % (red): a seller cancellation may get the account blocked"),
     ("fee-cap-keeps-shipping-cheaper", posting("60000"), 60, index(0.30), summary(), "ship",
      "a cancellation 1500 RUB (capped)"),
     ("fee-cap-flips-the-comparison", posting("60000", tariff_steps=steps(
