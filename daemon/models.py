@@ -60,50 +60,52 @@ class Cancellation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     affect_cancellation_rating: bool = False
 
 
-class Money(msgspec.Struct, frozen=True, gc=False):
+class Money(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An amount of money as Ozon writes it: decimal text (`"50"`, `"45.90"`) and a currency
-    code (`"RUB"`, or "" when Ozon does not say). Text, so no rounding happens on the way."""
+    code (`"RUB"`, or "" when Ozon does not say). Text, so no rounding happens on the way.
+
+    Money, Tariff, TariffStep and Requirement are stored inside every cached posting, which is
+    encoded and hashed on every sync: they encode as JSON arrays (`["50","RUB"]`), not
+    objects, to keep that small."""
 
     amount: str
     currency: str = ""
 
 
-class Tariff(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+class Tariff(msgspec.Struct, frozen=True, kw_only=True, gc=False, array_like=True):
     """The shipping-speed tariff in force when the posting was read (`tariffication`).
 
     `*_type` is Ozon's open enum (`discount`: shipping early is cheaper, `no_discount`,
     `commission`: a surcharge for shipping late); `*_rate` a percent of the product price;
-    `*_charge` the amount Ozon computed (already at least `*_min_charge`), None when Ozon sends
-    none. `next_starts_at` is when the next tariff applies, None when there is no further step
-    (Ozon sends `null` or the 9999-12-31 marker).
+    `*_charge` the amount Ozon computed (already at least its `*_min_charge`, which is not
+    kept), None when Ozon sends none. `next_starts_at` is when the next tariff applies, None
+    when there is no further step (Ozon sends `null` or the 9999-12-31 marker).
     """
 
     current_type: str = ""
     current_rate: float = 0.0
     current_charge: Money | None = None
-    current_min_charge: Money | None = None
     next_type: str = ""
     next_rate: float = 0.0
     next_charge: Money | None = None
-    next_min_charge: Money | None = None
     next_starts_at: datetime | None = None
 
 
-class TariffStep(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+class TariffStep(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One step of the shipping-speed tariff timeline (`tariffication_steps[]`).
 
     A step applies from the end of the previous one (or the posting's creation) until
-    `ends_at`; None means it never ends (Ozon's 9999-12-31 marker: the last step).
+    `ends_at`, inclusive; None means it never ends (Ozon's 9999-12-31 marker: the last step).
+    `charge` is what Ozon computed for it (already at least its `min_charge`, not kept).
     """
 
     tariff_type: str = ""
     rate: float = 0.0
     charge: Money | None = None
-    min_charge: Money | None = None
     ends_at: datetime | None = None
 
 
-class Requirement(msgspec.Struct, frozen=True, gc=False):
+class Requirement(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Data Ozon needs before the posting can be assembled: a `requirements.*` list by its
     Ozon name (`products_requiring_gtd`, `products_requiring_country`,
     `products_requiring_mandatory_mark`, ...) and the SKUs it names, sorted."""

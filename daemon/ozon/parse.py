@@ -232,11 +232,21 @@ _money_cache: dict[tuple[str, str], Money] = {}
 _MONEY_CACHE_SIZE = 4096
 
 
-def _step_end(text: str | None, field: str, number: str) -> datetime | None:
-    """A step boundary: None for null, "" or the 9999-12-31 "no further step" marker."""
+def _step_end(text: str | None, field: str, number: str, index: int = 0) -> datetime | None:
+    """A step boundary: None for null, "" or the 9999-12-31 "no further step" marker.
+
+    Most boundaries are unique to their posting (shipment_date plus whole steps), so Ozon's
+    usual shape `2026-11-26T22:00:00Z` is read directly and kept out of the date cache (it
+    would push out the deadlines that many postings share); anything else takes `_date`.
+    """
     if not text or text.startswith(_NO_FURTHER_STEP):
         return None
-    return _date(text, field, number)
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z":
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass  # `_date` says what is wrong, in its words
+    return _date(text, field.format(index), number)
 
 
 def _money(value: wire.Money | str | float | None, currency: str | None = None) -> Money | None:
@@ -263,11 +273,9 @@ def _tariff(item: wire.Tariff, number: str) -> Tariff:
         current_type=_text(item.current_tariff_type),
         current_rate=item.current_tariff_rate or 0.0,
         current_charge=_money(item.current_tariff_charge, item.current_tariff_charge_currency_code),
-        current_min_charge=_money(item.current_tariff_min_charge),
         next_type=_text(item.next_tariff_type),
         next_rate=item.next_tariff_rate or 0.0,
         next_charge=_money(item.next_tariff_charge, item.next_tariff_charge_currency_code),
-        next_min_charge=_money(item.next_tariff_min_charge),
         next_starts_at=_step_end(
             item.next_tariff_starts_at, "tariffication.next_tariff_starts_at", number
         ),
@@ -276,33 +284,24 @@ def _tariff(item: wire.Tariff, number: str) -> Tariff:
 
 def _steps(items: list[wire.TariffStep], number: str) -> tuple[TariffStep, ...]:
     """`tariffication_steps` as TariffSteps. The hot path: a page has hundreds of postings
-    with several steps each, so known dates and money values come from the caches."""
-    dates, moneys = _date_cache, _money_cache
+    with several steps each, so money values come from their cache."""
+    moneys = _money_cache
     steps: list[TariffStep] = []
     for step in items:
-        charge, minimum, text = step.tariff_charge, step.min_charge, step.tariff_deadline_at
-        ends_at = dates.get(text) if text else None
-        if ends_at is None or ends_at.year == 9999:
-            ends_at = _step_end(
-                text, f"tariffication_steps[{len(steps)}].tariff_deadline_at", number
-            )
+        charge = step.tariff_charge
+        if charge is not None:
+            charge = moneys.get((charge.amount, charge.currency)) or _money(charge)  # type: ignore[arg-type,assignment]
         steps.append(
             TariffStep(
-                tariff_type=step.tariff_type or "",
-                rate=step.tariff_rate or 0.0,
-                charge=(
-                    None
-                    if charge is None
-                    else moneys.get((charge.amount, charge.currency))  # type: ignore[arg-type]
-                    or _money(charge)
+                step.tariff_type or "",
+                step.tariff_rate or 0.0,
+                charge,  # type: ignore[arg-type]
+                _step_end(
+                    step.tariff_deadline_at,
+                    "tariffication_steps[{}].tariff_deadline_at",
+                    number,
+                    len(steps),
                 ),
-                min_charge=(
-                    None
-                    if minimum is None
-                    else moneys.get((minimum.amount, minimum.currency))  # type: ignore[arg-type]
-                    or _money(minimum)
-                ),
-                ends_at=ends_at,
             )
         )
     return tuple(steps)

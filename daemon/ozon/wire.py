@@ -46,18 +46,17 @@ class Cancellation(msgspec.Struct, gc=False):
 
 class Tariff(msgspec.Struct, gc=False):
     """`tariffication`: charges are `{amount, currency}` in v4 lists and text with a
-    `*_currency_code` beside it in `/v3/.../get` (which has no `*_min_charge`)."""
+    `*_currency_code` beside it in `/v3/.../get`. The minimum charges are not read (the charge
+    already includes them)."""
 
     current_tariff_type: str | None = None
     current_tariff_rate: float | None = None
     current_tariff_charge: Money | str | float | None = None
     current_tariff_charge_currency_code: str | None = None
-    current_tariff_min_charge: Money | None = None
     next_tariff_type: str | None = None
     next_tariff_rate: float | None = None
     next_tariff_charge: Money | str | float | None = None
     next_tariff_charge_currency_code: str | None = None
-    next_tariff_min_charge: Money | None = None
     next_tariff_starts_at: str | None = None
 
 
@@ -67,7 +66,6 @@ class TariffStep(msgspec.Struct, gc=False):
     tariff_type: str | None = None
     tariff_rate: float | None = None
     tariff_charge: Money | None = None
-    min_charge: Money | None = None
     tariff_deadline_at: str | None = None
 
 

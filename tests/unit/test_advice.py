@@ -51,7 +51,6 @@ def steps(*charges: tuple[str, float, str, timedelta | None]) -> tuple[TariffSte
             tariff_type=kind,
             rate=rate,
             charge=rub(charge),
-            min_charge=rub(charge) if kind == "commission" else None,
             ends_at=None if ends is None else SHIP + ends,
         )
         for kind, rate, charge, ends in charges

@@ -60,7 +60,6 @@ def test_the_official_v4_example_in_its_last_step_has_no_next_tariff_and_needs_a
     assert tariff is not None
     assert (tariff.current_type, tariff.current_rate) == ("commission", 3.0)
     assert tariff.current_charge == Money("100", "RUB")
-    assert tariff.current_min_charge == Money("100", "RUB")
     assert (tariff.next_type, tariff.next_charge, tariff.next_starts_at) == ("", None, None)
     assert posting.next_tariff_starts_at is None
     assert [step.tariff_type for step in posting.tariff_steps] == [
@@ -78,7 +77,7 @@ def test_the_official_v4_example_in_its_last_step_has_no_next_tariff_and_needs_a
         ends_at=at("2026-05-04T18:44:37Z"),
     )
     assert last.ends_at is None  # the 9999-12-31 "no further step" marker
-    assert last.charge == last.min_charge == Money("100", "RUB")
+    assert last.charge == Money("100", "RUB")
     assert posting.requirements == ("products_requiring_gtd",)
     assert posting.requirement_skus == (Requirement("products_requiring_gtd", (4116250392,)),)
 
