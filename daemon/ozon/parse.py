@@ -227,6 +227,7 @@ def _to_posting(item: wire.PostingV4 | wire.PostingV3) -> Posting:
 
 # Ozon's "no further step" marker, `9999-12-31T23:59:59.9999999Z` (fraction digits vary).
 _NO_FURTHER_STEP = "9999-12-31"
+_STEP_FIELD = "tariffication_steps[{}].tariff_deadline_at"
 # Money values repeat across postings ("50"/"RUB"...): one frozen instance per distinct value.
 _money_cache: dict[tuple[str, str], Money] = {}
 _MONEY_CACHE_SIZE = 4096
@@ -283,27 +284,26 @@ def _tariff(item: wire.Tariff, number: str) -> Tariff:
 
 
 def _steps(items: list[wire.TariffStep], number: str) -> tuple[TariffStep, ...]:
-    """`tariffication_steps` as TariffSteps. The hot path: a page has hundreds of postings
-    with several steps each, so money values come from their cache."""
-    moneys = _money_cache
+    """`tariffication_steps` as TariffSteps. The hot path (a page has hundreds of postings with
+    several steps each): money values come from their cache, and Ozon's usual date shape is
+    read inline (see `_step_end`, which takes every other case)."""
+    moneys, read = _money_cache, datetime.fromisoformat
     steps: list[TariffStep] = []
     for step in items:
-        charge = step.tariff_charge
+        charge, text = step.tariff_charge, step.tariff_deadline_at
+        money: Money | None = None
+        ends_at: datetime | None
         if charge is not None:
-            charge = moneys.get((charge.amount, charge.currency)) or _money(charge)  # type: ignore[arg-type,assignment]
-        steps.append(
-            TariffStep(
-                step.tariff_type or "",
-                step.tariff_rate or 0.0,
-                charge,  # type: ignore[arg-type]
-                _step_end(
-                    step.tariff_deadline_at,
-                    "tariffication_steps[{}].tariff_deadline_at",
-                    number,
-                    len(steps),
-                ),
-            )
-        )
+            key = (charge.amount, charge.currency)
+            money = moneys.get(key) or _money(charge)  # type: ignore[arg-type]
+        if text and len(text) == 20 and text[10] == "T" and text[19] == "Z" and text[0] != "9":
+            try:
+                ends_at = read(text)
+            except ValueError:
+                ends_at = _step_end(text, _STEP_FIELD, number, len(steps))
+        else:
+            ends_at = _step_end(text, _STEP_FIELD, number, len(steps))
+        steps.append(TariffStep(step.tariff_type or "", step.tariff_rate or 0.0, money, ends_at))
     return tuple(steps)
 
 
