@@ -1,4 +1,5 @@
-"""Value types shared by the whole daemon: what a posting is, as the daemon sees it.
+"""Value types shared by the whole daemon: what a posting is, as the daemon sees it (its
+shipping-speed tariff and missing data included), and what Ozon says about the seller's ratings.
 
 These are frozen msgspec Structs: cheap to build, compare and hash. Posting, Product and
 Cancellation are also left out of the garbage collector (`gc=False`): they are immutable trees
