@@ -19,20 +19,31 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
 from daemon import models
-from daemon.models import CancelReason, KeyInfo, Posting, PostingCancelReasons
-from daemon.ozon import parse
+from daemon.models import (
+    AccessDenied,
+    CancelReason,
+    ErrorIndex,
+    KeyInfo,
+    Posting,
+    PostingCancelReasons,
+    RatingSummary,
+)
+from daemon.ozon import parse, ratings
 from daemon.ozon.errors import (
     OzonAPIError,
+    OzonAuthError,
     OzonProtocolError,
 )
 from daemon.ozon.parse import Page
 from daemon.ozon.ratelimit import RateLimiter, shared_limiter
 from daemon.ozon.session import RequestEvent, Session
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -58,6 +69,8 @@ PATH_CANCEL_REASON = "/v1/posting/fbs/cancel-reason"
 PATH_CANCEL_REASON_LIST = "/v2/posting/fbs/cancel-reason/list"
 PATH_CANCEL = "/v2/posting/fbs/cancel"
 PATH_ROLES = "/v1/roles"
+PATH_RATING_SUMMARY = "/v1/rating/summary"
+PATH_ERROR_INDEX = "/v1/rating/index/fbs/info"
 
 
 def key_expires_soon(
@@ -382,6 +395,35 @@ class OzonClient:
         reached, or another OzonError.
         """
         return await self._session.post(PATH_ROLES, {}, parse.parse_key_info)
+
+    # ------------------------------------------------------------------ ratings
+
+    async def rating_summary(self) -> RatingSummary | AccessDenied:
+        """The seller's current ratings (`/v1/rating/summary`, empty body), among them
+        `rating_order_cancellation` and `rating_shipment_delay` with value, status and change.
+
+        Returns AccessDenied when Ozon answers 403 (a key without the rating role: expected,
+        not an error). Raises OzonAuthError for 401, OzonUnavailable, OzonProtocolError or
+        another OzonError like every read.
+        """
+        return await self._maybe_denied(PATH_RATING_SUMMARY, ratings.parse_rating_summary)
+
+    async def error_index(self) -> ErrorIndex | AccessDenied:
+        """The FBS/rFBS error index and its error-processing fees over Ozon's window
+        (`/v1/rating/index/fbs/info`, empty body; the index is as Ozon sent it).
+
+        Returns AccessDenied when Ozon answers 403 (a key without the role). Raises like
+        `rating_summary`.
+        """
+        return await self._maybe_denied(PATH_ERROR_INDEX, ratings.parse_error_index)
+
+    async def _maybe_denied(self, path: str, parser: Callable[[bytes], T]) -> T | AccessDenied:
+        try:
+            return await self._session.post(path, {}, parser)
+        except OzonAuthError as err:
+            if err.status != 403:
+                raise
+            return AccessDenied(path=path, code=err.code, message=err.message)
 
 
 def _check_period(start: datetime, end: datetime, name: str) -> None:

@@ -25,7 +25,13 @@ from daemon.ozon.parse import (
     parse_list_page,
     parse_unfulfilled_page,
 )
-from tests.conftest import FBS_OPENAPI_2026, OZON_FIXTURES, SELLER_OPENAPI_2025
+from daemon.ozon.ratings import parse_error_index, parse_rating_summary
+from tests.conftest import (
+    FBS_OPENAPI_2026,
+    OZON_FIXTURES,
+    RATING_INDEX_OPENAPI,
+    SELLER_OPENAPI_2025,
+)
 
 # Every fixture file is classified here, so a new fixture fails the inventory test until it is.
 RESPONSE_FIXTURES = {
@@ -37,12 +43,15 @@ RESPONSE_FIXTURES = {
     "v1_cancel_reason.response.json": parse_cancel_reasons,
     "v2_cancel_reason_list.response.json": parse_cancel_reason_list,
     "v2_cancel.response.json": parse_cancel_result,
+    "v1_rating_summary.response.json": parse_rating_summary,
+    "v1_rating_index_fbs_info.response.json": parse_error_index,
 }
 ERROR_FIXTURES = {
     "error_400_bad_json.json": (400, 3),
     "error_400_missing_window.json": (400, 3),
     "error_403_bad_key.json": (403, 7),
     "error_403_access_denied_legacy.json": (403, "ACCESS_DENIED"),
+    "error_403_missing_role.json": (403, 7),
     "error_429_rate_limit.json": (429, 8),
     "v2_cancel.error_wrong_reason.json": (400, 3),
 }
@@ -97,7 +106,7 @@ def a_posting(**changes: Any) -> dict[str, Any]:
 
 
 def test_every_fixture_file_is_classified() -> None:
-    documents = {FBS_OPENAPI_2026.name, SELLER_OPENAPI_2025.name}  # the OpenAPI documents
+    documents = {FBS_OPENAPI_2026.name, SELLER_OPENAPI_2025.name, RATING_INDEX_OPENAPI.name}
     on_disk = {path.name for path in OZON_FIXTURES.glob("*.json")} - documents
     known = set(RESPONSE_FIXTURES) | set(ERROR_FIXTURES) | REQUEST_FIXTURES | NOT_CLIENT_FIXTURES
     assert on_disk == known
