@@ -1,6 +1,7 @@
 """A cancel the client reports as not applied (429, no connection) is "not sent, tried again
-later" for the executor: no refusal, no success, and the next cycle re-reads and sends again; a
-408 is an unknown outcome, settled by a re-read (issue 15, points 4 and 8, client side).
+after a re-read" for the executor (cancel_skipped): no refusal, no success, and the next cycle
+re-reads and sends again; a 408 is an unknown outcome, settled by a re-read (issue 15, points
+4 and 8, client side).
 The Engine runs against the sandbox in a thread; a transport in front of it answers the first
 cancel request itself and counts every cancel request that left the client."""
 
@@ -84,14 +85,14 @@ async def test_a_cancel_not_applied_is_tried_again_next_cycle_never_within_the_c
     assert transport.cancels == 1, "the client sent the cancel once, no retry inside the call"
     assert sb.calls_to(CANCEL) == []
     (step,) = steps(db, number)
-    assert step.event == "cancel_failed"
-    assert step.reason.startswith("not sent, tried again later")
+    assert step.event == "cancel_skipped"  # nothing was applied, nothing for the seller to do
+    assert step.reason.startswith("not sent, tried again after a re-read")
 
     await cycle(db, sb, transport)  # not a refusal: re-read, checked and sent again
 
     assert transport.cancels == 2
     assert len(sb.calls_to(CANCEL)) == 1
-    assert [step.event for step in steps(db, number)] == ["cancel_failed", "cancelled"]
+    assert [step.event for step in steps(db, number)] == ["cancel_skipped", "cancelled"]
 
 
 async def test_a_408_on_cancel_is_an_unknown_outcome_settled_by_a_re_read_not_a_refusal(
