@@ -33,7 +33,10 @@ def guarded_files() -> list[Path]:
         for path in sorted((REPO_ROOT / folder).rglob("*")):
             if not path.is_file() or path.suffix not in TEXT_SUFFIXES:
                 continue
+            inside = path.relative_to(REPO_ROOT / folder).parts
             if OZON_DATA in path.parents or "__pycache__" in path.parts:
+                continue
+            if any(part.startswith(".") for part in inside):  # bench/.peers-venv and the like
                 continue
             files.append(path)
     return files
