@@ -8,7 +8,9 @@ output on stdout, logs go to stderr.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import os
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -381,6 +383,45 @@ def release(
         assert posting is not None  # noqa: S101 - checked above
         released = holding.release(store, posting)
     sys.stdout.write(holding.released_text(posting, released))
+
+
+@app.command()
+def ack(
+    ctx: typer.Context,
+    posting: Annotated[
+        str,
+        typer.Argument(
+            metavar="POSTING",
+            help="Posting number, or an order number (12345678-0001): all its cached postings.",
+        ),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", metavar="NAME", help="Who takes it in hand [default: your login]."),
+    ] = None,
+) -> None:
+    """Record that someone took a posting (or every cached posting of an order) in hand: it
+    stops escalation for the posting's current deadline (a moved deadline clears it), and
+    `status` and the board show the name. Local database only."""
+    try:
+        name = holding.ack_name(by if by is not None else _login_name())
+    except ValueError as err:
+        raise CommandError(EXIT.USAGE, f"ack: --by: {err}") from err
+    config = _config(ctx)
+    with Store.open(config.database_path(), mode="annotate") as store:
+        try:
+            target = holding.acknowledge(store, posting, name, utc_now())
+        except holding.HoldRefused as err:
+            raise CommandError(EXIT.USAGE, f"ack: {err}") from err
+    sys.stdout.write(holding.acknowledged_text(target, name, config.daemon.zone))
+
+
+def _login_name() -> str:
+    """The user running the command (for `ack` without --by)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no $USER and no passwd entry (some containers)
+        return f"uid {os.getuid()}"
 
 
 @app.command()

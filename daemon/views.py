@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from daemon.notify.render import MOSCOW, span
@@ -67,6 +68,10 @@ def status_json(
             "watched": item.watched,
             "departure": item.departure,
             "working_seconds_left": left,
+            "acknowledged_by": item.acknowledged_by,
+            "acknowledged_at": (
+                json_timestamp(item.acknowledged_at) if item.acknowledged_at else None
+            ),
         }
         for item, left in zip(postings, working, strict=True)
     ]
@@ -106,7 +111,8 @@ def print_status(
 ) -> None:
     """The status view: a coloured table on a terminal, plain aligned text otherwise; first
     a line about the emergency stop `hold_all` while it lasts. With calendars, a "working time
-    left" column follows "time left" ("-": no calendar applies)."""
+    left" column follows "time left" ("-": no calendar applies); an "acknowledged" column (who
+    took each posting in hand) ends the table when any posting is acknowledged."""
     if hold_all is not None:
         out.write(hold_all_line(hold_all, zone) + "\n")
     console = Console(file=out, highlight=False, soft_wrap=True)
@@ -118,6 +124,10 @@ def print_status(
         header.insert(7, "working time left")
         for row, left in zip(rows, working_left(postings, now, calendars), strict=True):
             row.insert(7, "-" if left is None else _working(left))
+    if any(item.acknowledged_by for item in postings):
+        header.append("acknowledged")
+        for row, item in zip(rows, postings, strict=True):
+            row.append(item.acknowledged_by or "")
     if not postings:
         out.write("No postings in the state cache yet (run `ozon-sync once` first).\n")
     elif terminal:
@@ -126,7 +136,9 @@ def print_status(
             table.add_column(column, no_wrap=True)
         for item, row in zip(postings, rows, strict=True):
             colour = _urgency(item.seconds_left(now))
-            table.add_row(*row[:6], f"[{colour}]{row[6]}[/]", *row[7:])
+            # Cells hold outside text (warehouse names, who acknowledged): never rich markup.
+            cells = [escape(cell) for cell in row]
+            table.add_row(*cells[:6], f"[{colour}]{cells[6]}[/]", *cells[7:])
         console.print(table)
     else:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

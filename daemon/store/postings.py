@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from daemon.models import Posting
+from daemon.store.acks import CURRENT_ACK
 from daemon.store.base import StoreBase
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
@@ -64,11 +65,12 @@ _HISTORY = """
     INSERT INTO posting_history (account, posting_number, at, field, old, new)
     VALUES (?, ?, ?, ?, ?, ?)
 """
-_SELECT = """
+_SELECT = f"""
     SELECT p.account, p.data, p.watched, p.first_seen, p.last_changed, p.departed_at,
-           p.departure, h.posting_number IS NOT NULL, h.until
+           p.departure, h.posting_number IS NOT NULL, h.until, a.by_name, a.at
     FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
-"""
+    LEFT JOIN acknowledgements AS a ON a.id = ({CURRENT_ACK})
+"""  # noqa: S608 - constant text
 
 
 def _encode(posting: Posting) -> tuple[bytes, str]:
@@ -326,7 +328,8 @@ def _history_rows(
 def _cached(row: tuple[Any, ...], now: datetime, everything: HoldAll | None) -> CachedPosting:
     """A cached row as CachedPosting. While the emergency stop `everything` lasts every posting
     is held, until the later end of its own hold and that one."""
-    account, data, watched, first_seen, last_changed, departed_at, departure, has_hold, until = row
+    (account, data, watched, first_seen, last_changed, departed_at, departure, has_hold, until,
+     acked_by, acked_at) = row  # fmt: skip
     held_until = optional_from_text(until)
     held = bool(has_hold) and (held_until is None or held_until > now)
     if everything is not None:
@@ -342,4 +345,6 @@ def _cached(row: tuple[Any, ...], now: datetime, everything: HoldAll | None) -> 
         last_changed=from_text(last_changed),
         departed_at=optional_from_text(departed_at),
         departure=departure,
+        acknowledged_by=acked_by,
+        acknowledged_at=optional_from_text(acked_at),
     )

@@ -117,6 +117,8 @@ class CachedPosting:
     last_changed: datetime
     departed_at: datetime | None = None
     departure: str | None = None  # "shipped" | "cancelled" | "split" once departed
+    acknowledged_by: str | None = None  # who took it in hand, for its current deadline
+    acknowledged_at: datetime | None = None
 
     @property
     def posting_number(self) -> str:

@@ -209,6 +209,28 @@ def _skipped_actions(db: Database) -> None:
     )
 
 
+@_migration("0004_acknowledgements")
+def _acknowledgements(db: Database) -> None:
+    db.executescript(
+        """
+        -- `ack`: someone took a posting in hand, for the deadline it had then. Every row is
+        -- kept (history shows each); the newest row whose shipment_date is the posting's
+        -- current one is in force, so a moved deadline clears it without a write.
+        CREATE TABLE acknowledgements (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            shipment_date TEXT NOT NULL,
+            by_name TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX acknowledgements_posting
+            ON acknowledgements (account, posting_number, shipment_date);
+        CREATE INDEX acknowledgements_at ON acknowledgements (at);
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 
