@@ -24,7 +24,14 @@ from daemon import __version__
 from daemon import hold as holding
 from daemon.calendars import build_calendars
 from daemon.checks import DatabaseFolderError, check_accounts, check_offline, check_routes
-from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.config import (
+    Config,
+    ConfigError,
+    ResolvedSecrets,
+    Secret,
+    load_config,
+    resolve_secrets,
+)
 from daemon.digest import queue_due_digests
 from daemon.durations import parse_duration
 from daemon.engine import Engine, OnceOutcome, utc_now
@@ -36,6 +43,7 @@ from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.store import Store, StoreError, StoreLockedError
 from daemon.upkeep import prune_if_due
 from daemon.views import history_json, hold_all_line, print_history, print_status, status_json
+from daemon.web.settings import BoardListenError
 
 __all__ = ["EXIT", "app", "main"]
 
@@ -253,6 +261,7 @@ def check(
     read call per account to prove its API key works; with --notify, test every route."""
     config = _config(ctx)
     secrets = _secrets(config)
+    _board_token(config)  # `run` would refuse a missing or short one: so does `check`
     check_offline(config, secrets, out=sys.stdout)
     _print_hold_all(config)
     failure: CommandError | None = None
@@ -425,6 +434,46 @@ def _login_name() -> str:
 
 
 @app.command()
+def board(
+    ctx: typer.Context,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Address to serve on [default: [board] listen, else 127.0.0.1:9465].",
+        ),
+    ] = None,
+) -> None:
+    """Serve the packer's board (postings by urgency, acknowledge / hold / release) from the
+    local database alone, no API keys, until Ctrl-C: for setups that run `once` from a timer.
+    A non-loopback address needs a [board] token."""
+    from daemon.web.server import serve_board
+    from daemon.web.settings import DEFAULT_PORT, ListenError, split_listen
+
+    address = listen or None
+    if address is not None:
+        try:
+            split_listen(address)
+        except ListenError as err:
+            raise typer.BadParameter(str(err), param_hint="--listen") from err
+    config = _config(ctx)
+    address = address or config.board.listen or f"127.0.0.1:{DEFAULT_PORT}"
+    token = _board_token(config)
+    raise typer.Exit(asyncio.run(serve_board(config, address, token, sys.stdout)))
+
+
+def _board_token(config: Config) -> Secret | None:
+    """The [board] token from its source (ConfigError: 78), registered with log redaction."""
+    from daemon.web.server import board_token
+
+    token = board_token(config)
+    if token is not None:
+        register_secrets([token.reveal()])
+    return token
+
+
+@app.command()
 def demo(
     language: Annotated[
         str, typer.Option("--language", help="Language of the alerts: en | zh | ru.")
@@ -509,6 +558,8 @@ def _exit_code_for(err: BaseException) -> tuple[int, str] | None:
     if isinstance(err, OzonAuthError):
         return EXIT.AUTH, str(err)
     if isinstance(err, OzonError):
+        return EXIT.UNAVAILABLE, str(err)
+    if isinstance(err, BoardListenError):
         return EXIT.UNAVAILABLE, str(err)
     return None
 

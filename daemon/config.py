@@ -39,6 +39,7 @@ from daemon.calendars import CalendarSection, calendar_problems, quiet_calendar_
 from daemon.durations import format_duration, parse_duration
 from daemon.policy import CancelRules, Rules
 from daemon.secrets import Secret, read_secret, reason, set_sources, source_names
+from daemon.web.settings import BoardSection
 
 __all__ = [
     "EVENTS",
@@ -359,6 +360,7 @@ class Config(_Strict):
     notify: list[NotifyRoute] = Field(default_factory=list)
     health: HealthSection = Field(default_factory=HealthSection)
     calendars: list[CalendarSection] = Field(default_factory=list)
+    board: BoardSection = Field(default_factory=BoardSection)
     path: Path | None = Field(default=None, exclude=True)
 
     def account(self, name: str) -> Account:

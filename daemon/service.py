@@ -9,9 +9,10 @@
     SIGHUP: reload the config (an invalid one is logged and the old one kept)
     SIGTERM/SIGINT: stop taking work, let cycles in flight finish (bounded), flush the outbox,
            close the store, exit 0
+    [board] listen: the packer's board (daemon.web) served by uvicorn as a task of this loop
 
 Ozon errors never end the process: cycles record them and alert `api_error`. Imports the
-engine, cycle, digest, notify, schedule, sdnotify, health, metrics, config and store.
+engine, cycle, digest, notify, schedule, sdnotify, health, metrics, config, store and web.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
 from daemon.store import Store
 from daemon.upkeep import prune_if_due
+from daemon.web.server import BoardServer, board_server, board_token
 
 __all__ = ["Service"]
 
@@ -87,6 +89,7 @@ class Service:
                              started_at=now())  # fmt: skip
         self.health_server: HealthServer | None = None
         self.heartbeat: Heartbeat | None = None
+        self.board: BoardServer | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -96,6 +99,7 @@ class Service:
         try:
             self._build()
             self._start_health()
+            await self._start_board()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._stopping.set)
@@ -116,6 +120,8 @@ class Service:
             watchdog.stop()
             await self._shutdown()
         finally:
+            if self.board is not None:
+                await self.board.stop()
             if self.health_server is not None:
                 self.health_server.stop()
             if self.heartbeat is not None:
@@ -151,6 +157,17 @@ class Service:
             log.info("health_listening", url=self.health_server.url)
         url = self.secrets.heartbeat_url
         self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
+
+    async def _start_board(self) -> None:
+        """Serve the packer's board when `[board] listen` is set (restart to change it)."""
+        if self.config.board.listen is None:
+            return
+        assert self.store is not None  # noqa: S101 - set by run()
+        token = board_token(self.config)
+        if token is not None:
+            register_secrets([token.reveal()])
+        self.board = board_server(self.config, self.store, token, now=self.now)
+        await self.board.start()
 
     def _schedule(self) -> None:
         daemon, now = self.config.daemon, self.now()
