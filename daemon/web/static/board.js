@@ -25,7 +25,8 @@
   let items = []; // the status --json elements, most urgent first
   let receivedAt = 0; // performance.now() when `items` arrived
   let lastGood = null; // Date of the last successful refresh
-  let shown = []; // [{item, countdown, row}] drawn now
+  let shown = []; // [{item, row, when, label}] drawn now
+  let refreshes = 0; // successful refreshes since the page loaded
 
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, (whole, key) =>
@@ -306,6 +307,8 @@
       showSync(sync);
       render();
       el("updated").textContent = fill(texts.updated, { time: clockText(lastGood.toISOString()) });
+      refreshes += 1;
+      document.body.dataset.refreshes = String(refreshes); // tests wait for the next one
     } catch (err) {
       const banner = el("unreachable");
       banner.hidden = false;
