@@ -306,7 +306,10 @@
       el("unreachable").hidden = true;
       showSync(sync);
       render();
-      el("updated").textContent = fill(texts.updated, { time: clockText(lastGood.toISOString()) });
+      el("updated").textContent = fill(texts.updated, {
+        time: clockText(lastGood.toISOString()),
+        zone: settings.zone,
+      });
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes); // tests wait for the next one
     } catch (err) {
