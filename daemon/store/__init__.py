@@ -15,7 +15,8 @@ Verbs (see each docstring):
 - Postings: `upsert_postings(account, postings, now) -> UpsertResult` (new / changed with
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
-  -> list[CachedPosting]`, `posting(number, now, *, account)`, `watched_numbers(account)`,
+  -> list[CachedPosting]` (pass a `DecodedPostings` as `decoded` to re-read only what
+  changed), `posting(number, now, *, account)`, `watched_numbers(account)`,
   `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
   `digest_counts(account, now) -> DigestCounts`.
 - Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
@@ -74,7 +75,7 @@ from daemon.store.errors import (
 from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
-from daemon.store.postings import PostingVerbs
+from daemon.store.postings import DecodedPostings, PostingVerbs
 from daemon.store.records import (
     Action,
     ActionOutcome,
@@ -101,6 +102,7 @@ __all__ = [
     "Alert",
     "AlertKey",
     "CachedPosting",
+    "DecodedPostings",
     "Delivery",
     "DigestCounts",
     "HistoryEntry",

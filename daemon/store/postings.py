@@ -65,12 +65,20 @@ _HISTORY = """
     INSERT INTO posting_history (account, posting_number, at, field, old, new)
     VALUES (?, ?, ?, ?, ?, ?)
 """
-_SELECT = f"""
-    SELECT p.account, p.data, p.watched, p.first_seen, p.last_changed, p.departed_at,
-           p.departure, h.posting_number IS NOT NULL, h.until, a.by_name, a.at
+_STORED = "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure"
+_ANNOTATIONS = f"""
+    h.posting_number IS NOT NULL, h.until, a.by_name, a.at
     FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
     LEFT JOIN acknowledgements AS a ON a.id = ({CURRENT_ACK})
-"""  # noqa: S608 - constant text
+"""
+_SELECT = f"SELECT p.account, p.posting_number, p.hash, {_STORED}, {_ANNOTATIONS}"
+# The postings' keys and content hashes without their data: every column read lies before
+# `data` in the row, so SQLite never walks a posting's overflow pages for them.
+_KEYS = "SELECT p.account, p.posting_number, p.hash, p.rowid, {watched}, " + _ANNOTATIONS
+_STORED_BY_ROWID = (
+    f"SELECT p.rowid, {_STORED} FROM postings AS p "  # noqa: S608 - constant text
+    "WHERE p.rowid IN (SELECT value FROM json_each(?))"
+)
 
 
 def _encode(posting: Posting) -> tuple[bytes, str]:
@@ -84,6 +92,27 @@ def _departure(posting: Posting) -> str:
     if posting.status == "cancelled_from_split_pending":
         return "split"
     return "cancelled" if posting.status.startswith("cancel") else "shipped"
+
+
+_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None"]
+
+
+class DecodedPostings:
+    """Postings decoded by earlier `postings(..., decoded=...)` reads, by account, number,
+    content hash and watch flag (so an entry is right as long as those four match).
+
+    A caller that reads the same postings again and again (the board: every 15 s for every
+    screen) keeps one and passes it each time: then only postings whose content changed since
+    are read in full and decoded. Holds and acknowledgements are read fresh every time. Safe
+    to share between threads: each read replaces the mapping whole, with what it saw. (One
+    approximation: a posting whose content changed and changed back between two reads keeps
+    the `last_changed` of the first read.)
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str, str, bool], _Stored] = {}
 
 
 class PostingVerbs(StoreBase):
@@ -198,12 +227,19 @@ class PostingVerbs(StoreBase):
         return {row[0]: row for row in conn.execute(_EXISTING, (account, wanted))}
 
     def postings(
-        self, now: datetime, *, account: str | None = None, include_departed: bool = False
+        self,
+        now: datetime,
+        *,
+        account: str | None = None,
+        include_departed: bool = False,
+        decoded: DecodedPostings | None = None,
     ) -> list[CachedPosting]:
         """Cached postings, soonest deadline first: watched ones, or all with include_departed.
 
         `account` limits them to one account; `now` decides whether a hold has expired.
         Bulk read (decodes every posting): call it through `asyncio.to_thread` for big caches.
+        With `decoded` (kept by the caller between calls) only the postings whose content
+        changed since the last call with it are read in full and decoded.
         """
         where = []
         params: list[str] = []
@@ -212,11 +248,29 @@ class PostingVerbs(StoreBase):
             params.append(account)
         if not include_departed:
             where.append("p.watched = 1")
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        # For watched postings alone the flag is known: reading it would walk their data.
+        sql = _KEYS.format(watched="p.watched" if include_departed else "1")
+        sql += " WHERE " + " AND ".join(where) if where else ""
         sql += " ORDER BY p.shipment_date, p.account, p.posting_number"
+        known = decoded.entries if decoded is not None else {}
         with self._read() as conn:
             everything = hold_all_in_force(conn, now)
-            return [_cached(row, now, everything) for row in conn.execute(sql, params)]
+            rows = conn.execute(sql, params).fetchall()
+            missing = [row[3] for row in rows if (*row[:3], bool(row[4])) not in known]
+            fetched = {
+                stored[0]: _stored(stored[1:])
+                for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),))
+            }
+        entries: dict[tuple[str, str, str, bool], _Stored] = {}
+        found = []
+        for row in rows:
+            key = (row[0], row[1], row[2], bool(row[4]))
+            stored = known.get(key) or fetched[row[3]]
+            entries[key] = stored
+            found.append(_cached(row[0], stored, row[5:], now, everything))
+        if decoded is not None:
+            decoded.entries = entries
+        return found
 
     def posting(
         self, posting_number: str, now: datetime, *, account: str | None = None
@@ -226,7 +280,9 @@ class PostingVerbs(StoreBase):
         with self._read() as conn:
             row = conn.execute(sql + " LIMIT 1", (posting_number, account, account)).fetchone()
             everything = hold_all_in_force(conn, now)
-        return None if row is None else _cached(row, now, everything)
+        if row is None:
+            return None
+        return _cached(row[0], _stored(row[3:9]), row[9:], now, everything)
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
@@ -325,11 +381,31 @@ def _history_rows(
     return rows
 
 
-def _cached(row: tuple[Any, ...], now: datetime, everything: HoldAll | None) -> CachedPosting:
-    """A cached row as CachedPosting. While the emergency stop `everything` lasts every posting
-    is held, until the later end of its own hold and that one."""
-    (account, data, watched, first_seen, last_changed, departed_at, departure, has_hold, until,
-     acked_by, acked_at) = row  # fmt: skip
+def _stored(row: tuple[Any, ...]) -> _Stored:
+    """(data, watched, first_seen, last_changed, departed_at, departure) as read, decoded."""
+    data, watched, first_seen, last_changed, departed_at, departure = row
+    return (
+        _DECODER.decode(data),
+        bool(watched),
+        from_text(first_seen),
+        from_text(last_changed),
+        optional_from_text(departed_at),
+        departure,
+    )
+
+
+def _cached(
+    account: str,
+    stored: _Stored,
+    annotations: tuple[Any, ...],
+    now: datetime,
+    everything: HoldAll | None,
+) -> CachedPosting:
+    """A cached posting with its hold and acknowledgement `annotations` (has_hold, until,
+    acknowledged by, at). While the emergency stop `everything` lasts every posting is held,
+    until the later end of its own hold and that one."""
+    posting, watched, first_seen, last_changed, departed_at, departure = stored
+    has_hold, until, acked_by, acked_at = annotations
     held_until = optional_from_text(until)
     held = bool(has_hold) and (held_until is None or held_until > now)
     if everything is not None:
@@ -337,13 +413,13 @@ def _cached(row: tuple[Any, ...], now: datetime, everything: HoldAll | None) -> 
         held = True
     return CachedPosting(
         account=account,
-        posting=_DECODER.decode(data),
-        watched=bool(watched),
+        posting=posting,
+        watched=watched,
         held=held,
         held_until=held_until,
-        first_seen=from_text(first_seen),
-        last_changed=from_text(last_changed),
-        departed_at=optional_from_text(departed_at),
+        first_seen=first_seen,
+        last_changed=last_changed,
+        departed_at=departed_at,
         departure=departure,
         acknowledged_by=acked_by,
         acknowledged_at=optional_from_text(acked_at),

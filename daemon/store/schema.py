@@ -227,6 +227,11 @@ def _acknowledgements(db: Database) -> None:
         CREATE INDEX acknowledgements_posting
             ON acknowledgements (account, posting_number, shipment_date);
         CREATE INDEX acknowledgements_at ON acknowledgements (at);
+
+        -- Watched postings most urgent first without sorting their rows (the board reads all
+        -- of them every 15 s; sorting 10,000 rows of 3 KB cost more than reading them).
+        CREATE INDEX postings_watched_deadline ON postings (shipment_date, account, posting_number)
+            WHERE watched = 1;
         """
     )
 
