@@ -14,6 +14,7 @@ standard library.
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from daemon.worktime import WarehouseCalendars
 __all__ = ["BoardData", "UnknownPosting"]
 
 GZIP_LEVEL = 1  # the fastest level already sends a twentieth of the bytes
+FORGET_AFTER = 120.0  # seconds without a read: the decoded postings are let go (~2 KB each)
 
 
 class UnknownPosting(LookupError):
@@ -43,7 +45,8 @@ class BoardData:
 
     `accounts` are the configured account names (an account that never synced is reported as
     such), `poll_interval` decides when data is stale (older than STALE_AFTER_INTERVALS of
-    it), `calendars` give `working_seconds_left` as `status --json` has it; `now` is the clock.
+    it), `calendars` give `working_seconds_left` as `status --json` has it; `now` is the clock,
+    `monotonic` the one that decides when unread decoded postings are let go.
     """
 
     def __init__(
@@ -54,13 +57,16 @@ class BoardData:
         poll_interval: timedelta = timedelta(minutes=5),
         calendars: WarehouseCalendars | None = None,
         now: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.accounts = tuple(accounts)
         self.poll_interval = poll_interval
         self.calendars = calendars
         self.now = now
+        self._monotonic = monotonic
         self._decoded = DecodedPostings()  # only changed postings are decoded again
+        self._last_read = monotonic()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -68,9 +74,16 @@ class BoardData:
         """Every watched posting as a JSON array of `status --json` elements, most urgent
         first (overdue ones, then by time left), encoded; gzip-compressed with `compress`."""
         now = self.now()
+        self._last_read = self._monotonic()
         postings = self.store.postings(now, decoded=self._decoded)
         data = msgspec.json.encode(status_json(postings, now, self.calendars))
         return gzip.compress(data, GZIP_LEVEL, mtime=0) if compress else data
+
+    def forget_if_idle(self) -> None:
+        """Let the decoded postings go when no screen read them for FORGET_AFTER seconds:
+        a board nobody looks at holds no memory for them (the next read decodes again)."""
+        if self._monotonic() - self._last_read > FORGET_AFTER and self._decoded.entries:
+            self._decoded = DecodedPostings()
 
     def element(self, posting_number: str) -> dict[str, Any]:
         """The cached posting `posting_number` as a `status --json` element; raises

@@ -1,10 +1,11 @@
 """Serving the board: uvicorn inside the daemon's own asyncio loop, and the `board` command.
 
-- `BoardServer(app, host, port)`: `await start()` binds the address itself (so a taken port is
-  a clear `BoardListenError`, not uvicorn's exit), then runs `uvicorn.Server.serve` as a task
-  of the running loop (no thread); `await stop()` lets requests in flight finish (bounded) and
-  closes the socket. uvicorn leaves the process's signal handlers alone: `run`, `board` and
-  `demo` own them.
+- `BoardServer(app, host, port, housekeeping=...)`: `await start()` binds the address itself
+  (so a taken port is a clear `BoardListenError`, not uvicorn's exit), then runs
+  `uvicorn.Server.serve` as a task of the running loop (no thread), and calls `housekeeping`
+  every minute (the data lets go of decoded postings nobody reads); `await stop()` lets
+  requests in flight finish (bounded) and closes the socket. uvicorn leaves the process's
+  signal handlers alone: `run`, `board` and `demo` own them.
 - `board_token(config)`: the `[board]` token from its source (ConfigError, exit 78, when its
   source is missing, empty or too short).
 - `board_server(config, store, token, listen=...)`: the app for one config over an open store:
@@ -53,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 STOP_GRACE = 3  # seconds for requests in flight at shutdown
 START_TIMEOUT = 10.0  # seconds for uvicorn to start serving on the bound socket
+HOUSEKEEPING_EVERY = 60.0  # seconds between calls of a server's housekeeping
 
 
 class _Server(uvicorn.Server):
@@ -88,10 +90,19 @@ def _bind(host: str, port: int) -> socket.socket:
 class BoardServer:
     """The board app served on host:port by uvicorn, as a task of the running loop."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        housekeeping: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self.host = host
         self._requested_port = port
+        self._housekeeping = housekeeping
+        self._keeper: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -133,11 +144,22 @@ class BoardServer:
             if loop.time() > deadline:
                 raise BoardListenError(f"the board on {self.url} did not start")
             await asyncio.sleep(0.01)
+        if self._housekeeping is not None:
+            self._keeper = asyncio.create_task(self._keep(self._housekeeping))
         log.info("board_listening", url=self.url)
         return self
 
+    @staticmethod
+    async def _keep(housekeeping: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            housekeeping()
+
     async def stop(self) -> None:
         """Stop serving: requests in flight get STOP_GRACE seconds; idempotent."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            self._keeper = None
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,7 +224,7 @@ def board_server(
         language=language or config.board.language or config.daemon.language,
         zone=config.daemon.zone,
     )
-    return BoardServer(app, host, port)
+    return BoardServer(app, host, port, housekeeping=data.forget_if_idle)
 
 
 async def serve_board(config: Config, listen: str, token: Secret | None, out: TextIO) -> int:

@@ -20,7 +20,7 @@ from daemon.store import Store
 from daemon.views import status_json
 from daemon.web.app import board_app
 from daemon.web.auth import SESSION_AGE, SESSION_COOKIE, BoardAuth
-from daemon.web.data import BoardData
+from daemon.web.data import FORGET_AFTER, BoardData
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 TOKEN = "board-T0ken-3f9a2c7e5d1b4a68"
@@ -487,3 +487,18 @@ async def test_errors_of_unknown_paths_are_json(client: httpx.AsyncClient) -> No
     wrong_method = await client.get(f"/api/postings/{NUMBERS[0]}/ack")
     assert wrong_method.status_code == 405
     error_of(wrong_method)
+
+
+def test_the_board_lets_go_of_decoded_postings_nobody_reads(store: Store, clock: Clock) -> None:
+    ticks = [1000.0]
+    data = BoardData(store, now=clock, monotonic=lambda: ticks[0])
+    first = json.loads(data.postings_json())
+    data.forget_if_idle()
+    assert json.loads(data.postings_json()) == first
+    ticks[0] += FORGET_AFTER - 1
+    data.forget_if_idle()  # read recently: kept
+    assert data._decoded.entries
+    ticks[0] += FORGET_AFTER + 1
+    data.forget_if_idle()
+    assert not data._decoded.entries
+    assert json.loads(data.postings_json()) == first  # decoded again on the next read
