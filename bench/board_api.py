@@ -11,7 +11,9 @@ command serves that database; a few hundred postings are acknowledged through it
 acknowledgement lookup has rows to find), then this script asks it for `/api/postings` over
 127.0.0.1, one request at a time, plain and gzip-compressed (as a browser asks), and for
 `/api/sync`. Latency is the wall time from sending to the last byte read
-(`http.client`, a new connection each time). Target: the median and the 95th percentile of
+(`http.client`, a new connection each time); the board process's own CPU time per request
+(/proc) is shown beside it, since the wall time grows with whatever else runs on the machine
+(the load average at the start is recorded). Target: the median and the 95th percentile of
 the plain request under 200 ms.
 
 With Chromium installed (Debian's `chromium`, driven by Playwright as in the browser tests),
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import statistics
 import subprocess
@@ -67,15 +70,23 @@ def _ack(port: int, number: str) -> None:
         raise RuntimeError(f"ack of {number} answered {answer.status}")
 
 
-def _measure(port: int, path: str, gzip: bool, count: int) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process `pid` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(port: int, path: str, gzip: bool, count: int, pid: int) -> dict[str, Any]:
     _get(port, path, gzip)  # warm: the first request loads what the app imports lazily
     times, sizes = [], []
+    cpu_before = _cpu_seconds(pid)
     for _ in range(count):
         elapsed, status, size = _get(port, path, gzip)
         if status != 200:
             raise RuntimeError(f"GET {path} answered {status}")
         times.append(elapsed)
         sizes.append(size)
+    cpu = (_cpu_seconds(pid) - cpu_before) * 1000 / count
     ordered = sorted(times)
     return {
         "request": f"GET {path}" + (" (gzip)" if gzip else ""),
@@ -83,6 +94,7 @@ def _measure(port: int, path: str, gzip: bool, count: int) -> dict[str, Any]:
         "median_ms": statistics.median(times),
         "p95_ms": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
         "max_ms": max(times),
+        "server_cpu_ms": cpu,
         "bytes": sizes[-1],
     }
 
@@ -164,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             for number in numbers[: args.acks]:
                 _ack(port, number)
             rows = [
-                _measure(port, "/api/postings", False, args.requests),
-                _measure(port, "/api/postings", True, args.requests),
-                _measure(port, "/api/sync", False, args.requests),
+                _measure(port, "/api/postings", False, args.requests, board.pid),
+                _measure(port, "/api/postings", True, args.requests, board.pid),
+                _measure(port, "/api/sync", False, args.requests, board.pid),
             ]
             page = _browser(url)
         finally:
@@ -187,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(numbers):,} watched postings, {args.acks} acknowledged; target: median and p95")
     print(f"of plain GET /api/postings under {TARGET_MS:.0f} ms: {'met' if met else 'MISSED'}\n")
     columns = [("request", "request"), ("median_ms", "median ms"), ("p95_ms", "p95 ms"),
-               ("max_ms", "max ms"), ("bytes", "bytes")]  # fmt: skip
+               ("max_ms", "max ms"), ("server_cpu_ms", "server CPU ms"),
+               ("bytes", "bytes")]  # fmt: skip
     print(h.table(rows, columns))
     if page is not None:
         print(
