@@ -109,10 +109,13 @@ class DecodedPostings:
     the `last_changed` of the first read.)
     """
 
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "made")
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str, str, bool], _Stored] = {}
+        # The CachedPosting made last time from each entry, with the hold and acknowledgement
+        # it was made with: the same again gives the same (frozen) object, not a new one.
+        self.made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
 
 
 class PostingVerbs(StoreBase):
@@ -253,6 +256,7 @@ class PostingVerbs(StoreBase):
         sql += " WHERE " + " AND ".join(where) if where else ""
         sql += " ORDER BY p.shipment_date, p.account, p.posting_number"
         known = decoded.entries if decoded is not None else {}
+        made_before = decoded.made if decoded is not None else {}
         with self._read() as conn:
             everything = hold_all_in_force(conn, now)
             rows = conn.execute(sql, params).fetchall()
@@ -262,14 +266,22 @@ class PostingVerbs(StoreBase):
                 for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),))
             }
         entries: dict[tuple[str, str, str, bool], _Stored] = {}
+        made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
         found = []
         for row in rows:
             key = (row[0], row[1], row[2], bool(row[4]))
             stored = known.get(key) or fetched[row[3]]
             entries[key] = stored
-            found.append(_cached(row[0], stored, row[5:], now, everything))
+            annotations = (*row[5:], *_held(row[5], row[6], now, everything))
+            previous = made_before.get(key)
+            if previous is not None and previous[0] == annotations:
+                item = previous[1]
+            else:
+                item = _cached(row[0], stored, annotations)
+            made[key] = (annotations, item)
+            found.append(item)
         if decoded is not None:
-            decoded.entries = entries
+            decoded.entries, decoded.made = entries, made
         return found
 
     def posting(
@@ -282,7 +294,8 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
         if row is None:
             return None
-        return _cached(row[0], _stored(row[3:9]), row[9:], now, everything)
+        annotations = (*row[9:], *_held(row[9], row[10], now, everything))
+        return _cached(row[0], _stored(row[3:9]), annotations)
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
@@ -394,23 +407,25 @@ def _stored(row: tuple[Any, ...]) -> _Stored:
     )
 
 
-def _cached(
-    account: str,
-    stored: _Stored,
-    annotations: tuple[Any, ...],
-    now: datetime,
-    everything: HoldAll | None,
-) -> CachedPosting:
-    """A cached posting with its hold and acknowledgement `annotations` (has_hold, until,
-    acknowledged by, at). While the emergency stop `everything` lasts every posting is held,
-    until the later end of its own hold and that one."""
-    posting, watched, first_seen, last_changed, departed_at, departure = stored
-    has_hold, until, acked_by, acked_at = annotations
+def _held(
+    has_hold: object, until: str | None, now: datetime, everything: HoldAll | None
+) -> tuple[bool, datetime | None]:
+    """(held, held_until) at `now` of a posting with a hold row (`has_hold`, its `until`).
+    While the emergency stop `everything` lasts every posting is held, until the later end of
+    its own hold and that one."""
     held_until = optional_from_text(until)
     held = bool(has_hold) and (held_until is None or held_until > now)
     if everything is not None:
         held_until = later_end(held_until, everything.until) if held else everything.until
         held = True
+    return held, held_until
+
+
+def _cached(account: str, stored: _Stored, annotations: tuple[Any, ...]) -> CachedPosting:
+    """A cached posting with its `annotations`: (has_hold, until, acknowledged by, at, held,
+    held_until), the last two from `_held`."""
+    posting, watched, first_seen, last_changed, departed_at, departure = stored
+    _, _, acked_by, acked_at, held, held_until = annotations
     return CachedPosting(
         account=account,
         posting=posting,

@@ -82,3 +82,16 @@ def test_departed_postings_leave_the_watch_and_show_with_include_departed(store:
     assert gone.departed_at == NOW + HOUR
     same_as_fresh(store, decoded, include_departed=True)
     same_as_fresh(store, decoded)
+
+
+def test_an_unchanged_posting_is_the_same_object_and_a_changed_one_is_new(store: Store) -> None:
+    decoded = DecodedPostings()
+    first = {c.posting_number: c for c in store.postings(NOW, decoded=decoded)}
+    store.acknowledge("shop-1", "1-1-1", NOW + HOUR, "Li", NOW)
+    second = {c.posting_number: c for c in store.postings(NOW, decoded=decoded)}
+    assert second["1-2-1"] is first["1-2-1"]
+    assert second["1-1-1"] is not first["1-1-1"] and second["1-1-1"].acknowledged_by == "Li"
+    store.hold("1-3-1", NOW + HOUR, NOW)
+    held = {c.posting_number: c for c in store.postings(NOW, decoded=decoded)}
+    later = {c.posting_number: c for c in store.postings(NOW + 2 * HOUR, decoded=decoded)}
+    assert held["1-3-1"].held and not later["1-3-1"].held  # expired: a new object
