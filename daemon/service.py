@@ -351,6 +351,8 @@ class Service:
         register_secrets(secrets.all_values())
         if config.health.listen != self.config.health.listen:
             log.warning("health_listen_change_ignored", reason="restart to move /metrics")
+        if config.board != self.config.board:
+            log.warning("board_change_ignored", reason="restart to apply a changed [board]")
         async with _all_locks(self._locks):
             old = self.engine
             self.config, self.secrets = config, secrets
