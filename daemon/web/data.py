@@ -138,7 +138,10 @@ class BoardData:
         UnknownPosting, or ValueError for a bad name (see daemon.hold.ack_name)."""
         name = holding.ack_name(by)
         self._cached(posting_number)
-        holding.acknowledge(self.store, posting_number, name, self.now())
+        try:
+            holding.acknowledge(self.store, posting_number, name, self.now())
+        except holding.HoldRefused as err:  # pruned in between
+            raise UnknownPosting(str(err)) from err
         return self.element(posting_number)
 
     def hold(self, posting_number: str, duration: timedelta | None) -> dict[str, Any]:
@@ -146,7 +149,11 @@ class BoardData:
         element. Raises UnknownPosting."""
         self._cached(posting_number)
         now = self.now()
-        holding.hold(self.store, posting_number, None if duration is None else now + duration, now)
+        until = None if duration is None else now + duration
+        try:
+            holding.hold(self.store, posting_number, until, now)
+        except holding.HoldRefused as err:  # pruned in between
+            raise UnknownPosting(str(err)) from err
         return self.element(posting_number)
 
     def release(self, posting_number: str) -> dict[str, Any]:
