@@ -25,7 +25,7 @@
   let items = []; // the status --json elements, most urgent first
   let receivedAt = 0; // performance.now() when `items` arrived
   let lastGood = null; // Date of the last successful refresh
-  let shown = []; // [{item, row, when, label}] drawn now
+  let shown = []; // [{item, row, when, label, signature}] drawn now
   let refreshes = 0; // successful refreshes since the page loaded
 
   function fill(template, values) {
@@ -238,7 +238,17 @@
     const visible = chosen.slice(0, settings.show_at_most);
     const rest = chosen.slice(settings.show_at_most);
 
-    shown = visible.map(row);
+    // A row whose posting did not change (but for the time left) is kept, not drawn again.
+    const before = new Map(shown.map((entry) => [entry.signature, entry]));
+    shown = visible.map((item) => {
+      const signature = JSON.stringify({ ...item, seconds_left: 0 });
+      const kept = before.get(signature);
+      if (kept) {
+        kept.item = item;
+        return kept;
+      }
+      return { ...row(item), signature };
+    });
     const fragment = document.createDocumentFragment();
     for (const entry of shown) fragment.append(entry.row);
     list.replaceChildren(fragment);
