@@ -8,6 +8,8 @@ output on stdout, logs go to stderr.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +22,14 @@ import typer
 from daemon import __version__, checks
 from daemon import hold as holding
 from daemon.calendars import build_calendars
-from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
+from daemon.config import (
+    Config,
+    ConfigError,
+    ResolvedSecrets,
+    Secret,
+    load_config,
+    resolve_secrets,
+)
 from daemon.config_checks import zone_problem
 from daemon.durations import DurationError, read_duration
 from daemon.engine import OnceOutcome, tune_gc, utc_now
@@ -36,6 +45,7 @@ from daemon.views import (
     print_status,
     status_json,
 )
+from daemon.web.settings import BoardListenError
 
 __all__ = ["EXIT", "app", "main"]
 
@@ -233,6 +243,7 @@ def check(
     read call per account to prove its API key works; with --notify, test every route."""
     config = _config(ctx)
     secrets = _secrets(config)
+    _board_token(config)  # `run` would refuse a missing or short one: so does `check`
     checks.check_offline(config, secrets, out=sys.stdout)
     _print_hold_all(config)
     failure: CommandError | None = None
@@ -358,6 +369,85 @@ def release(
 
 
 @app.command()
+def ack(
+    ctx: typer.Context,
+    posting: Annotated[
+        str,
+        typer.Argument(
+            metavar="POSTING",
+            help="Posting number, or an order number (12345678-0001): all its cached postings.",
+        ),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", metavar="NAME", help="Who takes it in hand [default: your login]."),
+    ] = None,
+) -> None:
+    """Record that someone took a posting (or every cached posting of an order) in hand: it
+    stops escalation for the posting's current deadline (a moved deadline clears it), and
+    `status` and the board show the name. Local database only."""
+    try:
+        name = holding.ack_name(by if by is not None else _login_name())
+    except ValueError as err:
+        raise CommandError(EXIT.USAGE, f"ack: --by: {err}") from err
+    config = _config(ctx)
+    with Store.open(config.database_path(), mode="annotate") as store:
+        try:
+            target = holding.acknowledge(store, posting, name, utc_now())
+        except holding.HoldRefused as err:
+            raise CommandError(EXIT.USAGE, f"ack: {err}") from err
+    sys.stdout.write(holding.acknowledged_text(target, name, config.daemon.zone))
+
+
+def _login_name() -> str:
+    """The user running the command (for `ack` without --by)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no $USER and no passwd entry (some containers)
+        return f"uid {os.getuid()}"
+
+
+@app.command()
+def board(
+    ctx: typer.Context,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Address to serve on [default: [board] listen, else 127.0.0.1:9465].",
+        ),
+    ] = None,
+) -> None:
+    """Serve the packer's board (postings by urgency, acknowledge / hold / release) from the
+    local database alone, no API keys, until Ctrl-C: for setups that run `once` from a timer.
+    A non-loopback address needs a [board] token."""
+    from daemon.web.server import serve_board
+    from daemon.web.settings import DEFAULT_PORT, ListenError, split_listen
+
+    address = listen or None
+    if address is not None:
+        try:
+            split_listen(address)
+        except ListenError as err:
+            raise typer.BadParameter(str(err), param_hint="--listen") from err
+    config = _config(ctx)
+    address = address or config.board.listen or f"127.0.0.1:{DEFAULT_PORT}"
+    token = _board_token(config)
+    raise typer.Exit(asyncio.run(serve_board(config, address, token, sys.stdout)))
+
+
+def _board_token(config: Config) -> Secret | None:
+    """The [board] token from its source (ConfigError: 78), registered with log redaction."""
+    from daemon.web.server import board_token
+
+    token = board_token(config)
+    if token is not None:
+        register_secrets([token.reveal()])
+    return token
+
+
+@app.command()
 def demo(
     language: Annotated[
         str, typer.Option("--language", help="Language of the alerts: en | zh | ru.")
@@ -445,6 +535,8 @@ def _exit_code_for(err: BaseException) -> tuple[int, str] | None:
     if isinstance(err, OzonAuthError):
         return EXIT.AUTH, str(err)
     if isinstance(err, OzonError):
+        return EXIT.UNAVAILABLE, str(err)
+    if isinstance(err, BoardListenError):
         return EXIT.UNAVAILABLE, str(err)
     return None
 

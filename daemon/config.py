@@ -57,6 +57,7 @@ from daemon.secrets import (
     set_sources,
     source_names,
 )
+from daemon.web.settings import BoardSection
 
 __all__ = [
     "EVENTS",
@@ -250,6 +251,7 @@ class Config(_Strict):
     notify: list[NotifyRoute] = Field(default_factory=list)
     health: HealthSection = Field(default_factory=HealthSection)
     calendars: list[CalendarSection] = Field(default_factory=list)
+    board: BoardSection = Field(default_factory=BoardSection)
     path: Path | None = Field(default=None, exclude=True)
 
     def account(self, name: str) -> Account:

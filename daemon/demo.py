@@ -4,8 +4,9 @@ It starts the simulated Ozon Seller API (`daemon.sandbox`, the "demo" scenario: 
 postings, deadlines coming up, and changes over the first 20 seconds), runs the real engine
 (sync cycles, policy, state cache in a temporary SQLite file) and delivers the alerts through
 the real outbox and renderer to the console instead of a phone, then shows the status table.
+The packer's board (read-only) is served on 127.0.0.1 while it runs; its address is printed.
 
-Imports the engine, the after-cycle pipeline, notify, sandbox, store and config; nothing
+Imports the engine, the after-cycle pipeline, notify, sandbox, store, web and config; nothing
 imports it but the CLI.
 """
 
@@ -29,6 +30,7 @@ from daemon.notify.routes import Route, Router
 from daemon.sandbox import Knobs, Sandbox, SandboxOptions
 from daemon.store import Store
 from daemon.views import print_status
+from daemon.web.server import board_server
 
 __all__ = ["run_demo"]
 
@@ -97,6 +99,7 @@ async def _demo(folder: Path, out: TextIO, language: str, timezone: str) -> int:
                     }
                 ],
                 "notify": [{"url": CONSOLE_ROUTE}],
+                "board": {"listen": "127.0.0.1:0"},  # read-only: no token
             },
             folder / "config.toml",
         )
@@ -108,6 +111,8 @@ async def _demo(folder: Path, out: TextIO, language: str, timezone: str) -> int:
             "automatic cancellation OFF (dry run: it only says what it would cancel).\n"
         )
         with Store.open(config.database_path(), mode="writer") as store:
+            board = await board_server(config, store, None).start()
+            say(f"The packer's board: {board.url} (open it while the demo runs).\n")
             async with Engine(config, secrets, store) as engine:
                 router = Router([Route(0, CONSOLE_ROUTE, frozenset(EVENTS), label="console")])
                 outbox = Outbox(
@@ -142,6 +147,7 @@ async def _demo(folder: Path, out: TextIO, language: str, timezone: str) -> int:
                     timedelta(minutes=5),
                     out,
                 )
+            await board.stop()
     say(
         f"\nDone: {console.count} messages in {time.monotonic() - started:.0f} s. Next steps: "
         "copy config.example.toml to /etc/ozon-sync/config.toml, add your Client-Id and API "

@@ -1,11 +1,13 @@
-"""What `hold` and `release` do with a number a person typed: find what it names among the
-cached postings (one posting, or an order and all its postings), hold or release that, and
-say which postings it was.
+"""What `hold`, `release` and `ack` do with a number a person typed: find what it names among
+the cached postings (one posting, or an order and all its postings), hold, release or
+acknowledge that, and say which postings it was.
 
 A typo must not look like success: a number that names no cached posting is refused
 (`HoldRefused`, exit 2 in the CLI) with the closest cached numbers, unless `force` holds it
 anyway (a posting not synced yet). An order number (`12345678-0001`, a posting number without
 its last `-N`) is never held as such, since no posting carries it: its cached postings are.
+An acknowledgement (`ack`, the board's button) is kept with the deadline each posting has now,
+so it needs a cached posting: `ack` has no `force`.
 
 Imports only the standard library and the store; no config, no secrets, no Ozon.
 """
@@ -18,14 +20,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from daemon.store import CachedPosting, Store
 
 __all__ = [
+    "ACK_NAME_MAX",
     "ORDER_NUMBER",
     "HoldRefused",
     "HoldTarget",
+    "ack_name",
+    "acknowledge",
+    "acknowledged_text",
     "closest_numbers",
     "find_target",
     "held_text",
@@ -40,6 +47,7 @@ ORDER_NUMBER = re.compile(r"^\d+-\d+$")
 """An order number: digits, a dash, digits (`12345678-0001`); its postings add `-N`."""
 CLOSEST = 3
 SHORTLIST = 100
+ACK_NAME_MAX = 64
 
 
 class HoldRefused(ValueError):
@@ -62,13 +70,21 @@ def _order_parts(store: Store, order: str) -> list[str]:
     return [n for n in store.posting_numbers(head) if "-" not in n[len(head) :]]
 
 
-def find_target(store: Store, text: str, now: datetime, *, force: bool = False) -> HoldTarget:
+def find_target(
+    store: Store,
+    text: str,
+    now: datetime,
+    *,
+    force: bool = False,
+    verb: Literal["hold", "ack"] = "hold",
+) -> HoldTarget:
     """The postings `text` names: a cached posting number, or an order number with cached
     postings; with `force`, an uncached posting number as it is.
 
     Raises HoldRefused for an empty text, for an order number with no cached posting (even
     with `force`: holding it would protect nothing), and, without `force`, for a number no
-    cached posting has (naming the closest cached numbers).
+    cached posting has (naming the closest cached numbers). `verb` is the command the
+    messages advise ("ack" has no --force).
     """
     number = text.strip()
     if not number:
@@ -79,17 +95,26 @@ def find_target(store: Store, text: str, now: datetime, *, force: bool = False) 
     if parts:
         return HoldTarget(tuple(parts), number, _cached(store, parts, now))
     if ORDER_NUMBER.match(number):
+        advice = (
+            f"hold a posting by its own number (such as {number}-1) with --force, or run "
+            "`ozon-sync once` first"
+            if verb == "hold"
+            else "run `ozon-sync once` first"
+        )
         raise HoldRefused(
-            f"{number} is an order number and no posting of it is cached yet; hold a posting "
-            f"by its own number (such as {number}-1) with --force, or run `ozon-sync once` first"
+            f"{number} is an order number and no posting of it is cached yet; {advice}"
         )
     if force:
         return HoldTarget((number,))
     close = closest_numbers(number, store.posting_numbers())
     hint = f"closest cached: {', '.join(close)}" if close else "no cached posting looks like it"
+    advice = (
+        "hold it anyway with --force (a posting not synced yet)"
+        if verb == "hold"
+        else "run `ozon-sync once` first if the posting is new"
+    )
     raise HoldRefused(
-        f"no cached posting is numbered {number} ({hint}); check the number, or hold it "
-        "anyway with --force (a posting not synced yet)"
+        f"no cached posting is numbered {number} ({hint}); check the number, or {advice}"
     )
 
 
@@ -137,6 +162,29 @@ def release(store: Store, text: str) -> list[str]:
     if not number:
         return []
     return [part for part in _order_parts(store, number) if store.release(part)]
+
+
+def ack_name(text: str) -> str:
+    """Who acknowledges, as given to `ack --by` or the board: stripped, 1 to ACK_NAME_MAX
+    printable characters. Raises ValueError saying what is wrong."""
+    name = text.strip()
+    if not name:
+        raise ValueError("the name of who takes the posting in hand is empty")
+    if len(name) > ACK_NAME_MAX:
+        raise ValueError(f"the name is longer than {ACK_NAME_MAX} characters")
+    if not name.isprintable():
+        raise ValueError("the name holds control characters")
+    return name
+
+
+def acknowledge(store: Store, text: str, by: str, now: datetime) -> HoldTarget:
+    """Record that `by` (checked by `ack_name`) took in hand every cached posting `text` names
+    (see `find_target`), each for the deadline it has now; returns what was acknowledged.
+    Raises HoldRefused as `find_target` does (an uncached number is never acknowledged)."""
+    target = find_target(store, text, now, verb="ack")
+    for item in target.postings:
+        store.acknowledge(item.account, item.posting_number, item.posting.shipment_date, by, now)
+    return target
 
 
 # -- what the commands print ------------------------------------------------------------------
@@ -189,3 +237,23 @@ def release_all_text(ended: bool) -> str:
         "Emergency stop ended: cancelling works as configured again (postings held one by one "
         "stay held).\n"
     )
+
+
+def acknowledged_text(target: HoldTarget, by: str, zone: ZoneInfo) -> str:
+    """What `ack POSTING` prints: the postings acknowledged, each with the deadline it is for."""
+
+    def deadline(item: CachedPosting) -> str:
+        return f"{item.posting.shipment_date.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+
+    if target.order is None:
+        item = target.postings[0]
+        return (
+            f"{item.posting_number} acknowledged by {by} for its deadline {deadline(item)}; "
+            "a moved deadline clears it.\n"
+        )
+    lines = [f"Order {target.order}: {len(target.postings)} postings acknowledged by {by}:"]
+    lines += [
+        f"  {item.posting_number}  {item.posting.status}  {item.account}  {deadline(item)}"
+        for item in target.postings
+    ]
+    return "\n".join(lines) + "\n"

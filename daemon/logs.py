@@ -34,6 +34,7 @@ _QUIET_LIBRARIES = {
     "httpcore": logging.WARNING,
     "apscheduler": logging.WARNING,  # "Running job ..." on every cycle: our own lines say more
     "apprise": logging.WARNING,  # "Sent ... notification": alert_sent says it with the route
+    "uvicorn": logging.WARNING,  # the board's server: board_listening says where it serves
 }
 _HANDLER_NAME = "ozon-sync"
 

@@ -11,10 +11,11 @@
     SIGHUP: reload the config (an invalid one is logged and the old one kept)
     SIGTERM/SIGINT: stop taking work, let cycles in flight finish (bounded), release the
            alerts of cycles abandoned after the grace, flush the outbox, close the store, exit 0
+    [board] listen: the packer's board (daemon.web) served by uvicorn as a task of this loop
 
 Ozon errors never end the process: cycles record them and alert `api_error`. Imports the
 engine, the after-cycle pipeline, the alerts path, cycle, notify, schedule, sdnotify, health,
-metrics, config and store.
+metrics, config, store and web.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from daemon.notify.outbox import Outbox
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
 from daemon.store import Store
+from daemon.web.server import BoardServer, board_server, board_token
 
 __all__ = ["Service"]
 
@@ -97,6 +99,7 @@ class Service:
                              started_at=now())  # fmt: skip
         self.health_server: HealthServer | None = None
         self.heartbeat: Heartbeat | None = None
+        self.board: BoardServer | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -106,6 +109,7 @@ class Service:
         try:
             self._build()
             self._start_health()
+            await self._start_board()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._stopping.set)
@@ -126,6 +130,8 @@ class Service:
             watchdog.stop()
             await self._shutdown()
         finally:
+            if self.board is not None:
+                await self.board.stop()
             if self.health_server is not None:
                 self.health_server.stop()
             if self.heartbeat is not None:
@@ -172,6 +178,17 @@ class Service:
             log.info("health_listening", url=server.url)
         url = self.secrets.heartbeat_url
         self.heartbeat = Heartbeat(url.reveal()) if url is not None else None
+
+    async def _start_board(self) -> None:
+        """Serve the packer's board when `[board] listen` is set (restart to change it)."""
+        if self.config.board.listen is None:
+            return
+        assert self.store is not None  # noqa: S101 - set by run()
+        token = board_token(self.config)
+        if token is not None:
+            register_secrets([token.reveal()])
+        self.board = board_server(self.config, self.store, token, now=self.now)
+        await self.board.start()
 
     def _schedule(self) -> None:
         daemon, now = self.config.daemon, self.now()
@@ -360,6 +377,8 @@ class Service:
             log.warning("database_change_ignored", reason="restart to use another database")
         if config.health.listen != self.config.health.listen:
             log.warning("health_listen_change_ignored", reason="restart to move /metrics")
+        if config.board != self.config.board:
+            log.warning("board_change_ignored", reason="restart to apply a changed [board]")
         async with _all_locks(self._locks):  # no cycle runs while the wiring is swapped
             old_engine, old_heartbeat = self.engine, self.heartbeat
             self.config, self.secrets = config, secrets

@@ -92,6 +92,10 @@ def status_json(
                 if item.posting.next_tariff_starts_at is not None
                 else None
             ),
+            "acknowledged_by": item.acknowledged_by,
+            "acknowledged_at": (
+                json_timestamp(item.acknowledged_at) if item.acknowledged_at else None
+            ),
         }
         for item, left in zip(postings, working, strict=True)
     ]
@@ -136,7 +140,8 @@ def print_status(
 ) -> None:
     """The status view: a coloured table on a terminal, plain aligned text otherwise; first
     a line about the emergency stop `hold_all` while it lasts. With calendars, a "working time
-    left" column follows "time left" ("-": no calendar applies)."""
+    left" column follows "time left" ("-": no calendar applies); an "acknowledged" column (who
+    took each posting in hand) ends the table when any posting is acknowledged."""
     if hold_all is not None:
         out.write(hold_all_line(hold_all, zone) + "\n")
     console = Console(file=out, highlight=False, soft_wrap=True)
@@ -148,6 +153,10 @@ def print_status(
         header.insert(7, "working time left")
         for row, left in zip(rows, working_left(postings, now, calendars), strict=True):
             row.insert(7, "-" if left is None else _working(left))
+    if any(item.acknowledged_by for item in postings):
+        header.append("acknowledged")
+        for row, item in zip(rows, postings, strict=True):
+            row.append(item.acknowledged_by or "")
     if not postings:
         out.write("No postings in the state cache yet (run `ozon-sync once` first).\n")
     elif terminal:

@@ -5,7 +5,7 @@
 - `POST /__sandbox__/action` `{"action": "ship", "posting_number": "..."}`; actions: `ship`,
   `pack`, `in_carriage`, `hand_over`, `cancel_by_buyer`, `move_deadline` (+ `shipment_date`),
   `split` (+ `parts`), `add_posting` (+ `shipment_date`, optional `posting_number`, `status`,
-  `reasons`, `warehouse_id`), `advance` (+ `seconds`) -> `{"ok": true, ...}`
+  `reasons`, `warehouse_id`, `warehouse_name`), `advance` (+ `seconds`) -> `{"ok": true, ...}`
 - `GET  /__sandbox__/calls`  -> recorded API calls `[{path, body, at, client_id, status}]`
 - `GET  /__sandbox__/cancels` -> every cancel request received, per posting:
   `{"posting_number": [200, 429, 0, ...]}` (the status answered to each; 0 = dropped)
@@ -56,12 +56,19 @@ def _action(app: SandboxApp, data: dict[str, Any]) -> dict[str, Any]:
             status=str(data.get("status", "awaiting_packaging")),
             reasons=tuple(int(r) for r in data.get("reasons", (352, 400, 402))),
             warehouse_id=data.get("warehouse_id"),
+            warehouse_name=_optional_text(data.get("warehouse_name"), "warehouse_name"),
         )
         return {"ok": True, "posting_number": created}
     if action == "advance":
         app.advance(float(data["seconds"]))
         return {"ok": True}
     raise ValueError(f"unknown action {action!r}")
+
+
+def _optional_text(value: object, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be text")
+    return value
 
 
 def admin(app: SandboxApp, method: str, path: str, raw: bytes) -> Answer:

@@ -289,8 +289,11 @@ class SandboxApp:
         status: str = "awaiting_packaging",
         reasons: tuple[int, ...] = (352, 400, 402),
         warehouse_id: int | None = None,
+        warehouse_name: str | None = None,
     ) -> str:
-        """A new posting arrives now, due at `shipment_date`; returns its number."""
+        """A new posting arrives now, due at `shipment_date`; returns its number.
+        `warehouse_name` renames its warehouse in every answer (tests of outside text, such
+        as markup, shown by the daemon's pages and messages)."""
         with self.lock:
             now = self._now()
             posting = scenario.one_posting(
@@ -302,6 +305,8 @@ class SandboxApp:
                 reasons=reasons,
                 warehouse_id=warehouse_id,
             )
+            if warehouse_name is not None:
+                posting = replace(posting, route=replace(posting.route, warehouse=warehouse_name))
             self.store.add(replace(posting, id=self.store.new_id()))
             return posting.posting_number
 

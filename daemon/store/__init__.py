@@ -19,7 +19,8 @@ Verbs (see each docstring):
 - Postings: `upsert_postings(account, postings, now) -> UpsertResult` (new / changed with
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
-  -> list[CachedPosting]`, `posting(number, now, *, account)`, `watched_numbers(account)`,
+  -> list[CachedPosting]` (pass a `DecodedPostings` as `decoded` to re-read only what
+  changed), `posting(number, now, *, account)`, `watched_numbers(account)`,
   `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
   `digest_counts(account, now) -> DigestCounts`.
 - Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
@@ -30,6 +31,10 @@ Verbs (see each docstring):
   (`hold --all`): `hold_all(until, now)`, `release_all(now) -> bool`,
   `global_hold(now) -> HoldAll | None`; while it lasts `postings`/`posting` show every posting
   held.
+- Acknowledgements (who took a posting in hand, for its current deadline):
+  `acknowledge(account, number, shipment_date, by, now)`, `acknowledged_numbers(account)`;
+  `postings`/`posting` show the one in force as `acknowledged_by`/`acknowledged_at`, and
+  `history` each one as `acknowledged`.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
   LedgerKeys of daemon.models).
@@ -56,13 +61,14 @@ every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / holds / journal / outbox (the verbs).
+records (returned values), postings / holds / acks / journal / outbox (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
 
 from __future__ import annotations
 
+from daemon.store.acks import AckVerbs
 from daemon.store.base import DEFAULT_BUSY_TIMEOUT, FULL_CHECK_MAX_BYTES, Mode
 from daemon.store.errors import (
     StoreBusyError,
@@ -75,7 +81,7 @@ from daemon.store.errors import (
 from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
-from daemon.store.postings import PostingVerbs
+from daemon.store.postings import DecodedPostings, PostingVerbs
 from daemon.store.records import (
     Action,
     ActionOutcome,
@@ -100,6 +106,7 @@ __all__ = [
     "ActionOutcome",
     "Alert",
     "CachedPosting",
+    "DecodedPostings",
     "Delivery",
     "DigestCounts",
     "HistoryEntry",
@@ -121,5 +128,5 @@ __all__ = [
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, JournalVerbs, OutboxVerbs):
+class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`."""

@@ -60,6 +60,9 @@ _HISTORY = """
            CASE WHEN outcome IN ('failed', 'skipped') AND outcome_reason != ''
                 THEN outcome_reason ELSE reason END
     FROM actions WHERE outcome IN ('done', 'failed', 'skipped')
+    UNION ALL
+    SELECT at, 3, id, account, 'acknowledged', posting_number, 0, 'by ' || by_name
+    FROM acknowledgements
     ORDER BY at DESC, rank DESC, id DESC
     LIMIT ?
 """
@@ -281,7 +284,8 @@ class OutboxVerbs(StoreBase):
         cancellation: `cancelled` when done, `cancel_failed` when failed, `cancel_skipped` when
         decided against without sending (reason: why), and `cancel_failed` with reason
         "outcome unknown" when the outcome became unknown (followed by `cancelled` or
-        `cancel_failed` once resolved). Claims without an outcome yet are not shown.
+        `cancel_failed` once resolved). Claims without an outcome yet are not shown. Each
+        acknowledgement is an `acknowledged` action (reason: "by NAME").
         """
         with self._read() as conn:
             rows = conn.execute(_HISTORY, (limit,)).fetchall()
@@ -310,8 +314,9 @@ class OutboxVerbs(StoreBase):
 
         Pruned: ledger keys (except those of still-watched postings, whose steps must not fire
         again), finished actions, alerts with no pending delivery, posting history rows,
-        departed postings, expired holds. Never: watched postings, open or unknown actions,
-        alerts still waiting for a route or staged, sync state.
+        departed postings, expired holds, acknowledgements of postings no longer watched.
+        Never: watched postings, open or unknown actions, alerts still waiting for a route or
+        staged, sync state.
         """
         cutoff = to_text(older_than)
         statements = {
@@ -325,6 +330,9 @@ class OutboxVerbs(StoreBase):
             "posting_history": "DELETE FROM posting_history WHERE at < ?",
             "postings": "DELETE FROM postings WHERE watched = 0 AND departed_at < ?",
             "holds": "DELETE FROM holds WHERE until IS NOT NULL AND until < ?",
+            "acknowledgements": "DELETE FROM acknowledgements WHERE at < ? AND NOT EXISTS ("
+            "SELECT 1 FROM postings AS p WHERE p.account = acknowledgements.account AND "
+            "p.posting_number = acknowledgements.posting_number AND p.watched = 1)",
         }
         with self._write() as conn:
             counts = {

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from daemon.models import Posting
+from daemon.store.acks import CURRENT_ACK
 from daemon.store.base import StoreBase
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
@@ -64,11 +65,20 @@ _HISTORY = """
     INSERT INTO posting_history (account, posting_number, at, field, old, new)
     VALUES (?, ?, ?, ?, ?, ?)
 """
-_SELECT = """
-    SELECT p.account, p.data, p.watched, p.first_seen, p.last_changed, p.departed_at,
-           p.departure, h.posting_number IS NOT NULL, h.until
+_STORED = "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure"
+_ANNOTATIONS = f"""
+    h.posting_number IS NOT NULL, h.until, a.by_name, a.at
     FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
+    LEFT JOIN acknowledgements AS a ON a.id = ({CURRENT_ACK})
 """
+_SELECT = f"SELECT p.account, p.posting_number, p.hash, {_STORED}, {_ANNOTATIONS}"
+# The postings' keys and content hashes without their data: every column read lies before
+# `data` in the row, so SQLite never walks a posting's overflow pages for them.
+_KEYS = "SELECT p.account, p.posting_number, p.hash, p.rowid, {watched}, " + _ANNOTATIONS
+_STORED_BY_ROWID = (
+    f"SELECT p.rowid, {_STORED} FROM postings AS p "  # noqa: S608 - constant text
+    "WHERE p.rowid IN (SELECT value FROM json_each(?))"
+)
 
 
 def _encode(posting: Posting) -> tuple[bytes, str]:
@@ -82,6 +92,30 @@ def _departure(posting: Posting) -> str:
     if posting.status == "cancelled_from_split_pending":
         return "split"
     return "cancelled" if posting.status.startswith("cancel") else "shipped"
+
+
+_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None"]
+
+
+class DecodedPostings:
+    """Postings decoded by earlier `postings(..., decoded=...)` reads, by account, number,
+    content hash and watch flag (so an entry is right as long as those four match).
+
+    A caller that reads the same postings again and again (the board: every 15 s for every
+    screen) keeps one and passes it each time: then only postings whose content changed since
+    are read in full and decoded. Holds and acknowledgements are read fresh every time. Safe
+    to share between threads: each read replaces the mapping whole, with what it saw. (One
+    approximation: a posting whose content changed and changed back between two reads keeps
+    the `last_changed` of the first read.)
+    """
+
+    __slots__ = ("entries", "made")
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str, str, bool], _Stored] = {}
+        # The CachedPosting made last time from each entry, with the hold and acknowledgement
+        # it was made with: the same again gives the same (frozen) object, not a new one.
+        self.made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
 
 
 class PostingVerbs(StoreBase):
@@ -196,12 +230,19 @@ class PostingVerbs(StoreBase):
         return {row[0]: row for row in conn.execute(_EXISTING, (account, wanted))}
 
     def postings(
-        self, now: datetime, *, account: str | None = None, include_departed: bool = False
+        self,
+        now: datetime,
+        *,
+        account: str | None = None,
+        include_departed: bool = False,
+        decoded: DecodedPostings | None = None,
     ) -> list[CachedPosting]:
         """Cached postings, soonest deadline first: watched ones, or all with include_departed.
 
         `account` limits them to one account; `now` decides whether a hold has expired.
         Bulk read (decodes every posting): call it through `asyncio.to_thread` for big caches.
+        With `decoded` (kept by the caller between calls) only the postings whose content
+        changed since the last call with it are read in full and decoded.
         """
         where = []
         params: list[str] = []
@@ -210,11 +251,38 @@ class PostingVerbs(StoreBase):
             params.append(account)
         if not include_departed:
             where.append("p.watched = 1")
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        # For watched postings alone the flag is known: reading it would walk their data.
+        sql = _KEYS.format(watched="p.watched" if include_departed else "1")
+        sql += " WHERE " + " AND ".join(where) if where else ""
         sql += " ORDER BY p.shipment_date, p.account, p.posting_number"
+        known = decoded.entries if decoded is not None else {}
+        made_before = decoded.made if decoded is not None else {}
         with self._read() as conn:
             everything = hold_all_in_force(conn, now)
-            return [_cached(row, now, everything) for row in conn.execute(sql, params)]
+            rows = conn.execute(sql, params).fetchall()
+            missing = [row[3] for row in rows if (*row[:3], bool(row[4])) not in known]
+            fetched = {
+                stored[0]: _stored(stored[1:])
+                for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),))
+            }
+        entries: dict[tuple[str, str, str, bool], _Stored] = {}
+        made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
+        found = []
+        for row in rows:
+            key = (row[0], row[1], row[2], bool(row[4]))
+            stored = known.get(key) or fetched[row[3]]
+            entries[key] = stored
+            annotations = (*row[5:], *_held(row[5], row[6], now, everything))
+            previous = made_before.get(key)
+            if previous is not None and previous[0] == annotations:
+                item = previous[1]
+            else:
+                item = _cached(row[0], stored, annotations)
+            made[key] = (annotations, item)
+            found.append(item)
+        if decoded is not None:
+            decoded.entries, decoded.made = entries, made
+        return found
 
     def posting(
         self, posting_number: str, now: datetime, *, account: str | None = None
@@ -224,7 +292,10 @@ class PostingVerbs(StoreBase):
         with self._read() as conn:
             row = conn.execute(sql + " LIMIT 1", (posting_number, account, account)).fetchone()
             everything = hold_all_in_force(conn, now)
-        return None if row is None else _cached(row, now, everything)
+        if row is None:
+            return None
+        annotations = (*row[9:], *_held(row[9], row[10], now, everything))
+        return _cached(row[0], _stored(row[3:9]), annotations)
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
@@ -323,23 +394,48 @@ def _history_rows(
     return rows
 
 
-def _cached(row: tuple[Any, ...], now: datetime, everything: HoldAll | None) -> CachedPosting:
-    """A cached row as CachedPosting. While the emergency stop `everything` lasts every posting
-    is held, until the later end of its own hold and that one."""
-    account, data, watched, first_seen, last_changed, departed_at, departure, has_hold, until = row
+def _stored(row: tuple[Any, ...]) -> _Stored:
+    """(data, watched, first_seen, last_changed, departed_at, departure) as read, decoded."""
+    data, watched, first_seen, last_changed, departed_at, departure = row
+    return (
+        _DECODER.decode(data),
+        bool(watched),
+        from_text(first_seen),
+        from_text(last_changed),
+        optional_from_text(departed_at),
+        departure,
+    )
+
+
+def _held(
+    has_hold: object, until: str | None, now: datetime, everything: HoldAll | None
+) -> tuple[bool, datetime | None]:
+    """(held, held_until) at `now` of a posting with a hold row (`has_hold`, its `until`).
+    While the emergency stop `everything` lasts every posting is held, until the later end of
+    its own hold and that one."""
     held_until = optional_from_text(until)
     held = bool(has_hold) and (held_until is None or held_until > now)
     if everything is not None:
         held_until = later_end(held_until, everything.until) if held else everything.until
         held = True
+    return held, held_until
+
+
+def _cached(account: str, stored: _Stored, annotations: tuple[Any, ...]) -> CachedPosting:
+    """A cached posting with its `annotations`: (has_hold, until, acknowledged by, at, held,
+    held_until), the last two from `_held`."""
+    posting, watched, first_seen, last_changed, departed_at, departure = stored
+    _, _, acked_by, acked_at, held, held_until = annotations
     return CachedPosting(
         account=account,
-        posting=_DECODER.decode(data),
-        watched=bool(watched),
+        posting=posting,
+        watched=watched,
         held=held,
         held_until=held_until,
-        first_seen=from_text(first_seen),
-        last_changed=from_text(last_changed),
-        departed_at=optional_from_text(departed_at),
+        first_seen=first_seen,
+        last_changed=last_changed,
+        departed_at=departed_at,
         departure=departure,
+        acknowledged_by=acked_by,
+        acknowledged_at=optional_from_text(acked_at),
     )

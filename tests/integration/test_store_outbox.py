@@ -285,6 +285,9 @@ def test_prune_deletes_old_records_but_keeps_what_is_still_needed(store: Store) 
     waiting = enqueue(store, at=old)
     store.hold("w-1", old + timedelta(days=1), old)
     store.hold("gone-new", None, old)
+    store.acknowledge("shop-1", "w-1", NOW, "Li", old)  # still watched: stays
+    store.acknowledge("shop-1", "gone-old", NOW, "Li", old)  # departed: goes
+    store.acknowledge("shop-1", "gone-new", NOW, "Li", NOW)  # recent: stays
 
     result = store.prune(cutoff)
 
@@ -295,6 +298,7 @@ def test_prune_deletes_old_records_but_keeps_what_is_still_needed(store: Store) 
         "posting_history": 1,
         "postings": 1,
         "holds": 1,
+        "acknowledgements": 1,
     }
     assert store.fired_keys("shop-1") == {
         ("w-1", "reminder", "24h"),
@@ -306,4 +310,7 @@ def test_prune_deletes_old_records_but_keeps_what_is_still_needed(store: Store) 
     cached = {c.posting_number for c in store.postings(NOW, include_departed=True)}
     assert cached == {"w-1", "gone-new"}
     assert store.holds(NOW) == {"gone-new": None}
+    everything = store.postings(NOW, include_departed=True)
+    acked = {c.posting_number: c.acknowledged_by for c in everything}
+    assert acked == {"w-1": "Li", "gone-new": "Li"}
     assert store.prune(cutoff).total == 0

@@ -19,6 +19,8 @@ CONTRACT_OPTIONS = {
     "check": ["--offline", "--notify"],
     "hold": ["--for", "--force", "--all"],
     "release": ["--all"],
+    "ack": ["--by"],
+    "board": ["--listen"],
     "demo": [],
     "sandbox": ["--port", "--postings"],
 }

@@ -79,6 +79,8 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
         ("daemon.advice", {"daemon.models"}),
+        ("daemon.web.settings", {"daemon.secrets"}),
+        ("daemon.web.texts", {"daemon.notify.render"}),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -126,6 +128,16 @@ def test_no_two_modules_import_each_other() -> None:
         if a in daemon_imports(b) and not (a.startswith(b + ".") or b.startswith(a + "."))
     }
     assert cycles == set()
+
+
+def test_only_the_top_floor_imports_the_board() -> None:
+    """The board's app and server (Starlette, uvicorn) are imported by cli, service and demo
+    alone; the config sees only `daemon.web.settings`."""
+    board = {m for m in in_package("daemon.web") if m not in {"daemon.web", "daemon.web.settings"}}
+    users = sorted(m for m in GRAPH if not m.startswith("daemon.web") and daemon_imports(m) & board)
+    assert users == ["daemon.cli", "daemon.demo", "daemon.service"]
+    starlette = sorted(m for m in GRAPH if external_roots(m) & {"starlette", "uvicorn", "jinja2"})
+    assert all(m.startswith("daemon.web.") for m in starlette), starlette
 
 
 def test_working_time_arithmetic_uses_only_the_standard_library() -> None:

@@ -251,6 +251,23 @@ def test_scheduled_events_apply_when_a_request_arrives_after_they_fall_due(
     assert [p["posting_number"] for p in answer["postings"]] == ["10000005-0005-1"]
 
 
+def test_add_posting_can_name_its_warehouse_with_any_text(monotonic: FakeMonotonic) -> None:
+    app = _app(monotonic)
+    hostile = '<script>alert("x")</script><b>bold</b>'
+    new = app.add_posting(START + timedelta(hours=1), warehouse_name=hostile)
+    assert app.get_json(new)["delivery_method"]["warehouse"] == hostile
+    listed = _json(
+        _call(
+            app,
+            "/v4/posting/fbs/unfulfilled/list",
+            {"limit": 100, "filter": {"cutoff_from": "2026-11-01T00:00:00Z",
+                                      "cutoff_to": "2026-12-31T00:00:00Z"}},
+        )
+    )  # fmt: skip
+    found = [p for p in listed["postings"] if p["posting_number"] == new]
+    assert found[0]["delivery_method"]["warehouse"] == hostile
+
+
 def test_python_verbs_change_postings_for_tests(monotonic: FakeMonotonic) -> None:
     app = _app(monotonic)
     new = app.add_posting(START + timedelta(minutes=30), posting_number="20000001-0001-1")

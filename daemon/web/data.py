@@ -1,0 +1,164 @@
+"""What the board's endpoints read and write, over the state store.
+
+`BoardData` answers in the shapes of the contract: the postings as `status --json` elements
+(daemon.views.status_json: one serializer for the CLI and the board), each account's last
+successful sync, and the acknowledge / hold / release verbs through daemon.hold, the same code
+the `ack`, `hold` and `release` commands run. Every method is synchronous and may wait on
+SQLite: the app calls them through `asyncio.to_thread`, so a slow read or a write waiting
+behind a cycle's bulk write never stalls the daemon's event loop.
+
+Imports the store, daemon.hold, daemon.views, daemon.worktime (calendar type), msgspec and the
+standard library.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from daemon import hold as holding
+from daemon.store import DecodedPostings, Store, json_timestamp
+from daemon.views import STALE_AFTER_INTERVALS, status_json
+from daemon.worktime import WarehouseCalendars
+
+__all__ = ["BoardData", "UnknownPosting"]
+
+GZIP_LEVEL = 1  # the fastest level already sends a twentieth of the bytes
+FORGET_AFTER = 120.0  # seconds without a read: the decoded postings are let go (~2 KB each)
+
+
+class UnknownPosting(LookupError):
+    """No cached posting has this number (404)."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BoardData:
+    """The board's view of one state store.
+
+    `accounts` are the configured account names (an account that never synced is reported as
+    such), `poll_interval` decides when data is stale (older than STALE_AFTER_INTERVALS of
+    it), `calendars` give `working_seconds_left` as `status --json` has it; `now` is the clock,
+    `monotonic` the one that decides when unread decoded postings are let go.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        accounts: Sequence[str] = (),
+        poll_interval: timedelta = timedelta(minutes=5),
+        calendars: WarehouseCalendars | None = None,
+        now: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.accounts = tuple(accounts)
+        self.poll_interval = poll_interval
+        self.calendars = calendars
+        self.now = now
+        self._monotonic = monotonic
+        self._decoded = DecodedPostings()  # only changed postings are decoded again
+        self._last_read = monotonic()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def postings_json(self, *, compress: bool = False) -> bytes:
+        """Every watched posting as a JSON array of `status --json` elements, most urgent
+        first (overdue ones, then by time left), encoded; gzip-compressed with `compress`."""
+        now = self.now()
+        self._last_read = self._monotonic()
+        postings = self.store.postings(now, decoded=self._decoded)
+        data = msgspec.json.encode(status_json(postings, now, self.calendars))
+        return gzip.compress(data, GZIP_LEVEL, mtime=0) if compress else data
+
+    def forget_if_idle(self) -> None:
+        """Let the decoded postings go when no screen read them for FORGET_AFTER seconds:
+        a board nobody looks at holds no memory for them (the next read decodes again)."""
+        if self._monotonic() - self._last_read > FORGET_AFTER and self._decoded.entries:
+            self._decoded = DecodedPostings()
+
+    def element(self, posting_number: str) -> dict[str, Any]:
+        """The cached posting `posting_number` as a `status --json` element; raises
+        UnknownPosting when no cached posting has that number."""
+        now = self.now()
+        cached = self.store.posting(posting_number, now)
+        if cached is None:
+            raise UnknownPosting(f"no cached posting is numbered {posting_number}")
+        return status_json([cached], now, self.calendars)[0]
+
+    def sync(self) -> dict[str, Any]:
+        """Each account's last successful sync and whether its data is stale, the poll
+        interval, and the emergency stop (`hold --all`) when it is in force."""
+        now = self.now()
+        states = {state.account: state for state in self.store.sync_states()}
+        stale_after = STALE_AFTER_INTERVALS * self.poll_interval
+        accounts = []
+        for name in dict.fromkeys([*self.accounts, *states]):
+            state = states.get(name)
+            last = state.last_success_at if state is not None else None
+            accounts.append(
+                {
+                    "account": name,
+                    "last_success_at": json_timestamp(last) if last else None,
+                    "seconds_since": int((now - last).total_seconds()) if last else None,
+                    "stale": last is None or now - last > stale_after,
+                    "consecutive_failures": state.consecutive_failures if state else 0,
+                }
+            )
+        stop = self.store.global_hold(now)
+        return {
+            "now": json_timestamp(now),
+            "poll_interval": int(self.poll_interval.total_seconds()),
+            "stale_after": int(stale_after.total_seconds()),
+            "accounts": accounts,
+            "hold_all": None
+            if stop is None
+            else {
+                "since": json_timestamp(stop.held_at),
+                "until": json_timestamp(stop.until) if stop.until else None,
+            },
+        }
+
+    # -- writes: the same code as `ack`, `hold` and `release` ----------------------------------
+
+    def _cached(self, posting_number: str) -> None:
+        if self.store.posting(posting_number, self.now()) is None:
+            raise UnknownPosting(f"no cached posting is numbered {posting_number}")
+
+    def acknowledge(self, posting_number: str, by: str) -> dict[str, Any]:
+        """`ack POSTING --by BY` for one cached posting; returns its updated element. Raises
+        UnknownPosting, or ValueError for a bad name (see daemon.hold.ack_name)."""
+        name = holding.ack_name(by)
+        self._cached(posting_number)
+        try:
+            holding.acknowledge(self.store, posting_number, name, self.now())
+        except holding.HoldRefused as err:  # pruned in between
+            raise UnknownPosting(str(err)) from err
+        return self.element(posting_number)
+
+    def hold(self, posting_number: str, duration: timedelta | None) -> dict[str, Any]:
+        """`hold POSTING [--for DURATION]` for one cached posting; returns its updated
+        element. Raises UnknownPosting."""
+        self._cached(posting_number)
+        now = self.now()
+        until = None if duration is None else now + duration
+        try:
+            holding.hold(self.store, posting_number, until, now)
+        except holding.HoldRefused as err:  # pruned in between
+            raise UnknownPosting(str(err)) from err
+        return self.element(posting_number)
+
+    def release(self, posting_number: str) -> dict[str, Any]:
+        """`release POSTING` for one cached posting; returns its updated element. Raises
+        UnknownPosting."""
+        self._cached(posting_number)
+        holding.release(self.store, posting_number)
+        return self.element(posting_number)
