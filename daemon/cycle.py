@@ -50,9 +50,11 @@ LOOK_BACK = timedelta(days=90)  # overdue postings stay visible this long
 LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
 CHANGED_OVERLAP = timedelta(minutes=10)  # re-list status changes this far before the last sync
 MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at most
-# Listed postings are cached and decided this many at a time (up to ten pages): one store
-# transaction, one ledger query and one policy pass per batch costs a third less than per page.
-BATCH_POSTINGS = 1000
+# Listed postings are cached, decided and alerted this many at a time (up to thirty pages), in
+# one store transaction. Each commit writes every page it touched to the WAL, and a first
+# sync's ledger keys land on pages all over the ledger: 3,000 per commit write about a third
+# fewer pages than 1,000 (measured at 100,000 postings), for a few MB more peak memory.
+BATCH_POSTINGS = 3000
 FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
 FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
 

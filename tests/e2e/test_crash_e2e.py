@@ -286,10 +286,11 @@ def test_once_killed_at_random_moments_loses_no_cancelled_alert_and_never_cancel
         s.settle()
     problems = s.problems(rounds)
     cancelled = sum(s.sandbox_status(n) == "cancelled" for r in rounds for n in r.cancel)
+    twice = sum(count == 2 for count in s.delivered().values())
     summary = (
         f"seed {s.seed}: {s.kills} kills in {attempts} tries, {len(rounds)} rounds, "
         f"{cancelled} of {len(rounds) * TO_CANCEL} postings cancelled, "
-        f"{len(s.receiver.messages)} messages"
+        f"{len(s.receiver.messages)} messages, {twice} (event, posting) delivered twice"
     )
     print(summary)
     assert not problems, f"{summary}; {len(problems)} problems:\n" + "\n".join(problems)
@@ -324,4 +325,6 @@ def test_run_stopped_while_a_cancel_hangs_past_the_grace_period_loses_no_cancell
         s.sb.set_knobs(cancel_outcome="answer", cancel_answer_next=0)
         s.settle()
     problems = s.problems(rounds)
+    cancelled = sum(s.sandbox_status(n) == "cancelled" for r in rounds for n in r.cancel)
+    print(f"seed {s.seed}: {wanted} SIGTERMs, {cancelled} of {len(rounds) * TO_CANCEL} cancelled")
     assert not problems, f"seed {s.seed}: {len(problems)} problems:\n" + "\n".join(problems)

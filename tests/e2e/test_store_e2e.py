@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from daemon.cycle import BATCH_POSTINGS as BATCH
 from tests.e2e.conftest import (
     API_KEY,
     KAZAN_WAREHOUSE,
@@ -87,11 +88,12 @@ def test_once_killed_mid_cycle_then_run_again_loses_and_duplicates_nothing(
 def test_status_and_history_work_while_once_is_writing(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--scenario", "bulk", "--postings", "3000", "--latency", "0.1")
+    sb = start_sandbox("--scenario", "bulk", "--postings", "8000", "--latency", "0.05")
     daemon = make_daemon(sb.base_url, retry_for="60s", timeout="30s")
     running = daemon.start("once")
-    # the cycle caches postings 1,000 at a time (ten pages), while it asks for the next pages
-    wait_for(lambda: len(api_calls(sb)) >= 12, "the first thousand postings")
+    # the cycle caches postings a batch at a time (BATCH_POSTINGS: thirty pages), while it asks
+    # for the next pages
+    wait_for(lambda: len(api_calls(sb)) >= BATCH // 100 + 2, "the first batch of postings")
     pause(sb)  # `once` now waits for an answer in the middle of its listing
     try:
         assert running.poll() is None, "the cycle ended before the test could look"
@@ -99,9 +101,9 @@ def test_status_and_history_work_while_once_is_writing(
 
         def committed() -> bool:
             seen.append(daemon.status())
-            return len(seen[-1]) >= 1000
+            return len(seen[-1]) >= BATCH
 
-        wait_for(committed, "the first thousand postings in status")
+        wait_for(committed, "the first batch of postings in status")
         items = seen[-1]
         daemon.history()
         plain = daemon.run("status")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from daemon.cycle import BATCH_POSTINGS, CycleResult, _Cycle, run_cycle
+from daemon import cycle as cycle_module
+from daemon.cycle import CycleResult, _Cycle, run_cycle
 from daemon.engine import run_account_cycle, run_account_wakeup
 from daemon.job import AccountJob
 from daemon.ozon.client import OzonClient
@@ -18,6 +19,7 @@ from daemon.store import Store, StoreError
 from tests.integration.fake_ozon import BASE_URL, FakeOzon, posting, rfc
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+BATCH = 300  # postings per batch in these tests (the daemon's own is larger: slow to fake)
 HOUR = timedelta(hours=1)
 
 
@@ -25,6 +27,11 @@ HOUR = timedelta(hours=1)
 def fake() -> Iterator[FakeOzon]:
     with FakeOzon() as ozon:
         yield ozon
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cycle_module, "BATCH_POSTINGS", BATCH)
 
 
 @pytest.fixture
@@ -105,9 +112,9 @@ async def test_unchanged_cycle_writes_no_posting_rows(fake: FakeOzon, db: Path) 
 async def test_a_listing_of_several_batches_is_cached_and_decided_whole(
     fake: FakeOzon, db: Path
 ) -> None:
-    """Postings are cached and decided BATCH_POSTINGS at a time while the next pages are
+    """Postings are cached and decided a batch at a time while the next pages are
     fetched; every batch is in by the end of the cycle, each posting once."""
-    total = 2 * BATCH_POSTINGS + 345
+    total = 2 * BATCH + 345
     for index in range(total):
         fake.add(posting(f"4{index:03d}-0000-1", T0 - HOUR - index * timedelta(seconds=1)))
     first = await cycle(db, T0)
@@ -125,7 +132,7 @@ async def test_a_listing_of_several_batches_is_cached_and_decided_whole(
 async def test_a_store_error_in_a_batch_cached_in_the_background_ends_the_cycle(
     fake: FakeOzon, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for index in range(2 * BATCH_POSTINGS):
+    for index in range(2 * BATCH):
         fake.add(posting(f"5{index:03d}-0000-1", T0 + 100 * HOUR))
     upsert = Store.upsert_postings
     calls: list[int] = []
