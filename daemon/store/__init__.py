@@ -71,6 +71,7 @@ from daemon.store.errors import (
     StoreLockedError,
     StoreSchemaError,
     StoreUnavailableError,
+    StoreUnwritableError,
 )
 from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
@@ -115,6 +116,7 @@ __all__ = [
     "StoreLockedError",
     "StoreSchemaError",
     "StoreUnavailableError",
+    "StoreUnwritableError",
     "SyncState",
     "UpsertResult",
     "json_timestamp",
