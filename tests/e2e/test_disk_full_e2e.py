@@ -147,3 +147,44 @@ def test_a_full_disk_alerts_once_stops_the_watchdog_and_exits_74_after_three_cyc
     assert after[0] >= before[0] and after[1] >= before[1], (before, after)  # nothing lost
     with contextlib.closing(sqlite3.connect(small_disk / "state.db")) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_space_freed_after_a_failed_cycle_resumes_writes_and_the_watchdog(
+    small_disk: Path,
+    sandbox_process: Callable[..., SandboxProcess],
+    tmp_path: Path,
+) -> None:
+    api = sandbox_process("--scenario", "demo", "--no-events", "--rate-limit", "0")
+    with Receiver() as receiver:
+        site = tmp_path / "site"
+        site.mkdir()
+        route = f'[[notify]]\nurl = "{receiver.url("/phone")}"\n'
+        config = write_config(site, api, extra=route, interval="10s")
+        database = small_disk / "state.db"
+        config.write_text(
+            config.read_text().replace('"state.db"', json.dumps(str(database))), encoding="utf-8"
+        )
+        sock = NotifySocket(tmp_path / "notify.sock")
+        env = env_for(api, NOTIFY_SOCKET=str(sock.path), WATCHDOG_USEC="1000000")
+        daemon = Daemon(config, env)
+        try:
+            assert sock.wait_for("STATUS=shop-1: ok", timeout=60), daemon.text()
+            with contextlib.closing(sqlite3.connect(database, timeout=10)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            filler = fill(small_disk)
+            wait_for(lambda: "database_unwritable" in daemon.text(), "the first failure", 40)
+            time.sleep(1.5)
+            withheld = sock.messages.count("WATCHDOG=1")
+            filler.unlink()
+            wait_for(lambda: "database_writable_again" in daemon.text(), "the recovery", 40)
+            wait_for(lambda: sock.messages.count("WATCHDOG=1") > withheld, "pings again", 10)
+            assert daemon.proc.poll() is None, daemon.text()[-3000:]
+            assert daemon.stop() == 0, daemon.text()[-3000:]
+        finally:
+            daemon.kill()
+            sock.close()
+        text = daemon.text()
+        assert "Traceback" not in text, text[-4000:]
+        assert '"watchdog_resumed"' in text, text[-3000:]
+        direct = [m for m in receiver.messages if "database" in m.title.lower()]
+        assert len(direct) == 1, [m.title for m in receiver.messages]
