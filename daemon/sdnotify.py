@@ -7,7 +7,8 @@
   send works again.
 - `Watchdog` pings `WATCHDOG=1` every half `$WATCHDOG_USEC` from the asyncio loop itself, so a
   wedged loop stops the pings and systemd restarts the daemon; it also stops pinging while the
-  service's `healthy()` says False (a cycle ran past its bound), whatever `poll_interval` is.
+  service's `healthy()` says False (a cycle ran past its bound, the database refuses
+  writes), whatever `poll_interval` is; `reason()` says why in its `watchdog_withheld` line.
 - `CycleGuard` is the usual `healthy()`: it knows which cycles are running and since when. A
   cycle that ends, well or badly, is finished: an Ozon outage makes cycles fail, never run
   forever, so it never stops the pings.
@@ -178,9 +179,11 @@ class Watchdog:
         healthy: Callable[[], bool],
         *,
         period: float | None = None,
+        reason: Callable[[], str] | None = None,
     ) -> None:
         self._notifier = notifier
         self._healthy = healthy
+        self._reason = reason
         if period is None:
             interval = notifier.watchdog_interval()
             period = interval / 2 if interval is not None else None
@@ -222,10 +225,8 @@ class Watchdog:
                 self._withheld = False
             self._notifier.watchdog()
         elif not self._withheld:
-            log.error(
-                "watchdog_withheld",
-                reason="a cycle has run past its bound; systemd will restart the daemon",
-            )
+            why = "a cycle has run past its bound; systemd will restart the daemon"
+            log.error("watchdog_withheld", reason=self._reason() if self._reason else why)
             self._withheld = True
         if self._loop is not None and self.period is not None:
             self._handle = self._loop.call_later(self.period, self._tick)

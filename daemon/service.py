@@ -9,6 +9,10 @@
     at digest_at: the pipeline again (without a heartbeat), so the digest is on time
     every 30 s: delivery (retries, quiet hours ending)
     SIGHUP: reload the config (an invalid one is logged and the old one kept)
+    a write refused by the database (disk full, read-only): one `database_unwritable` message
+           straight to the routes (the outbox cannot be written), one error line per failed
+           cycle, no watchdog pings while it lasts (systemd restarts a daemon that stays so);
+           after UNWRITABLE_CYCLES failed cycles in a row, a clean stop and exit 74
     SIGTERM/SIGINT: stop taking work, let cycles in flight finish (bounded), release the
            alerts of cycles abandoned after the grace, flush the outbox, close the store, exit 0
     [board] listen: the packer's board (daemon.web) served by uvicorn as a task of this loop
@@ -29,6 +33,7 @@ from pathlib import Path
 import structlog
 
 from daemon.aftercycle import after_cycle
+from daemon.alerts import Event
 from daemon.alerts.batch import release
 from daemon.config import Config, ConfigError, ResolvedSecrets, load_config, resolve_secrets
 from daemon.cycle import CycleResult
@@ -45,9 +50,10 @@ from daemon.health import (
 from daemon.logs import register_secrets
 from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
+from daemon.notify.render import render_database_unwritable
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
-from daemon.store import Store
+from daemon.store import Store, StoreUnwritableError
 from daemon.web.server import BoardServer, board_server, board_token
 
 __all__ = ["Service"]
@@ -61,6 +67,7 @@ DELIVERY_EVERY = timedelta(seconds=30)  # retries and quiet-hours releases
 FIRST_CYCLE_SPREAD = 2.0  # seconds between the first cycles of two accounts
 MIN_WAKE_DELAY = timedelta(milliseconds=10)
 WAKE_HORIZON_INTERVALS = 2  # a cycle lists the events due within two poll intervals
+UNWRITABLE_CYCLES = 3  # failed cycles in a row on a database refusing writes, then exit 74
 
 
 class Service:
@@ -100,6 +107,8 @@ class Service:
         self.health_server: HealthServer | None = None
         self.heartbeat: Heartbeat | None = None
         self.board: BoardServer | None = None
+        self._unwritable: StoreUnwritableError | None = None  # the streak's latest error
+        self._failed_cycles = 0  # cycles in a row that the database refused to record
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -116,7 +125,7 @@ class Service:
             loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload()))
             self.scheduler.start()
             self._schedule()
-            watchdog = Watchdog(self.notifier, healthy=self.guard.healthy)
+            watchdog = Watchdog(self.notifier, healthy=self._healthy, reason=self._unhealthy_reason)
             self.notifier.ready("started; first sync running")
             watchdog.start()
             log.info(
@@ -141,7 +150,18 @@ class Service:
             self.store.close()
             self.notifier.close()
         log.info("daemon_stopped")
+        if self._failed_cycles >= UNWRITABLE_CYCLES and self._unwritable is not None:
+            raise self._unwritable  # the CLI's one line and exit 74
         return 0
+
+    def _healthy(self) -> bool:
+        """What the watchdog asks: no cycle overran, and the database takes writes."""
+        return self._unwritable is None and self.guard.healthy()
+
+    def _unhealthy_reason(self) -> str:
+        if self._unwritable is not None:
+            return "the state database refuses writes; systemd will restart the daemon"
+        return "a cycle has run past its bound; systemd will restart the daemon"
 
     def _build(self) -> None:
         self.engine, self.outbox = self._make(self.config, self.secrets)
@@ -207,7 +227,7 @@ class Service:
                 first_at=now + interval + offset,
             )  # fmt: skip
         self.scheduler.every("deliver", DELIVERY_EVERY, self._deliver, now + DELIVERY_EVERY)
-        self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._pipeline)
+        self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -224,6 +244,9 @@ class Service:
             if late:
                 log.warning("stop_timeout", reason=f"{len(late)} cycles still running abandoned")
         self.scheduler.shutdown()
+        if self._unwritable is not None:  # staged and queued alerts stay for the next start
+            log.warning("flush_skipped", reason="the state database refuses writes")
+            return
         if self.store is not None and self.engine is not None:
             # what cycles abandoned after the grace committed goes out now, not next start
             release(self.store, self.now(), self.engine.router.route_ids)
@@ -249,16 +272,59 @@ class Service:
         if task is not None:  # tracked, so SIGTERM can let it finish
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
+        try:
+            result = await self._locked_cycle(name)
+            if result is None:
+                return  # the account left the config on a reload
+            await self._pipeline(result)
+        except StoreUnwritableError as err:
+            await self._store_refused(err, cycle=True)
+            return
+        self._store_works()
+
+    async def _locked_cycle(self, name: str) -> CycleResult | None:
+        assert self.engine is not None  # noqa: S101 - checked by _cycle
+        async with self._locks.setdefault(name, asyncio.Lock()):
             engine = self.engine
             if name not in {job.name for job in engine.jobs}:
-                return  # the account left the config on a reload
+                return None
             with self.guard.running(name):
                 result = await engine.cycle(name)
             self._last[name] = result
             self._after_cycle(result)
-        await self._pipeline(result)
+        return result
+
+    async def _store_refused(self, err: StoreUnwritableError, *, cycle: bool) -> None:
+        """A job's write was refused. The first time in a streak: alert every route directly
+        and stop the watchdog pings; each failed cycle: one error line; the last: stop."""
+        first = self._unwritable is None
+        self._unwritable = err
+        self._failed_cycles += 1 if cycle else 0
+        if cycle or first:
+            log.error(
+                "database_unwritable",
+                reason=str(err),
+                failed_cycles=self._failed_cycles,
+                exit_after=UNWRITABLE_CYCLES,
+                job="cycle" if cycle else "other",
+            )
+        else:
+            log.debug("database_unwritable", reason=str(err))
+        self.notifier.status(f"database not writable: {err}")
+        if first and self.outbox is not None:
+            message = render_database_unwritable(
+                str(err), UNWRITABLE_CYCLES, self.config.daemon.language
+            )
+            await self.outbox.send_now(Event.DATABASE_UNWRITABLE, message)
+        if self._failed_cycles >= UNWRITABLE_CYCLES:
+            log.error("database_unwritable_exit", failed_cycles=self._failed_cycles, exit_code=74)
+            self._stopping.set()
+
+    def _store_works(self) -> None:
+        """A cycle was recorded: a streak of refused writes, if any, is over."""
+        if self._unwritable is not None:
+            log.info("database_writable_again", failed_cycles=self._failed_cycles)
+            self._unwritable, self._failed_cycles = None, 0
 
     def _after_cycle(self, result: CycleResult) -> None:
         name = result.account
@@ -294,11 +360,23 @@ class Service:
         """Precise wake-up: re-read only the postings whose threshold is crossing now."""
         if self._stopping.is_set() or self.engine is None:
             return
+        try:
+            full_cycle = await self._locked_wake(name)
+        except StoreUnwritableError as err:
+            await self._store_refused(err, cycle=False)
+            return
+        await self._deliver()
+        if full_cycle:
+            await self._cycle(name)
+
+    async def _locked_wake(self, name: str) -> bool:
+        """Re-read the due postings; True when a full cycle should follow."""
+        assert self.engine is not None  # noqa: S101 - checked by _wake
         full_cycle = False
         async with self._locks.setdefault(name, asyncio.Lock()):
             engine = self.engine
             if name not in {job.name for job in engine.jobs}:
-                return
+                return False
             now = self.now()
             agenda = self._agenda.get(name, [])
             due = sorted({number for moment, number in agenda if moment <= now})
@@ -309,9 +387,7 @@ class Service:
                 self._agenda[name] = sorted(rest + result.agenda)
                 full_cycle = bool(result.selected)  # cancel rules need the complete listing
             self._schedule_wake(name)
-        await self._deliver()
-        if full_cycle:
-            await self._cycle(name)
+        return full_cycle
 
     def _status_line(self) -> str:
         parts = []
@@ -327,7 +403,16 @@ class Service:
 
     async def _deliver(self) -> None:
         if self.outbox is not None:
-            await self.outbox.deliver_due()
+            try:
+                await self.outbox.deliver_due()
+            except StoreUnwritableError as err:
+                await self._store_refused(err, cycle=False)
+
+    async def _digest(self) -> None:
+        try:
+            await self._pipeline()
+        except StoreUnwritableError as err:
+            await self._store_refused(err, cycle=False)
 
     async def _pipeline(self, result: CycleResult | None = None) -> None:
         """The after-cycle pipeline of `once` (daemon.aftercycle); after a cycle (`result`)

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from daemon.notify.render import Message, MessageLimit, parse_time, render_parts
+from daemon.notify.render import Message, MessageLimit, fit, parse_time, render_parts
 from daemon.notify.routes import Route, Router
 from daemon.redact import redact_text
 from daemon.store import Delivery, Store
@@ -134,6 +134,32 @@ class Outbox:
         if route.id not in self._limits:
             self._limits[route.id] = route_limit(route.url)
         return self._limits[route.id]
+
+    async def send_now(self, event: str, message: Message) -> int:
+        """Send `message` straight to every route that takes `event`, without the store (for
+        `database_unwritable`: the outbox cannot be written then). No retry; returns how many
+        routes accepted it; a failure is logged per route."""
+        routes = [route for route in self.router.routes if event in route.events]
+        clean = Message(redact_text(message.title), redact_text(message.body))
+        results = await asyncio.gather(*(self._send_once(route, clean) for route in routes))
+        for route, error in zip(routes, results, strict=True):
+            self._count(event, "failed" if error else "sent")
+            where = {"alert": event, "route": f"notify[{route.index}]", "route_url": route.shown_as}
+            if error:
+                log.warning("alert_delivery_failed", **where, attempts=1, reason=error)
+            else:
+                log.info("alert_sent", **where, direct=True)
+        return sum(1 for error in results if not error)
+
+    async def _send_once(self, route: Route, message: Message) -> str:
+        """Send one message to `route`; "" when accepted, else why not."""
+        limit = self._limit(route)
+        try:
+            if await self.sender(route.url, fit(message, limit) if limit else message):
+                return ""
+        except Exception as err:  # noqa: BLE001 - a broken route must never stop the daemon
+            return redact_text(f"{type(err).__name__}: {err}")
+        return "the notification service did not accept the message"
 
     async def deliver_due(self) -> DeliveryReport:
         """Deliver every due alert to every route; one route failing never stops the others."""

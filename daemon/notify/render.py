@@ -40,9 +40,11 @@ __all__ = [
     "Message",
     "MessageLimit",
     "clean",
+    "fit",
     "parse_time",
     "plain",
     "render",
+    "render_database_unwritable",
     "render_parts",
     "render_test_message",
 ]
@@ -254,6 +256,11 @@ def render_parts(
     ]
 
 
+def fit(message: Message, limit: MessageLimit) -> Message:
+    """`message` shortened (ending in "…") so that a route with `limit` takes it whole."""
+    return _cut(message, limit)
+
+
 def _cut(message: Message, limit: MessageLimit) -> Message:
     """`message` with its body (then its title) shortened to fit `limit`, ending in "…"."""
     if limit.fits(message):
@@ -344,3 +351,12 @@ def render_test_message(accounts: Sequence[str], language: str = "en") -> Messag
     w = _words(language)
     names = ", ".join(clean(name) for name in accounts) or "-"
     return Message(title=f"ozon-sync: {w['test']}", body=w["test_body"].format(accounts=names))
+
+
+def render_database_unwritable(reason: str, cycles: int, language: str = "en") -> Message:
+    """The message `run` sends straight to every route when the state database refuses a
+    write (`database_unwritable`); `reason` is the store's one-line error (no secret in it),
+    `cycles` the failed cycles after which the daemon stops."""
+    w = _words(language)
+    body = w["db_body"].format(reason=clean(reason, REASON_CAP), cycles=cycles)
+    return Message(title=f"ozon-sync: {w['database_unwritable']}", body=body)

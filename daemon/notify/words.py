@@ -21,6 +21,10 @@ WORDS: dict[str, dict[str, str]] = {
         "key_expiring": "API key expires soon",
         "digest": "Daily summary",
         "test": "Test message",
+        "database_unwritable": "Database not writable",
+        "db_body": "ozon-sync cannot write its state database: {reason}\nNo sync is saved and "
+        "no alert is queued until this is fixed (free disk space). The daemon stops after "
+        "{cycles} failed cycles.",
         "postings": "postings",
         "posting": "posting",
         "left": "left",
@@ -57,6 +61,9 @@ WORDS: dict[str, dict[str, str]] = {
         "key_expiring": "API 密钥即将过期",
         "digest": "每日汇总",
         "test": "测试消息",
+        "database_unwritable": "数据库无法写入",
+        "db_body": "ozon-sync 无法写入其状态数据库：{reason}\n在修复之前（请释放磁盘空间），"
+        "同步结果不会保存，提醒也不会排队。连续 {cycles} 个周期失败后守护进程将停止。",
         "postings": "个货件",
         "posting": "个货件",
         "left": "剩余",
@@ -92,6 +99,10 @@ WORDS: dict[str, dict[str, str]] = {
         "key_expiring": "API-ключ скоро истекает",
         "digest": "Сводка за день",
         "test": "Тестовое сообщение",
+        "database_unwritable": "База данных недоступна для записи",
+        "db_body": "ozon-sync не может записать свою базу данных: {reason}\nПока это не "
+        "исправлено (освободите место на диске), синхронизация не сохраняется и уведомления "
+        "не ставятся в очередь. Демон остановится после {cycles} неудачных циклов.",
         "postings": "отправлений",
         "posting": "отправление",
         "left": "осталось",

@@ -77,6 +77,7 @@ from daemon.store.errors import (
     StoreLockedError,
     StoreSchemaError,
     StoreUnavailableError,
+    StoreUnwritableError,
 )
 from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
@@ -122,6 +123,7 @@ __all__ = [
     "StoreLockedError",
     "StoreSchemaError",
     "StoreUnavailableError",
+    "StoreUnwritableError",
     "SyncState",
     "UpsertResult",
     "json_timestamp",

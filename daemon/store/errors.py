@@ -3,7 +3,9 @@
     StoreError                      the state database cannot be used (CLI: exit 74)
     ├── StoreCorruptError           integrity check failed, or "file is not a database"
     ├── StoreUnavailableError       cannot be opened or written: missing folder, permissions,
-    │                               read-only file system, disk full, I/O error
+    │   │                           read-only file system, disk full, I/O error
+    │   └── StoreUnwritableError    a write was refused: disk full, read-only file or file
+    │                               system, I/O error (`run` alerts `database_unwritable`)
     ├── StoreBusyError              another connection kept it locked longer than busy_timeout
     ├── StoreSchemaError            written by a newer ozon-sync, not an ozon-sync database, or
     │                               (read-only open) not migrated yet
@@ -28,6 +30,7 @@ __all__ = [
     "StoreLockedError",
     "StoreSchemaError",
     "StoreUnavailableError",
+    "StoreUnwritableError",
     "translate_sqlite_error",
 ]
 
@@ -46,6 +49,10 @@ class StoreCorruptError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The database cannot be opened or written (folder, permissions, disk full, I/O error)."""
+
+
+class StoreUnwritableError(StoreUnavailableError):
+    """A write was refused by SQLite or the file system (disk full, read-only, I/O error)."""
 
 
 class StoreBusyError(StoreError):
@@ -86,9 +93,13 @@ def translate_sqlite_error(err: sqlite3.Error, path: Path) -> StoreError | None:
             "try again in a moment",
             path=path,
         )
-    if name.startswith(
-        ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PERM")
-    ):
+    if name.startswith(("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR")):
+        return StoreUnwritableError(
+            f"{where} cannot be written ({detail}); free disk space and check that the file "
+            "and its file system are writable and healthy",
+            path=path,
+        )
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM")):
         return StoreUnavailableError(
             f"{where} cannot be opened or written ({detail}); check that its folder exists, "
             "is writable by this user and has free space",
