@@ -4,8 +4,11 @@ One `CancelExecutor` per account and cycle (the engine drives it around `run_cyc
 
     resolve_unknown()   at the start: each cancel claim of the account without a final outcome
                         (the answer was lost, or the process died between claim and answer) is
-                        re-read with `get`: cancelled -> done + `cancelled`; still open ->
-                        failed, one more try allowed (once per deadline); else failed
+                        re-read with `get`: cancelled -> done + `cancelled`; not cancelled
+                        within SETTLE (10 min) of the claim, or an unclear read (a 404 too)
+                        -> stays unknown, re-read next cycle (Ozon may apply it late); not
+                        cancelled after SETTLE and still open -> failed, one more try
+                        allowed (once per deadline); else failed
     execute(selected)   after a complete listing, on the policy's selections (soonest first).
                         `sends` is THE dry-run decision, made here at the side effect: false
                         (cancel.enabled false or --dry-run) journals each selection once as
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
@@ -69,6 +72,9 @@ __all__ = ["CANCEL", "CancelExecutor"]
 log = structlog.get_logger(__name__)
 
 CANCEL = "cancel"  # the action journal's kind
+# How long after the claim an unknown outcome stays open while the posting still looks open:
+# Ozon may apply a cancel late. Only then is it "did not take effect" (issue 15).
+SETTLE = timedelta(minutes=10)
 
 
 def _is_refusal(err: OzonError) -> bool:
@@ -125,11 +131,8 @@ class CancelExecutor:
         number, job = action.posting_number, self.job
         try:
             fresh = await job.client.get(number)
-        except OzonError as err:
+        except OzonError as err:  # a 404 too: as unclear as any failed read, the claim stays
             self._unreachable = isinstance(err, OzonTransportError)
-            if isinstance(err, OzonAPIError) and err.status == 404:
-                self._finish(action.id, "failed", f"outcome unknown; Ozon does not know it: {err}")
-                return
             self._unresolved(action, known, err)
             return
         if is_cancelled(fresh):
@@ -141,6 +144,14 @@ class CancelExecutor:
             reason = f"{action.reason}; confirmed by a re-read after the outcome was unknown"
             key = LedgerKey(number, Event.CANCELLED, f"#{action.id}")
             self._cancelled(action.id, key, fresh, reason)
+            return
+        if self.now < action.claimed_at + SETTLE:  # Ozon may still apply it: stays unknown
+            self.report.unknown.append(number)
+            log.info(
+                "cancel_settling", account=job.name, posting_number=number,
+                reason=f"outcome unknown; still {fresh.status}, re-read until "
+                f"{action.claimed_at + SETTLE:%H:%M:%S}", dry_run=False,
+            )  # fmt: skip
             return
         if fresh.can_cancel and fresh.status in job.rules.cancel.statuses:
             if tuple(retried_key(fresh)) not in self.store.fired_keys(job.name, [number]):

@@ -301,8 +301,7 @@ class _Cycle:
         self._count(alerts)
 
     def _cancelled_by_us(self, number: str) -> bool:
-        action = self.store.latest_action(self.job.name, number, "cancel", dry_run=False)
-        return action is not None and action.outcome in {"done", "unknown"}
+        return self.store.may_have_acted(self.job.name, number, "cancel")
 
     def _record_sync_state(self) -> None:
         """The sync state, and api_error / recovered on a change, in one transaction."""

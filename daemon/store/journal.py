@@ -250,6 +250,19 @@ class JournalVerbs(StoreBase):
             row = conn.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
         return None if row is None else _action(row)
 
+    def may_have_acted(self, account: str, posting_number: str, kind: str = "cancel") -> bool:
+        """True when a real (not dry-run) claim of `kind` on the posting is done, still open,
+        or ever had an unknown outcome (even if later settled as failed): the request may have
+        reached Ozon, so a cancellation that turns up is this daemon's, never someone else's."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM actions WHERE account = ? AND posting_number = ? AND kind = ? "
+                "AND dry_run = 0 AND (outcome IS NULL OR outcome IN ('done', 'unknown') "
+                "OR unknown_at IS NOT NULL) LIMIT 1",
+                (account, posting_number, kind),
+            ).fetchone()
+        return row is not None
+
     # -- sync state ---------------------------------------------------------------------------
 
     def record_sync_success(self, account: str, now: datetime) -> bool:

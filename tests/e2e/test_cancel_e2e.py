@@ -234,3 +234,23 @@ def test_a_dry_run_sends_nothing_and_history_shows_the_planned_cancellation(
     assert [e for e, _, _ in events].count("would_cancel") == 2
     assert "cancelled" not in [e for e, _, _ in events]
     assert all(dry for e, dry, _ in events if e == "would_cancel")
+
+
+def test_a_cancel_ozon_applies_late_after_a_lost_answer_is_sent_once_and_reported_cancelled(
+    site: Callable[..., Site],
+) -> None:
+    s = site()
+    number = s.add(50)
+    s.sb.set_knobs(cancel_apply_delay=30, cancel_outcome="drop")
+    s.once()  # sent, the answer lost; re-reads see it still open: the outcome stays unknown
+    deadline = time.monotonic() + 120
+    while "cancelled" not in [e for e, _, _ in s.events(number)]:
+        assert time.monotonic() < deadline, s.events(number)
+        time.sleep(2)
+        s.once()
+    s.once()
+    assert s.sb.cancel_requests(number) == [0]  # exactly one request ever, its answer dropped
+    events = [e for e, _, _ in s.events(number)]
+    assert "cancelled_elsewhere" not in events
+    assert events.count("cancelled") == 2  # the journal step and the alert message
+    assert "one more try" not in " ".join(r for _, _, r in s.events(number))
