@@ -61,6 +61,7 @@ from daemon.ozon.errors import (
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonError,
+    OzonNotSent,
     OzonRateLimited,
     OzonTransportError,
 )
@@ -319,6 +320,13 @@ class CancelExecutor:
                 "cancel_failed", account=job.name, posting_number=number,
                 reason=f"outcome unknown: {err.detail}", dry_run=False,
             )  # fmt: skip
+            return
+        except (OzonRateLimited, OzonNotSent) as err:  # not applied: a later cycle re-reads
+            # Not a refusal and nothing to tell the seller: the claim ends `skipped` (history:
+            # cancel_skipped), so a later cycle re-reads and re-checks before any new request.
+            reason = f"not sent, tried again after a re-read: {err}"
+            self.store.finish_action(claim, "skipped", self.now, reason=reason)
+            log.info("cancel_skipped", account=job.name, posting_number=number, reason=reason)
             return
         except OzonAuthError as err:
             reason = f"Ozon refused the cancel ({err.status}): the API key lacks the role ({err})"

@@ -148,6 +148,7 @@ class CancelSection(_Strict):
     reason_message: str = _CANCEL.reason_message
     max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
     max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
+    respect_advice: bool = _CANCEL.respect_advice
 
     def cancel_rules(self) -> CancelRules:
         """The policy's CancelRules with these values (every field, by name)."""
@@ -165,6 +166,7 @@ class PolicySection(_Strict):
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
+    tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -191,6 +193,7 @@ class PolicyOverride(_Strict):
     watch_statuses: Annotated[list[str], _known("status", UNFULFILLED_STATUSES)] | None = None
     remind_before: list[DurationAtLeast("1m")] | None = None  # type: ignore[valid-type]
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
+    tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     cancel: CancelOverride | None = None
 
 

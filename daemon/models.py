@@ -1,4 +1,5 @@
-"""Value types shared by the whole daemon: what a posting is, as the daemon sees it.
+"""Value types shared by the whole daemon: what a posting is, as the daemon sees it (its
+shipping-speed tariff and missing data included), and what Ozon says about the seller's ratings.
 
 These are frozen msgspec Structs: cheap to build, compare and hash. Posting, Product and
 Cancellation are also left out of the garbage collector (`gc=False`): they are immutable trees
@@ -11,7 +12,7 @@ This module imports only the standard library and msgspec; everything else may i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 import msgspec
@@ -19,13 +20,22 @@ import msgspec
 __all__ = [
     "NO_DEADLINE",
     "REASON_NEEDING_MESSAGE",
+    "AccessDenied",
     "CancelReason",
     "Cancellation",
+    "ErrorIndex",
+    "ErrorIndexDay",
     "KeyInfo",
     "LedgerKey",
+    "Money",
     "Posting",
     "PostingCancelReasons",
     "Product",
+    "Rating",
+    "RatingSummary",
+    "Requirement",
+    "Tariff",
+    "TariffStep",
     "cancel_message_problem",
 ]
 
@@ -52,7 +62,8 @@ with it (`Posting.has_deadline` first): it is the last second a datetime can hol
 
 
 class Product(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """One product line of a posting. `price` is Ozon's decimal text (e.g. "590" or "590.0000")."""
+    """One product line of a posting. `price` is Ozon's decimal text (e.g. "590" or
+    "1390.000000") and `currency` its currency code as Ozon sent it (RUB, CNY...; "" if none)."""
 
     sku: int
     offer_id: str = ""
@@ -77,6 +88,60 @@ class Cancellation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     affect_cancellation_rating: bool = False
 
 
+class Money(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """An amount of money as Ozon writes it: decimal text (`"50"`, `"45.90"`) and a currency
+    code (`"RUB"`, or "" when Ozon does not say). Text, so no rounding happens on the way.
+
+    Money, Tariff, TariffStep and Requirement are stored inside every cached posting, which is
+    encoded and hashed on every sync: they encode as JSON arrays (`["50","RUB"]`), not
+    objects, to keep that small."""
+
+    amount: str
+    currency: str = ""
+
+
+class Tariff(msgspec.Struct, frozen=True, kw_only=True, gc=False, array_like=True):
+    """The shipping-speed tariff in force when the posting was read (`tariffication`).
+
+    `*_type` is Ozon's open enum (`discount`: shipping early is cheaper, `no_discount`,
+    `commission`: a surcharge for shipping late); `*_rate` a percent of the product price;
+    `*_charge` the amount Ozon computed (already at least its `*_min_charge`, which is not
+    kept), None when Ozon sends none. `next_starts_at` is when the next tariff applies, None
+    when there is no further step (Ozon sends `null` or the 9999-12-31 marker).
+    """
+
+    current_type: str = ""
+    current_rate: float = 0.0
+    current_charge: Money | None = None
+    next_type: str = ""
+    next_rate: float = 0.0
+    next_charge: Money | None = None
+    next_starts_at: datetime | None = None
+
+
+class TariffStep(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """One step of the shipping-speed tariff timeline (`tariffication_steps[]`).
+
+    A step applies from the end of the previous one (or the posting's creation) until
+    `ends_at`, inclusive; None means it never ends (Ozon's 9999-12-31 marker: the last step).
+    `charge` is what Ozon computed for it (already at least its `min_charge`, not kept).
+    """
+
+    tariff_type: str = ""
+    rate: float = 0.0
+    charge: Money | None = None
+    ends_at: datetime | None = None
+
+
+class Requirement(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Data Ozon needs before the posting can be assembled: a `requirements.*` list by its
+    Ozon name (`products_requiring_gtd`, `products_requiring_country`,
+    `products_requiring_mandatory_mark`, ...) and the SKUs it names, sorted."""
+
+    name: str
+    skus: tuple[int, ...] = ()
+
+
 class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One FBS/rFBS posting: everything the daemon needs to watch its deadline and act on it.
 
@@ -85,7 +150,10 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     `has_deadline` before computing with it). Enum-like strings (`status`, `substatus`,
     `available_actions`) are kept exactly as Ozon sent them, unknown values included.
     `requirements` names the non-empty `requirements.*` lists (data still missing before the
-    posting can be assembled, e.g. `products_requiring_mandatory_mark`).
+    posting can be assembled, e.g. `products_requiring_mandatory_mark`); `requirement_skus`
+    has the same lists with their SKUs, in the same order. `tariff` is the shipping-speed
+    tariff in force when read and `tariff_steps` its whole timeline, oldest step first;
+    `next_tariff_starts_at` is `tariff.next_starts_at` (None: no further step).
     """
 
     posting_number: str
@@ -108,6 +176,9 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     next_tariff_starts_at: datetime | None = None
     requirements: tuple[str, ...] = ()
     parent_posting_number: str = ""
+    tariff: Tariff | None = None
+    tariff_steps: tuple[TariffStep, ...] = ()
+    requirement_skus: tuple[Requirement, ...] = ()
 
     @property
     def has_deadline(self) -> bool:
@@ -119,6 +190,15 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def can_cancel(self) -> bool:
         """True when Ozon lists `cancel` among the posting's available actions."""
         return "cancel" in self.available_actions
+
+    def tariff_step_at(self, moment: datetime) -> TariffStep | None:
+        """The step of `tariff_steps` in force at `moment` (the first one not ended by then;
+        a step's `ends_at` is its last instant), or None when the posting has no steps or
+        `moment` is after the last one that ends."""
+        for step in self.tariff_steps:
+            if step.ends_at is None or moment <= step.ends_at:
+                return step
+        return None
 
 
 class CancelReason(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,3 +237,83 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     roles: tuple[str, ...] = ()
     expires_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- seller ratings
+
+
+class AccessDenied(msgspec.Struct, frozen=True, kw_only=True):
+    """Ozon answered 403 for a method the key has no role for (an expected outcome for the
+    rating methods, not an error): the method's path and Ozon's own code and message."""
+
+    path: str
+    code: int | str | None = None  # a number, or a name in older error bodies ("ACCESS_DENIED")
+    message: str = ""
+
+
+class Rating(msgspec.Struct, frozen=True, kw_only=True):
+    """One seller rating of `/v1/rating/summary` (`groups[].items[]`).
+
+    `rating` is Ozon's system name (`rating_order_cancellation`, `rating_shipment_delay`, ...),
+    `name` its title; `value` / `past_value` its current and previous values (`value_type`:
+    PERCENT, INDEX, TIME...); `status` OK / WARNING / CRITICAL (UNKNOWN_STATUS or "" when
+    Ozon does not say); `direction` HIGHER_IS_BETTER / LOWER_IS_BETTER / NEUTRAL;
+    `change_direction` DIRECTION_RISE / _FALL / _NONE and `change_meaning` MEANING_GOOD / _BAD
+    / _NONE. Enum values are kept as sent, unknown ones included.
+    """
+
+    rating: str
+    name: str = ""
+    group: str = ""
+    value: float | None = None
+    past_value: float | None = None
+    status: str = ""
+    direction: str = ""
+    value_type: str = ""
+    change_direction: str = ""
+    change_meaning: str = ""
+
+
+class RatingSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What `/v1/rating/summary` says: every rating, and the two ship-or-cancel ones by name."""
+
+    ratings: tuple[Rating, ...] = ()
+    penalty_score_exceeded: bool = False
+
+    def get(self, rating: str) -> Rating | None:
+        """The rating with Ozon's system name `rating`, or None when Ozon sent none."""
+        return next((item for item in self.ratings if item.rating == rating), None)
+
+    @property
+    def cancellation(self) -> Rating | None:
+        """`rating_order_cancellation`: FBS postings cancelled by the seller's fault, 7 days."""
+        return self.get("rating_order_cancellation")
+
+    @property
+    def shipment_delay(self) -> Rating | None:
+        """`rating_shipment_delay`: FBS postings not handed over in time, 7 days."""
+        return self.get("rating_shipment_delay")
+
+
+class ErrorIndexDay(msgspec.Struct, frozen=True, kw_only=True):
+    """One day of the FBS error index (`defects[]`): the index and the fees of that day."""
+
+    day: date
+    index: float = 0.0
+    processing_costs_sum: float = 0.0
+
+
+class ErrorIndex(msgspec.Struct, frozen=True, kw_only=True):
+    """The FBS/rFBS error index of `/v1/rating/index/fbs/info` over Ozon's window.
+
+    `index` is the value exactly as Ozon sent it: whether it is a fraction (0.05) or a percent
+    (5.0) is not documented (see `daemon.advice.index_percent`). `processing_costs_sum` is the
+    error-processing fees of the window in `currency`. `days` are the per-day values.
+    """
+
+    index: float
+    period_from: date | None = None
+    period_to: date | None = None
+    processing_costs_sum: float = 0.0
+    currency: str = ""
+    days: tuple[ErrorIndexDay, ...] = ()

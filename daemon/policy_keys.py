@@ -10,10 +10,15 @@ built only here:
     deadline_changed     "<old D>-><new D>"  "2026-11-26T10:00:00Z->2026-11-27T10:00:00Z"
     would_cancel         "@<D>"              "@2026-11-26T10:00:00Z"
     cancelled_elsewhere  "cancelled"
+    tariff_step          "@<T>"              "@2026-11-26T10:00:01Z"
+    needs_data           "<list>=<skus>;..." "products_requiring_gtd=1658203344,1702299810"
 
 S is a reminder step in hours, minutes and seconds ("24h", "1h30m", "45s"); D is the
 shipment_date the decision was computed against, RFC 3339 UTC with "Z" (microseconds only when
-present); k = (now - D) // overdue_repeat, 0 for a held posting or overdue_repeat "0s". Because
+present); k = (now - D) // overdue_repeat, 0 for a held posting or overdue_repeat "0s". T is
+the `next_tariff_starts_at` the warning is about; a needs_data step lists the posting's
+non-empty `requirements.*` lists by name with their SKUs, sorted, so a changed set of missing
+data is a new step and the same set never fires twice. Because
 every step carries its deadline, a moved shipment_date re-arms reminders, overdue alerts and
 would_cancel, while the same deadline never fires the same step twice.
 
@@ -22,6 +27,7 @@ This module imports only the standard library.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -30,9 +36,12 @@ __all__ = [
     "deadline_changed_step",
     "format_span",
     "format_step",
+    "needs_data_step",
     "overdue_step",
     "reminder_step",
     "rfc3339",
+    "tariff_step_step",
+    "tariff_warn_at",
     "would_cancel_step",
 ]
 
@@ -88,3 +97,31 @@ def deadline_changed_step(old: datetime, new: datetime) -> str:
 def would_cancel_step(deadline: datetime) -> str:
     """The ledger step of the `would_cancel` report for a posting with `deadline`."""
     return f"@{rfc3339(deadline)}"
+
+
+def tariff_warn_at(starts_at: datetime | None, warn_before: timedelta) -> datetime | None:
+    """When the `tariff_step` alert about a tariff step starting at `starts_at` is due:
+    `warn_before` earlier. None when there is no next step (`next_tariff_starts_at` is None:
+    Ozon sent null or its 9999-12-31 marker) or warnings are off (`warn_before` "0s").
+    The alert belongs to the window `tariff_warn_at <= now < starts_at`; once the step has
+    started, it is too late to warn."""
+    if starts_at is None or warn_before <= timedelta(0):
+        return None
+    return starts_at - warn_before
+
+
+def tariff_step_step(starts_at: datetime) -> str:
+    """The ledger step of the `tariff_step` alert about the tariff step starting at
+    `starts_at`: one alert per posting and step start, a moved start warns again."""
+    return f"@{rfc3339(starts_at)}"
+
+
+def needs_data_step(requirements: Iterable[tuple[str, Iterable[int]]]) -> str:
+    """The ledger step of the `needs_data` alert for a set of missing data: (list name, SKUs)
+    pairs such as `(r.name, r.skus) for r in posting.requirement_skus`, sorted by name and SKU
+    ("" for none: nothing to alert). A new list or SKU makes a new step; the same set, in any
+    order, the same one."""
+    parts = sorted(
+        f"{name}={','.join(str(sku) for sku in sorted(set(skus)))}" for name, skus in requirements
+    )
+    return ";".join(parts)

@@ -50,6 +50,7 @@ class CancelRules:
     reason_message: str = "Could not be shipped in time"
     max_per_cycle: int = 5
     max_share: float = 0.2
+    respect_advice: bool = True  # read and checked; the advice does not hold back cancels yet
 
     def __post_init__(self) -> None:
         if self.overdue_for < timedelta(0) or self.max_per_cycle < 0:

@@ -86,6 +86,12 @@ def status_json(
             "watched": item.watched,
             "departure": item.departure,
             "working_seconds_left": left,
+            "requirements": list(item.posting.requirements),
+            "next_tariff_at": (
+                json_timestamp(item.posting.next_tariff_starts_at)
+                if item.posting.next_tariff_starts_at is not None
+                else None
+            ),
         }
         for item, left in zip(postings, working, strict=True)
     ]

@@ -21,6 +21,8 @@ OZON_DATA = REPO_ROOT / "tests" / "data" / "ozon"
 OZON_FIXTURES = OZON_DATA
 FBS_OPENAPI_2026 = OZON_DATA / "ozon-fbs-openapi-2026.json"
 SELLER_OPENAPI_2025 = OZON_DATA / "ozon-seller-openapi-2025-09.json"
+# A hand transcription of the reference page of /v1/rating/index/fbs/info (see the README there).
+RATING_INDEX_OPENAPI = OZON_DATA / "ozon-rating-index-fbs-openapi.json"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +68,12 @@ def fbs_openapi() -> dict[str, Any]:
 def seller_openapi() -> dict[str, Any]:
     """The official 2025-09 Seller OpenAPI document (cancel-reason/list, /v1/roles)."""
     return load_document(SELLER_OPENAPI_2025)
+
+
+@pytest.fixture(scope="session")
+def rating_index_openapi() -> dict[str, Any]:
+    """The transcribed OpenAPI fragment of `/v1/rating/index/fbs/info` (not an official file)."""
+    return load_document(RATING_INDEX_OPENAPI)
 
 
 class FakeTime:

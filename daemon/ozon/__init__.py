@@ -7,10 +7,10 @@
         listing.completed                 # True only once Ozon said has_next: false
 
 Modules: `client` (OzonClient, Listing), `session` (the HTTP boundary: retries, error
-mapping, RequestEvent), `parse` (bytes -> models), `wire` (the
-JSON shapes per endpoint), `errors` (the OzonError tree), `ratelimit` (per-Client-Id limit).
-This package imports only httpx, msgspec, structlog, the standard library and `daemon.models`;
-never config, store or policy.
+mapping, RequestEvent), `outage` (an outage logged as two lines), `parse` (bytes -> models),
+`wire` (the JSON shapes per endpoint), `errors` (the OzonError tree), `ratelimit`
+(per-Client-Id limit). This package imports only httpx, msgspec, structlog, tenacity, the
+standard library and `daemon.models`; never config, store or policy.
 """
 
 from daemon.ozon.client import (
@@ -26,6 +26,7 @@ from daemon.ozon.errors import (
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonError,
+    OzonNotSent,
     OzonProtocolError,
     OzonRateLimited,
     OzonTransportError,
@@ -43,6 +44,7 @@ __all__ = [
     "OzonCancelOutcomeUnknown",
     "OzonClient",
     "OzonError",
+    "OzonNotSent",
     "OzonProtocolError",
     "OzonRateLimited",
     "OzonTransportError",

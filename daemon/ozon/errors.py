@@ -3,16 +3,23 @@
 ```
 OzonError                       anything that went wrong talking to Ozon
 ├── OzonTransportError          no usable answer (network, timeout, 5xx, body not JSON): retryable
+│   ├── OzonNotSent             ... and surely without effect: no connection, `Circle is open`
 │   └── OzonUnavailable         ... and retrying for `retry_for` seconds did not help
 ├── OzonAPIError                Ozon answered with an error (status, code, message, path)
 │   ├── OzonAuthError           401/403: key invalid, deactivated, missing a role; never retried
-│   ├── OzonRateLimited         429 (and still 429 when `retry_for` ran out)
+│   ├── OzonRateLimited         429 (a read: still 429 when `retry_for` ran out); not applied
 │   └── OzonProtocolError       an answer we cannot use: unreadable shape or a missing field
 └── OzonCancelOutcomeUnknown    a cancel may or may not have been applied; re-read the posting
 ```
 
-`code` and `message` are Ozon's own (`rpcStatus`), kept as sent. Messages name the method path,
-the HTTP status and what to do; they never contain the Api-Key.
+A cancel is never retried by the client. Its outcome is one of: done (no error), not applied
+and safe to try again after a wait and a re-read (`OzonRateLimited`, `OzonNotSent`), refused
+(`OzonAuthError`, another `OzonAPIError`: Ozon's documented "no"), or unknown
+(`OzonCancelOutcomeUnknown`).
+
+`code` and `message` are Ozon's own, kept as sent: `code` is the `rpcStatus` number, or the
+name (`ACCESS_DENIED`) of the older `{"error": {...}}` body. Messages name the method path, the
+HTTP status and what to do; they never contain the Api-Key.
 
 This module imports only the standard library.
 """
@@ -24,6 +31,7 @@ __all__ = [
     "OzonAuthError",
     "OzonCancelOutcomeUnknown",
     "OzonError",
+    "OzonNotSent",
     "OzonProtocolError",
     "OzonRateLimited",
     "OzonTransportError",
@@ -47,7 +55,7 @@ class OzonTransportError(OzonError):
         *,
         path: str,
         status: int | None = None,
-        code: int | None = None,
+        code: int | str | None = None,
         message: str = "",
     ) -> None:
         super().__init__(text)
@@ -55,6 +63,12 @@ class OzonTransportError(OzonError):
         self.status = status
         self.code = code
         self.message = message
+
+
+class OzonNotSent(OzonTransportError):
+    """The request surely had no effect at Ozon: the connection was never established, or Ozon
+    turned the method away unprocessed (`Circle is open` with a 4xx). A read is retried; a
+    cancel raises it at once (wait, re-read the posting, then it may be sent again)."""
 
 
 class OzonUnavailable(OzonTransportError):
@@ -68,7 +82,7 @@ class OzonUnavailable(OzonTransportError):
         attempts: int,
         elapsed: float,
         status: int | None = None,
-        code: int | None = None,
+        code: int | str | None = None,
         message: str = "",
     ) -> None:
         super().__init__(text, path=path, status=status, code=code, message=message)
@@ -85,7 +99,7 @@ class OzonAPIError(OzonError):
     def __init__(
         self,
         status: int,
-        code: int | None,
+        code: int | str | None,
         message: str,
         path: str,
         *,
@@ -106,12 +120,15 @@ class OzonAuthError(OzonAPIError):
 
 
 class OzonRateLimited(OzonAPIError):
-    """429: the Client-Id's request budget is used up. `retry_after` is Ozon's hint in seconds."""
+    """429: the Client-Id's request budget is used up. `retry_after` is Ozon's hint in seconds.
+
+    The request was not applied. A read is retried first; a cancel raises it at once.
+    """
 
     def __init__(
         self,
         status: int,
-        code: int | None,
+        code: int | str | None,
         message: str,
         path: str,
         *,
@@ -132,7 +149,7 @@ class OzonProtocolError(OzonAPIError):
     def __init__(
         self,
         status: int,
-        code: int | None,
+        code: int | str | None,
         message: str,
         path: str,
         *,
@@ -151,8 +168,9 @@ class OzonProtocolError(OzonAPIError):
 class OzonCancelOutcomeUnknown(OzonError):
     """A cancel request may have reached Ozon but no answer says whether it was applied.
 
-    Raised on a timeout or dropped connection after sending, a 5xx, or an unreadable answer.
-    The cancel is NOT re-sent: re-read the posting (`get`) and treat "cancelled" as done.
+    Raised on a timeout or dropped connection after sending, a 5xx, an unreadable answer, or a
+    4xx that is not one of Ozon's documented refusals (e.g. 408; `status` says which). The
+    cancel is NOT re-sent: re-read the posting (`get`) and treat "cancelled" as done.
     """
 
     def __init__(

@@ -1,10 +1,11 @@
 """Ozon response bytes -> `daemon.models` values: tolerant where Ozon varies, strict where we rely.
 
 Each endpoint has its own wire Structs (the "same" field differs between methods: `price` is an
-object `{amount, currency}` in v4 lists and a string plus `currency_code` in `/v3/.../get`;
-`tariffication` is an object or an array; `prr_option` a string or an object and not read at
-all). Wire Structs declare only what we read, every field optional, so unknown fields and `null`
-pass; `strict=False` lets int64 ids arrive as numbers or strings; enum-like strings stay open.
+object `{amount, currency}` in v4 lists and a string plus `currency_code` in `/v3/.../get` (seen
+in list pages too; the currency is kept from either); `tariffication` is an object or an array;
+`prr_option` a string or an object and not read at all). Wire Structs declare only what we
+read, every field optional, so unknown fields and `null` pass; `strict=False` lets int64 ids
+arrive as numbers or strings; enum-like strings stay open.
 
 Strict: a posting without `posting_number`, `status` or `shipment_date`, or with a date that is
 not RFC 3339, is a problem. In a list page that one posting is skipped and reported as a
@@ -39,9 +40,13 @@ from daemon.models import (
     Cancellation,
     CancelReason,
     KeyInfo,
+    Money,
     Posting,
     PostingCancelReasons,
     Product,
+    Requirement,
+    Tariff,
+    TariffStep,
 )
 from daemon.ozon import wire
 from daemon.ozon.wire import NotJSON
@@ -206,10 +211,10 @@ def _text(value: str | None) -> str:
 
 
 def _price(product: wire.ProductV4 | wire.ProductV3) -> tuple[str, str]:
-    price = product.price
-    currency = product.currency_code if isinstance(product, wire.ProductV3) else None
+    """(decimal text, currency) of a product, from whichever money shape Ozon sent."""
+    price, currency = product.price, product.currency_code
     if isinstance(price, wire.Money):
-        amount, currency = price.amount, price.currency or currency
+        amount, currency = price.amount, price.currency or price.currency_code or currency
     else:
         amount = price
     if amount is None:
@@ -230,11 +235,12 @@ def _to_posting(item: wire.PostingV4 | wire.PostingV3) -> Posting:
         raise ParseError("missing status", field="status", posting_number=number)
     shipment_date = _deadline(item.shipment_date, number)
 
-    tariff = item.tariffication
-    if isinstance(tariff, list):
-        tariff = tariff[0] if tariff else None
+    wire_tariff = item.tariffication
+    if isinstance(wire_tariff, list):
+        wire_tariff = wire_tariff[0] if wire_tariff else None
+    tariff = _tariff(wire_tariff, number) if wire_tariff is not None else None
     method = item.delivery_method
-    requirements = item.requirements
+    requirements = _requirements(item.requirements) if item.requirements else ()
     return Posting(
         posting_number=number,
         status=item.status,
@@ -255,18 +261,121 @@ def _to_posting(item: wire.PostingV4 | wire.PostingV3) -> Posting:
         available_actions=tuple(item.available_actions) if item.available_actions else (),
         products=tuple([_to_product(product) for product in item.products or ()]),
         cancellation=_cancellation(item.cancellation),
-        next_tariff_starts_at=(
-            _date(tariff.next_tariff_starts_at, "tariffication.next_tariff_starts_at", number)
-            if tariff
-            else None
-        ),
-        requirements=(
-            tuple([name for name, skus in requirements.items() if skus and isinstance(skus, list)])
-            if requirements
-            else ()
-        ),
+        next_tariff_starts_at=tariff.next_starts_at if tariff is not None else None,
+        requirements=tuple([found.name for found in requirements]) if requirements else (),
         parent_posting_number=_text(item.parent_posting_number),
+        tariff=tariff,
+        tariff_steps=_steps(item.tariffication_steps, number) if item.tariffication_steps else (),
+        requirement_skus=requirements,
     )
+
+
+# --------------------------------------------------------------------------- tariff, requirements
+
+# Ozon's "no further step" marker, `9999-12-31T23:59:59.9999999Z` (fraction digits vary).
+_NO_FURTHER_STEP = "9999-12-31"
+_STEP_FIELD = "tariffication_steps[{}].tariff_deadline_at"
+# Money values repeat across postings ("50"/"RUB"...): one frozen instance per distinct value.
+_money_cache: dict[tuple[str, str], Money] = {}
+_MONEY_CACHE_SIZE = 4096
+
+
+def _step_end(text: str | None, field: str, number: str, index: int = 0) -> datetime | None:
+    """A step boundary: None for null, "" or the 9999-12-31 "no further step" marker.
+
+    Most boundaries are unique to their posting (shipment_date plus whole steps), so Ozon's
+    usual shape `2026-11-26T22:00:00Z` is read directly and kept out of the date cache (it
+    would push out the deadlines that many postings share); anything else takes `_date`.
+    """
+    if not text or text.startswith(_NO_FURTHER_STEP):
+        return None
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z":
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            pass  # `_date` says what is wrong, in its words
+        else:  # outside the range of real dates it means "none", as everywhere
+            return value if EARLIEST <= value < FAR_FUTURE else None
+    return _date(text, field.format(index), number)
+
+
+def _money(value: wire.Money | str | float | None, currency: str | None = None) -> Money | None:
+    """Ozon's money (`{amount, currency}`, or text / a number with a separate currency code)
+    as Money; None for null or an empty amount (Ozon's "" for "no charge given")."""
+    if isinstance(value, wire.Money):
+        amount, currency = value.amount, value.currency or currency
+    else:
+        amount = value
+    if amount is None or amount == "":
+        return None
+    text = amount if isinstance(amount, str) else repr(amount)
+    key = (text, currency or "")
+    money = _money_cache.get(key)
+    if money is None:
+        if len(_money_cache) >= _MONEY_CACHE_SIZE:
+            _money_cache.clear()
+        money = _money_cache[key] = Money(text, currency or "")
+    return money
+
+
+def _tariff(item: wire.Tariff, number: str) -> Tariff:
+    return Tariff(
+        current_type=_text(item.current_tariff_type),
+        current_rate=item.current_tariff_rate or 0.0,
+        current_charge=_money(item.current_tariff_charge, item.current_tariff_charge_currency_code),
+        next_type=_text(item.next_tariff_type),
+        next_rate=item.next_tariff_rate or 0.0,
+        next_charge=_money(item.next_tariff_charge, item.next_tariff_charge_currency_code),
+        next_starts_at=_step_end(
+            item.next_tariff_starts_at, "tariffication.next_tariff_starts_at", number
+        ),
+    )
+
+
+def _steps(items: list[wire.TariffStep], number: str) -> tuple[TariffStep, ...]:
+    """`tariffication_steps` as TariffSteps. The hot path (a page has hundreds of postings with
+    several steps each): money values come from their cache, and Ozon's usual date shape is
+    read inline (see `_step_end`, which takes every other case)."""
+    moneys, read = _money_cache, datetime.fromisoformat
+    steps: list[TariffStep] = []
+    for step in items:
+        charge, text = step.tariff_charge, step.tariff_deadline_at
+        money: Money | None = None
+        ends_at: datetime | None
+        if charge is not None:
+            key = (charge.amount, charge.currency)
+            money = moneys.get(key) or _money(charge)  # type: ignore[arg-type]
+        if text and len(text) == 20 and text[10] == "T" and text[19] == "Z" and text[0] != "9":
+            try:
+                ends_at = read(text)
+            except ValueError:
+                ends_at = _step_end(text, _STEP_FIELD, number, len(steps))
+        else:
+            ends_at = _step_end(text, _STEP_FIELD, number, len(steps))
+        steps.append(TariffStep(step.tariff_type or "", step.tariff_rate or 0.0, money, ends_at))
+    return tuple(steps)
+
+
+def _requirements(lists: dict[str, Any]) -> tuple[Requirement, ...]:
+    """The non-empty `requirements.*` lists (any name, so a list Ozon adds later counts too)
+    with their SKUs sorted. SKUs come as numbers or int64 text; one that is neither is left
+    out, but its list still counts (the posting still needs that data: never skip a posting
+    over it)."""
+    found: list[Requirement] = []
+    for name, skus in lists.items():
+        if skus and isinstance(skus, list):
+            found.append(Requirement(name, _skus(skus)))
+    return tuple(found)
+
+
+def _skus(values: list[Any]) -> tuple[int, ...]:
+    readable: set[int] = set()
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            readable.add(value)
+        elif isinstance(value, str) and value.isdigit():
+            readable.add(int(value))
+    return tuple(sorted(readable))
 
 
 def _cancellation(cancelled: wire.Cancellation | None) -> Cancellation | None:
@@ -516,14 +625,21 @@ def parse_key_info(data: bytes) -> KeyInfo:
     return KeyInfo(roles=tuple(name for name in names if name), expires_at=expires_at)
 
 
-def parse_error_body(data: bytes) -> tuple[int | None, str]:
-    """Return Ozon's `(code, message)` from an error body (`rpcStatus`).
+def parse_error_body(data: bytes) -> tuple[int | str | None, str]:
+    """Return Ozon's `(code, message)` from an error body: an `rpcStatus` (`code` a number) or
+    the older `{"error": {"code": "ACCESS_DENIED", "message": ...}}` (`code` a name).
 
-    Never raises: a body that is not an rpcStatus gives `(None, <its first 200 characters>)`.
+    Never raises: a body in neither shape (not JSON, or JSON with neither a code nor a message)
+    gives `(None, <its first 200 characters on one line>)`.
     """
     try:
-        status = msgspec.json.decode(data, type=wire.RpcStatus, strict=False)
+        status = msgspec.json.decode(data, type=wire.ErrorStatus, strict=False)
     except msgspec.DecodeError:
+        status = wire.ErrorStatus()
+    found: wire.ErrorStatus | wire.LegacyError = status
+    if status.code is None and not status.message and status.error is not None:
+        found = status.error
+    if found.code is None and not found.message:
         text = data[:200].decode("utf-8", "replace").strip()
         return None, " ".join(text.split())
-    return status.code, _text(status.message)
+    return found.code, _text(found.message)

@@ -2,18 +2,21 @@
 
 `Session.post(path, body, parser)` is the only code that talks httpx. Each attempt:
 
-    rate limit -> POST -> classify -> (return parser(bytes) | raise | wait and retry)
+    rate limit -> POST -> classify -> return parser(bytes) | raise an OzonError
 
-Reads are retried on transport errors, 500/502/503/504, a 2xx body that is not JSON, 429 (after
-`Retry-After`, capped at RETRY_AFTER_MAX) and Ozon's `Circle is open` (at least
-CIRCLE_OPEN_WAIT), otherwise with capped exponential backoff and jitter, for at most
-`retry_for` seconds; then OzonUnavailable (or the last OzonRateLimited). 401/403 and other 4xx
-are raised at once. With `cancel_of` (a cancel) a request is re-sent only when it surely never
-reached Ozon (connection not established) or Ozon refused it with 429; an unclear outcome
-raises OzonCancelOutcomeUnknown. Every httpx exception is translated here.
+Reads are retried by tenacity (`AsyncRetrying`) on transport errors, 500/502/503/504, a 2xx
+body that is not JSON, 429 (after `Retry-After`, capped at RETRY_AFTER_MAX) and Ozon's
+`Circle is open` (at least CIRCLE_OPEN_WAIT), otherwise with capped exponential backoff and
+jitter, for at most `retry_for` seconds, the last attempt at its end; then OzonUnavailable (or
+the last OzonRateLimited). 401/403 and other 4xx are raised at once. A cancel (`cancel_of`) is
+never retried: one attempt, whose outcome the errors module's tree tells (not applied: 429 or a
+connection never made; refused: a documented 4xx; unknown: anything that may have reached Ozon).
+Every httpx exception is translated here.
 
-This module imports httpx, msgspec, structlog, the standard library and `daemon.ozon`'s own
-errors, parse and ratelimit modules.
+A retry logs a debug line (`ozon_retry`); an outage is logged by `daemon.ozon.outage`.
+
+This module imports httpx, msgspec, structlog, tenacity, the standard library and
+`daemon.ozon`'s own errors, outage, parse and ratelimit modules.
 """
 
 from __future__ import annotations
@@ -22,22 +25,25 @@ import email.utils
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 import httpx
 import msgspec
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from daemon.ozon.errors import (
     OzonAPIError,
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonError,
+    OzonNotSent,
     OzonProtocolError,
     OzonRateLimited,
     OzonTransportError,
     OzonUnavailable,
 )
+from daemon.ozon.outage import Outage
 from daemon.ozon.parse import NotJSON, ParseError, parse_error_body
 from daemon.ozon.ratelimit import RateLimiter
 
@@ -50,6 +56,7 @@ RETRY_WAIT_MAX = 30.0
 RETRY_AFTER_MAX = 30.0  # cap on Ozon's Retry-After
 CIRCLE_OPEN_WAIT = 60.0  # "Circle is open": the method is blocked for a few minutes
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+CANCEL_REFUSALS = frozenset({400, 404, 409})  # the cancel's documented "no" (besides 401/403)
 
 T = TypeVar("T")
 
@@ -70,26 +77,37 @@ class RequestEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @dataclass(slots=True)
-class _Failure:
-    """One failed attempt: the error to raise and whether (and how) to retry it."""
+class _Call(Generic[T]):
+    """One `post` call: what to send, and its latest attempt (for reports and the budget)."""
 
-    error: OzonError
-    retry: bool = False
-    wait: float | None = None  # a fixed wait (Retry-After); None means exponential backoff
-    circle_open: bool = False
+    path: str
+    content: bytes
+    parser: Callable[[bytes], T]
+    cancel_of: str | None
+    started: float
+    attempt: int = 0
+    failed: OzonError | None = None
+    status: int | None = None
+    duration: float = 0.0
+
+
+_RETRYABLE = (OzonTransportError, OzonRateLimited)
+
+
+def _retryable(error: BaseException | None) -> bool:
+    return isinstance(error, _RETRYABLE)
 
 
 class Session:
-    """POSTs JSON to one Ozon account with the client's headers, limits and retry rules.
+    """POSTs JSON to one Ozon account with the client's limits and retry rules.
 
-    Built by OzonClient; `headers` hold the Api-Key and are never logged or shown.
+    Built by OzonClient; `http` carries the account's headers (the Api-Key, never logged).
     """
 
     def __init__(
         self,
         *,
         http: httpx.AsyncClient,
-        headers: Mapping[str, str],
         client_id: str,
         retry_for: float,
         limiter: RateLimiter,
@@ -100,15 +118,24 @@ class Session:
         on_request: Callable[[RequestEvent], object] | None,
     ) -> None:
         self._http = http
-        self._headers = dict(headers)
         self._client_id = client_id
         self.retry_for = retry_for
         self._limiter = limiter
-        self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
         self._random = random
         self._on_request = on_request
+        self._outage = Outage(client_id, clock)
+        self._backoff = wait_exponential(multiplier=RETRY_WAIT_FIRST, max=RETRY_WAIT_MAX)
+        self._retrying = AsyncRetrying(
+            sleep=cast(Callable[[float], Awaitable[None]], sleep),
+            retry=retry_if_exception(_retryable),
+            wait=self._wait,
+            stop=self._stop,
+            before_sleep=self._before_sleep,
+            retry_error_callback=self._give_up,
+        )
+        self._date_header = ""
         self.last_server_date: datetime | None = None
         self.last_local_date: datetime | None = None
 
@@ -127,204 +154,215 @@ class Session:
         *,
         cancel_of: str | None = None,
     ) -> T:
-        """POST `body` to `path`, retrying as the module docstring says.
+        """POST `body` to `path`, retrying reads as the module docstring says.
 
         Returns `parser(response bytes)` of the first 2xx. `cancel_of` (a posting number) marks
-        a cancel, which is never re-sent when it may have reached Ozon. Raises an OzonError.
+        a cancel: one attempt, never retried. Raises an OzonError.
         """
-        content = msgspec.json.encode(body)
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            await self._limiter.acquire()
-            sent = self._clock()
-            status: int | None = None
-            try:
-                response = await self._http.post(path, content=content, headers=self._headers)
-            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
-                self._limiter.answered()
-                failure = self._transport_failure(path, err, cancel_of)
-            else:
-                self._limiter.answered()
-                _release(response)
-                status = response.status_code
-                self._note_date(response)
-                if 200 <= status < 300:
-                    try:
-                        value = parser(response.content)
-                    except (NotJSON, ParseError) as err:
-                        failure = self._parse_failure(path, status, err, cancel_of)
-                    else:
-                        self._report(path, status, attempt, self._clock() - sent, retried=False)
-                        return value
-                else:
-                    failure = self._status_failure(path, response, cancel_of)
+        call = _Call(path, msgspec.json.encode(body), parser, cancel_of, self._clock())
+        if cancel_of is not None:
+            return await self._attempt(call)
+        # The first attempt runs before tenacity: nearly every call ends with it, and
+        # AsyncRetrying costs tens of microseconds a call. A retryable failure hands the call
+        # over, as tenacity's first attempt (a copy per call: it keeps state on the object).
+        try:
+            return await self._attempt(call)
+        except _RETRYABLE as error:
+            call.failed = error
+        return cast(T, await self._retrying.copy()(self._attempt, call))
 
-            wait = 0.0
-            if failure.retry:
-                wait = self._wait(attempt, failure)
-                elapsed = self._clock() - started
-                if elapsed >= self.retry_for:
-                    failure.retry = False
-                    failure.error = self._give_up(path, failure.error, attempt, elapsed)
-                elif elapsed + wait > self.retry_for:
-                    # one last attempt at the end of retry_for rather than giving up early
-                    wait = self.retry_for - elapsed
-            self._report(path, status, attempt, self._clock() - sent, retried=failure.retry)
-            if not failure.retry:
-                raise failure.error
-            log.warning(
-                "ozon_retry",
-                client_id=self._client_id,
-                path=path,
-                status=status,
-                attempt=attempt,
-                wait=round(wait, 3),
-                error=str(failure.error),
-            )
-            await self._sleep(wait)
+    async def _attempt(self, call: _Call[T]) -> T:
+        if call.failed is not None:  # the first attempt, made before tenacity took over
+            failed, call.failed = call.failed, None
+            raise failed
+        call.attempt += 1
+        await self._limiter.acquire()
+        sent = self._clock()
+        try:
+            value = await self._exchange(call)
+        except OzonError as error:
+            call.duration = self._clock() - sent
+            self._outage.note(call.path, error)
+            if call.cancel_of is not None or not _retryable(error):
+                self._report(call, retried=False)  # else tenacity's callbacks report it
+            raise
+        call.duration = self._clock() - sent
+        self._report(call, retried=False)
+        if self._outage.failures:
+            self._outage.note(call.path, None)
+        return value
 
-    def _wait(self, attempt: int, failure: _Failure) -> float:
-        if failure.wait is not None:
-            return failure.wait
-        base = min(RETRY_WAIT_MAX, RETRY_WAIT_FIRST * 2.0 ** min(attempt - 1, 30))
-        if failure.circle_open:
-            base = max(base, CIRCLE_OPEN_WAIT)
-        # "Equal jitter": somewhere in the upper half, so waits still grow.
-        return base / 2 + self._random() * base / 2
+    async def _exchange(self, call: _Call[T]) -> T:
+        """One POST: the parsed answer, or the OzonError it maps to."""
+        call.status = None
+        try:
+            response = await self._http.post(call.path, content=call.content)
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
+            self._limiter.answered()
+            raise self._transport_error(call, err) from err
+        self._limiter.answered()
+        _release(response)
+        call.status = status = response.status_code
+        self._note_date(response)
+        if not 200 <= status < 300:
+            raise self._status_error(call, response)
+        try:
+            return call.parser(response.content)
+        except (NotJSON, ParseError) as err:
+            raise self._parse_error(call, status, err) from err
 
-    def _give_up(self, path: str, error: OzonError, attempts: int, elapsed: float) -> OzonError:
+    # -- tenacity's strategies (reads only) ----------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = _error_of(state)
+        if isinstance(error, OzonRateLimited) and error.retry_after is not None:
+            wait = min(error.retry_after, RETRY_AFTER_MAX)
+        else:
+            base = self._backoff(state)
+            if "circle is open" in getattr(error, "message", "").lower():
+                base = max(base, CIRCLE_OPEN_WAIT)
+            # "Equal jitter": somewhere in the upper half, so waits still grow.
+            wait = base / 2 + self._random() * base / 2
+        # One last attempt at the end of retry_for rather than giving up early.
+        left = self.retry_for - (self._clock() - _call_of(state).started)
+        return max(0.0, min(wait, left))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        return self._clock() - _call_of(state).started >= self.retry_for
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        call = _call_of(state)
+        self._report(call, retried=True)
+        log.debug(
+            "ozon_retry",
+            client_id=self._client_id,
+            path=call.path,
+            status=call.status,
+            attempt=call.attempt,
+            wait=round(state.upcoming_sleep, 3),
+            error=str(_error_of(state)),
+        )
+
+    def _give_up(self, state: RetryCallState) -> NoReturn:
+        call, error = _call_of(state), _error_of(state)
+        self._report(call, retried=False)
         if isinstance(error, OzonRateLimited):
-            return error
-        unavailable = OzonUnavailable(
-            f"Ozon gave no usable answer on {path} after {attempts} attempt(s) in"
+            raise error
+        elapsed = self._clock() - call.started
+        raise OzonUnavailable(
+            f"Ozon gave no usable answer on {call.path} after {call.attempt} attempt(s) in"
             f" {elapsed:.0f} s; last: {error}",
-            path=path,
-            attempts=attempts,
+            path=call.path,
+            attempts=call.attempt,
             elapsed=elapsed,
             status=getattr(error, "status", None),
             code=getattr(error, "code", None),
             message=getattr(error, "message", ""),
-        )
-        unavailable.__cause__ = error
-        return unavailable
+        ) from error
 
-    def _transport_failure(self, path: str, err: Exception, cancel_of: str | None) -> _Failure:
-        what = _describe(err)
+    # -- error mapping -------------------------------------------------------------------------
+
+    def _transport_error(self, call: _Call[T], err: Exception) -> OzonError:
+        path, what = call.path, _describe(err)
         if isinstance(err, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-            error = OzonError(f"Cannot send a request to {path} ({what}); check base_url")
-            error.__cause__ = err
-            return _Failure(error)
-        never_sent = isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        if cancel_of is not None and not never_sent:
-            unknown = OzonCancelOutcomeUnknown(cancel_of, path, f"{what} after sending")
-            unknown.__cause__ = err
-            return _Failure(unknown)
-        error = OzonTransportError(f"No answer from Ozon on {path} ({what})", path=path)
-        error.__cause__ = err
-        return _Failure(error, retry=True)
+            return OzonError(f"Cannot send a request to {path} ({what}); check base_url")
+        if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return OzonNotSent(f"No connection to Ozon for {path} ({what}); not sent", path=path)
+        if call.cancel_of is not None:
+            return OzonCancelOutcomeUnknown(call.cancel_of, path, f"{what} after sending")
+        return OzonTransportError(f"No answer from Ozon on {path} ({what})", path=path)
 
-    def _parse_failure(
-        self, path: str, status: int, err: ParseError | NotJSON, cancel_of: str | None
-    ) -> _Failure:
-        if cancel_of is not None:
-            return _Failure(
-                OzonCancelOutcomeUnknown(cancel_of, path, f"unusable {status} answer: {err}")
-            )
+    def _parse_error(self, call: _Call[T], status: int, err: ParseError | NotJSON) -> OzonError:
+        if call.cancel_of is not None:
+            detail = f"unusable {status} answer: {err}"
+            return OzonCancelOutcomeUnknown(call.cancel_of, call.path, detail, status=status)
         if isinstance(err, NotJSON):
-            error = OzonTransportError(
-                f"Ozon's {status} answer on {path} is not JSON", path=path, status=status
-            )
-            return _Failure(error, retry=True)
-        return _Failure(
-            OzonProtocolError(
-                status,
-                None,
-                err.message,
-                path,
-                field=err.field,
-                posting_number=err.posting_number,
-            )
+            text = f"Ozon's {status} answer on {call.path} is not JSON"
+            return OzonTransportError(text, path=call.path, status=status)
+        return OzonProtocolError(
+            status,
+            None,
+            err.message,
+            call.path,
+            field=err.field,
+            posting_number=err.posting_number,
         )
 
-    def _status_failure(
-        self, path: str, response: httpx.Response, cancel_of: str | None
-    ) -> _Failure:
-        status = response.status_code
+    def _status_error(self, call: _Call[T], response: httpx.Response) -> OzonError:
+        path, status = call.path, response.status_code
         code, message = parse_error_body(response.content)
-        circle_open = "circle is open" in message.lower()
         detail = f"code {code}, {message!r}" if code is not None else repr(message)
         if status in (401, 403):
-            return _Failure(
-                OzonAuthError(
-                    status,
-                    code,
-                    message,
-                    path,
-                    text=f"Ozon rejected the API key of Client-Id {self._client_id} ({status} on"
-                    f" {path}: {detail}); check the key, its roles and IP restrictions",
-                )
-            )
-        if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"), self._wall_clock())
-            limited = OzonRateLimited(
+            return OzonAuthError(
                 status,
                 code,
                 message,
                 path,
-                retry_after=retry_after,
+                text=f"Ozon rejected the API key of Client-Id {self._client_id} ({status} on"
+                f" {path}: {detail}); check the key, its roles and IP restrictions",
+            )
+        if status == 429:
+            return OzonRateLimited(
+                status,
+                code,
+                message,
+                path,
+                retry_after=_retry_after(response.headers.get("Retry-After"), self._wall_clock()),
                 text=f"Ozon rate-limited Client-Id {self._client_id} (429 on {path}: {detail})",
             )
-            wait = None if retry_after is None else min(retry_after, RETRY_AFTER_MAX)
-            return _Failure(limited, retry=True, wait=wait, circle_open=circle_open)
-        if cancel_of is not None and status >= 500:
-            return _Failure(
-                OzonCancelOutcomeUnknown(
-                    cancel_of, path, f"Ozon answered {status}: {detail}", status=status
-                )
-            )
-        if cancel_of is None and (status in RETRYABLE_STATUSES or circle_open):
-            error = OzonTransportError(
-                f"Ozon answered {status} on {path} ({detail})",
-                path=path,
-                status=status,
-                code=code,
-                message=message,
-            )
-            return _Failure(error, retry=True, circle_open=circle_open)
-        return _Failure(OzonAPIError(status, code, message, path))
+        circle_open = "circle is open" in message.lower()
+        if call.cancel_of is not None and status >= 500:
+            detail = f"Ozon answered {status}: {detail}"
+            return OzonCancelOutcomeUnknown(call.cancel_of, path, detail, status=status)
+        text = f"Ozon answered {status} on {path} ({detail})"
+        if circle_open and status < 500:  # the method is blocked: turned away unprocessed
+            return OzonNotSent(text, path=path, status=status, code=code, message=message)
+        if call.cancel_of is not None and status not in CANCEL_REFUSALS:
+            detail = f"Ozon answered {status}, not a documented refusal: {detail}"
+            return OzonCancelOutcomeUnknown(call.cancel_of, path, detail, status=status)
+        if call.cancel_of is None and (status in RETRYABLE_STATUSES or circle_open):
+            return OzonTransportError(text, path=path, status=status, code=code, message=message)
+        return OzonAPIError(status, code, message, path)
+
+    # -- reporting -----------------------------------------------------------------------------
 
     def _note_date(self, response: httpx.Response) -> None:
         header = response.headers.get("Date")
         if not header:
             return
-        try:
-            server = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=UTC)
-        self.last_server_date = server
+        if header != self._date_header:  # one second's answers share one Date: parse it once
+            try:
+                server = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError):
+                return
+            self._date_header = header
+            self.last_server_date = server if server.tzinfo else server.replace(tzinfo=UTC)
         self.last_local_date = self._wall_clock()
 
-    def _report(
-        self, path: str, status: int | None, attempt: int, duration: float, *, retried: bool
-    ) -> None:
+    def _report(self, call: _Call[T], *, retried: bool) -> None:
         if self._on_request is None:
             return
-        event = RequestEvent(
-            method="POST",
-            path=path,
-            status=status,
-            attempt=attempt,
-            duration=duration,
-            retried=retried,
-        )
         try:
-            self._on_request(event)
+            self._on_request(
+                RequestEvent(
+                    method="POST",
+                    path=call.path,
+                    status=call.status,
+                    attempt=call.attempt,
+                    duration=call.duration,
+                    retried=retried,
+                )
+            )
         except Exception as err:  # noqa: BLE001 - a metrics hook must never break a request
-            log.warning("ozon_on_request_failed", path=path, error=repr(err))
+            log.warning("ozon_on_request_failed", path=call.path, error=repr(err))
+
+
+def _call_of(state: RetryCallState) -> _Call[Any]:
+    return cast(_Call[Any], state.args[0])
+
+
+def _error_of(state: RetryCallState) -> BaseException | None:
+    return None if state.outcome is None else state.outcome.exception()
 
 
 _SPENT = httpx.ByteStream(b"")

@@ -5,7 +5,7 @@ read, every one optional, so unknown fields are skipped and `null` is accepted; 
 back to `strict=False` so int64 ids may come as numbers or strings. Dates stay text here
 (parse.py turns them into aware UTC datetimes through a cache). Where one field has different
 types between methods the Structs differ per endpoint, or the field is a union (`price`,
-`tariffication`); fields we do not read (`prr_option`, `tariffication_steps`, ...) are not
+`tariffication`); fields we do not read (`prr_option`, `financial_data`, ...) are not
 declared at all. The Structs of a posting are `gc=False` (decoded trees never form reference
 cycles; a page decodes hundreds of them, which would otherwise keep the garbage collector busy).
 
@@ -24,8 +24,9 @@ class NotJSON(ValueError):
 
 
 class Money(msgspec.Struct, gc=False):
-    amount: str | float | None = None
+    amount: str | int | float | None = None
     currency: str | None = None
+    currency_code: str | None = None
 
 
 class DeliveryMethod(msgspec.Struct, gc=False):
@@ -45,17 +46,40 @@ class Cancellation(msgspec.Struct, gc=False):
 
 
 class Tariff(msgspec.Struct, gc=False):
+    """`tariffication`: charges are `{amount, currency}` in v4 lists and text with a
+    `*_currency_code` beside it in `/v3/.../get`. The minimum charges are not read (the charge
+    already includes them)."""
+
+    current_tariff_type: str | None = None
+    current_tariff_rate: float | None = None
+    current_tariff_charge: Money | str | float | None = None
+    current_tariff_charge_currency_code: str | None = None
+    next_tariff_type: str | None = None
+    next_tariff_rate: float | None = None
+    next_tariff_charge: Money | str | float | None = None
+    next_tariff_charge_currency_code: str | None = None
     next_tariff_starts_at: str | None = None
 
 
+class TariffStep(msgspec.Struct, gc=False):
+    """One `tariffication_steps[]` entry (the same shape in every method)."""
+
+    tariff_type: str | None = None
+    tariff_rate: float | None = None
+    tariff_charge: Money | None = None
+    tariff_deadline_at: str | None = None
+
+
 class ProductV4(msgspec.Struct, gc=False):
-    """v4 lists: `price` is `{amount, currency}` (a bare string tolerated)."""
+    """v4 lists: `price` is `{amount, currency}`, or a decimal string with `currency_code`
+    beside it (as in get, seen in list pages too)."""
 
     sku: int | None = None
     offer_id: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: Money | str | float | None = None
+    price: Money | str | int | float | None = None
+    currency_code: str | None = None
 
 
 class ProductV3(msgspec.Struct, gc=False):
@@ -65,7 +89,7 @@ class ProductV3(msgspec.Struct, gc=False):
     offer_id: str | None = None
     name: str | None = None
     quantity: int | None = None
-    price: str | float | Money | None = None
+    price: str | int | float | Money | None = None
     currency_code: str | None = None
 
 
@@ -85,6 +109,7 @@ class PostingCommon(msgspec.Struct, gc=False):
     cancellation: Cancellation | None = None
     # An object in v4 and get, an array in the 2025 v3 list schema.
     tariffication: Tariff | list[Tariff] | None = None
+    tariffication_steps: list[TariffStep] | None = None
     requirements: dict[str, Any] | None = None
     parent_posting_number: str | None = None
 
@@ -171,8 +196,62 @@ class Roles(msgspec.Struct):
     expires_at: str | None = None
 
 
-class RpcStatus(msgspec.Struct):
-    code: int | None = None
+class RatingChange(msgspec.Struct):
+    direction: str | None = None
+    meaning: str | None = None
+
+
+class RatingItem(msgspec.Struct):
+    rating: str | None = None
+    name: str | None = None
+    current_value: float | None = None
+    past_value: float | None = None
+    rating_direction: str | None = None
+    status: str | None = None
+    value_type: str | None = None
+    change: RatingChange | None = None
+
+
+class RatingGroup(msgspec.Struct):
+    group_name: str | None = None
+    items: list[RatingItem] | None = None
+
+
+class RatingSummary(msgspec.Struct):
+    """`/v1/rating/summary` (`v1RatingSummaryV1Response`, seller document 2025-09)."""
+
+    groups: list[RatingGroup] | None = None
+    penalty_score_exceeded: bool | None = None
+
+
+class IndexDefect(msgspec.Struct):
+    date: str | None = None
+    index_by_date: float | None = None
+    processing_costs_sum_by_date: float | None = None
+
+
+class ErrorIndex(msgspec.Struct):
+    """`/v1/rating/index/fbs/info`: dates are `YYYY-MM-DD` text here."""
+
+    index: float | None = None
+    period_from: str | None = None
+    period_to: str | None = None
+    processing_costs_sum: float | None = None
+    currency_code: str | None = None
+    defects: list[IndexDefect] | None = None
+
+
+class ErrorStatus(msgspec.Struct):
+    """An error body: `rpcStatus` `{code: int, message, details}`, or the older
+    `{"error": {"code": "ACCESS_DENIED", "message": ..., "data": [...]}}` (code a name)."""
+
+    code: int | str | None = None
+    message: str | None = None
+    error: LegacyError | None = None
+
+
+class LegacyError(msgspec.Struct):
+    code: int | str | None = None
     message: str | None = None
 
 

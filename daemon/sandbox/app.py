@@ -104,7 +104,7 @@ class SandboxApp:
         store.load(built.postings)
         if options.prewarm:
             for posting in built.postings:
-                store.v4_bytes(posting, 0)
+                store.v4_bytes(posting, 0, start)
         self.knobs = copy.deepcopy(options.knobs)
         self.timeline = Timeline(start, built.events if options.events else [])
         self.state = State(store, Pager(store), self.knobs, start, self.timeline)
@@ -308,8 +308,8 @@ class SandboxApp:
     def get_json(self, posting_number: str) -> dict[str, Any]:
         """The posting as `/v3/posting/fbs/get` shows it (the `result` object)."""
         with self.lock:
-            self._now()
-            data = self.store.get_bytes(self._posting(posting_number), wire.RELATED)
+            now = self._now()
+            data = self.store.get_bytes(self._posting(posting_number), wire.RELATED, now)
         result: dict[str, Any] = json.loads(data)["result"]
         return result
 

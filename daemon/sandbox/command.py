@@ -92,7 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=KNOB_HELP["not_found_on_get"] + " (repeatable)")  # fmt: skip
     add("--key-expires-in", type=parse_duration, default=180 * 86_400.0,
         help=KNOB_HELP["key_expires_in"])  # fmt: skip
+    add("--rating", action="append", type=_pair, default=[], metavar="NAME=PERCENT",
+        help=KNOB_HELP["ratings"] + " (repeatable)")  # fmt: skip
+    add("--error-index", type=float, default=None, help=KNOB_HELP["error_index"])
     return parser
+
+
+def _percent(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"--rating {name}={value}: the value must be a number") from None
 
 
 def options_from_args(args: argparse.Namespace) -> SandboxOptions:
@@ -122,6 +132,8 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         "cancel_429_for": args.cancel_429_for,
         "change_at": args.change_at,
         "not_found_on_get": args.not_found_on_get,
+        "ratings": {name: _percent(name, value) for name, value in args.rating},
+        "error_index": args.error_index,
     }
     knobs.update(changes)
     return SandboxOptions(

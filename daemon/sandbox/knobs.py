@@ -53,7 +53,13 @@ KNOB_HELP: dict[str, str] = {
     "(the posting is untouched); * = the next get of any posting",
     "cancel_answer_next": "answer the next N applied cancels normally, then cancel_outcome",
     "cancel_reasons": "posting number -> allowed cancel reason ids (overrides the scenario)",
-    "forbidden_methods": "API paths answered 403 (a key without the role for that method)",
+    "forbidden_methods": "API paths answered 403 (a key without the role for that method), "
+    "e.g. /v1/rating/summary and /v1/rating/index/fbs/info",
+    "ratings": "rating name -> current value in percent for /v1/rating/summary "
+    "(rating_order_cancellation, rating_shipment_delay, rating_on_time); the status follows "
+    "the sandbox's thresholds; unset ones are computed from the postings",
+    "error_index": "the index /v1/rating/index/fbs/info sends, as sent (e.g. 0.12); "
+    "null = computed from the postings (a fraction)",
     "key_expires_in": "when the API key expires, counted from the sandbox start "
     "(/v1/roles expires_at); e.g. 3d for a key about to expire",
     "echo_api_key": "error answers echo the Api-Key they received in their message (as a "
@@ -90,6 +96,8 @@ class Knobs:
     key_expires_in: float = 180 * 86_400.0
     echo_api_key: bool = False
     inject_postings: list[Any] = field(default_factory=list)
+    ratings: dict[str, float] = field(default_factory=dict)
+    error_index: float | None = None
 
     def __post_init__(self) -> None:
         """Values given to the constructor are checked and converted as `update` does them
@@ -186,6 +194,19 @@ def _check(name: str, value: Any) -> Any:
         ):
             raise ValueError("knob cancel_reasons maps posting numbers to lists of reason ids")
         return {k: list(v) for k, v in value.items()}
+    if name == "ratings":
+        if not isinstance(value, dict) or any(
+            not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, int | float)
+            for k, v in value.items()
+        ):
+            raise ValueError("knob ratings maps rating names to values in percent")
+        return {k: float(v) for k, v in value.items()}
+    if name == "error_index":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError("knob error_index must be a number >= 0 or null")
+        return float(value)
     if not isinstance(value, list | tuple) or any(not isinstance(p, str) for p in value):
         raise ValueError("knob forbidden_methods must be a list of API paths")
     return list(value)

@@ -58,6 +58,7 @@ def ship(store: PostingStore, posting: SimPosting, at_us: int) -> None:
         available_actions=ACTIONS_DELIVER,
         reasons=tuple(r for r in posting.reasons if r != 400),
         mandatory_mark_skus=(),
+        needs=(),
     )
 
 
@@ -73,6 +74,7 @@ def pack(store: PostingStore, posting: SimPosting, at_us: int) -> None:
         available_actions=ACTIONS_DELIVER,
         reasons=tuple(r for r in posting.reasons if r != 400),
         mandatory_mark_skus=(),
+        needs=(),
     )
 
 
@@ -88,6 +90,7 @@ def in_carriage(store: PostingStore, posting: SimPosting, at_us: int) -> None:
         available_actions=ACTIONS_DELIVER,
         reasons=tuple(r for r in posting.reasons if r != 400),
         mandatory_mark_skus=(),
+        needs=(),
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.sandbox import body as rb
-from daemon.sandbox import lifecycle, wire
+from daemon.sandbox import lifecycle, ratings, wire
 from daemon.sandbox.body import BadRequest
 from daemon.sandbox.clock import US_PER_S, from_us
 from daemon.sandbox.events import Event, Timeline
@@ -102,7 +102,7 @@ def unfulfilled_list(state: State, body: dict[str, Any], raw: str, now_us: int) 
     """POST /v4/posting/fbs/unfulfilled/list."""
     query = parse_unfulfilled(body, raw)
     page = state.pager.page(query)
-    listed = [state.store.v4_bytes(p, query.flags) for p in page.postings]
+    listed = [state.store.v4_bytes(p, query.flags, now_us) for p in page.postings]
     if page.page_no == 1:  # a test's hostile postings, as given
         listed += [wire.encode(item) for item in state.knobs.inject_postings]
     items = b",".join(listed)
@@ -116,7 +116,7 @@ def fbs_list(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answe
     """POST /v4/posting/fbs/list (no `count` in this answer, as documented)."""
     query = parse_list(body, raw)
     page = state.pager.page(query)
-    items = b",".join(state.store.v4_bytes(p, query.flags) for p in page.postings)
+    items = b",".join(state.store.v4_bytes(p, query.flags, now_us) for p in page.postings)
     data = b'{"postings":[' + items + b'],"cursor":' + wire.encode(page.cursor)
     data += b',"has_next":' + (b"true" if page.has_next else b"false") + b"}"
     return _list_answer(state, data, page.page_no)
@@ -164,7 +164,7 @@ def fbs_get(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer
         )
         if rb.get_bool(with_, name, raw)
     )
-    return ok(state.store.get_bytes(posting, flags))
+    return ok(state.store.get_bytes(posting, flags, now_us))
 
 
 def cancel_reason(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
@@ -242,12 +242,26 @@ def roles(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
             {
                 "roles": [
                     {"name": "Posting FBS", "methods": [m for m in methods if "posting" in m]},
-                    {"name": "Roles", "methods": [m for m in methods if "posting" not in m]},
+                    {"name": "Seller rating", "methods": [m for m in methods if "rating" in m]},
+                    {
+                        "name": "Roles",
+                        "methods": [m for m in methods if "posting" not in m and "rating" not in m],
+                    },
                 ],
                 "expires_at": from_us(expires),
             }
         )
     )
+
+
+def rating_summary(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
+    """POST /v1/rating/summary: the seller's ratings, computed from the postings (knobs)."""
+    return ok(wire.encode(ratings.rating_summary(state.store, now_us, state.knobs)))
+
+
+def error_index(state: State, body: dict[str, Any], raw: str, now_us: int) -> Answer:
+    """POST /v1/rating/index/fbs/info: the FBS error index over the last 14 days (knobs)."""
+    return ok(wire.encode(ratings.error_index(state.store, now_us, state.knobs)))
 
 
 Method = Callable[[State, dict[str, Any], str, int], Answer]
@@ -259,6 +273,8 @@ METHODS: dict[str, Method] = {
     "/v2/posting/fbs/cancel-reason/list": cancel_reason_list,
     "/v2/posting/fbs/cancel": cancel,
     "/v1/roles": roles,
+    "/v1/rating/summary": rating_summary,
+    "/v1/rating/index/fbs/info": error_index,
 }
 # Switched off on 2026-06-01; Ozon answers sunset methods like this.
 OBSOLETE = ("/v3/posting/fbs/unfulfilled/list", "/v3/posting/fbs/list")

@@ -95,7 +95,10 @@ class SimPosting:
 
     Times are microseconds since the epoch (UTC). `id` is Ozon's internal id (the last keyset
     field of a cursor). `reasons` are the cancel reason ids allowed while `cancel` is available.
-    `cache` holds serialized JSON per shape and flags; the store empties it on every change.
+    `mandatory_mark_skus` and `needs` (pairs of a `requirements.*` list name and a SKU) are the
+    data Ozon still wants before assembly; both are cleared once the posting is assembled.
+    `cache` holds serialized JSON per shape, flags and tariff step; the store empties it on
+    every change.
     """
 
     id: int
@@ -117,10 +120,11 @@ class SimPosting:
     parent_posting_number: str = ""
     related: tuple[str, ...] = ()
     mandatory_mark_skus: tuple[int, ...] = ()
+    needs: tuple[tuple[str, int], ...] = ()
     delivery_type: str = "PVZ"
     payment: str = "Bank card"
     premium: bool = False
-    cache: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    cache: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
 
     @property
     def order_number(self) -> str:

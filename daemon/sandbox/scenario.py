@@ -5,8 +5,9 @@
   deadline, a split, a hand-over), for `ozon-sync demo`.
 - `bulk`: N generated postings (deterministic for a seed), deadlines relative to the start: cancel
   candidates overdue by more than 48 h (some allowing reason 402, some not), overdue by hours, due
-  within 1 h / 4 h / 24 h, later, blocked by a marking requirement, and finished ones
-  (delivering, delivered, cancelled); plus an event every 15 s during the first hour.
+  within 1 h / 4 h / 24 h, later, blocked by missing data (a mark, a customs declaration
+  number or a country of origin), and finished ones (delivering, delivered, cancelled); plus an
+  event every 15 s during the first hour.
 - `empty`: no postings (tests add their own).
 
 This module imports only the standard library and the sandbox's model, lifecycle and events.
@@ -86,6 +87,7 @@ class _Maker:
         self.next_id = 1_302_214_000
         self.next_order_id = 41_900_000_000
         self.taken: set[str] = set()
+        self.blocked = 0  # blocked postings made so far
 
     def number(self) -> str:
         while True:
@@ -177,6 +179,10 @@ _BUCKETS = (
     (5.0, "due_1h"), (10.0, "due_4h"), (25.0, "due_24h"), (37.0, "later"), (2.0, "blocked"),
     (5.0, "delivering"), (3.0, "delivered"), (3.0, "cancelled"),
 )  # fmt: skip
+# The data a blocked posting lacks: a mark, a customs declaration number, a country of origin.
+_MISSING = (
+    "products_requiring_mandatory_mark", "products_requiring_gtd", "products_requiring_country",
+)  # fmt: skip
 _DUE_RANGES = {
     "overdue_hours": (-12 * _HOUR, -15 * _MIN), "due_1h": (2 * _MIN, _HOUR),
     "due_4h": (_HOUR, 4 * _HOUR), "due_24h": (4 * _HOUR, _DAY), "later": (_DAY, 10 * _DAY),
@@ -199,7 +205,14 @@ def _generated(maker: _Maker, bucket: str) -> SimPosting:
         return posting
     if bucket == "blocked":
         posting = maker.posting(now + rng.randrange(2 * _HOUR, 30 * _HOUR), actions=ACTIONS_BLOCKED)
-        posting.mandatory_mark_skus = (posting.products[0].sku,)
+        # What is missing takes turns (not a random draw: every other posting of a seed stays
+        # as it was before requirements other than marks existed).
+        missing = _MISSING[maker.blocked % len(_MISSING)]
+        maker.blocked += 1
+        if missing == "products_requiring_mandatory_mark":
+            posting.mandatory_mark_skus = (posting.products[0].sku,)
+        else:
+            posting.needs = ((missing, posting.products[0].sku),)
         return posting
     low, high = _DUE_RANGES[bucket]
     ship = now + rng.randrange(low, high)
@@ -275,6 +288,7 @@ def _demo(now_us: int, seed: int) -> Scenario:
         mk(at(10), number="10000012-0012-1", route=r0, products=(c[9], c[10])),
     ]  # fmt: skip
     postings[8].mandatory_mark_skus = (c[8].sku,)
+    postings[8].needs = (("products_requiring_gtd", c[8].sku),)
     postings[9].posting_number, postings[10].posting_number = "10000010-0010-1", "10000011-0011-1"
     new = mk(at(24), number="10000013-0013-1", route=r2, products=one(11))
     events = [

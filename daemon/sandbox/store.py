@@ -5,7 +5,8 @@ Indexes (all kept up to date on every change, never rebuilt):
 - `all_index`: every posting, keyed `(in_process_at, id)` (the `/v4/posting/fbs/list` order);
 - `changed`: `(last_changed, id)` pairs, to answer `last_changed_status_date` windows cheaply.
 
-Each posting's JSON is serialized once per shape and kept until the posting changes. The store is
+Each posting's JSON is serialized once per shape and tariff step and kept until the posting
+changes. The store is
 not thread-safe by itself: the sandbox app holds one lock around every use.
 
 This module imports only the standard library and the sandbox's model, index and wire modules.
@@ -141,20 +142,26 @@ class PostingStore:
         )
         return [self._by_id[pid] for _, pid in self._changed[start:end]]
 
-    def v4_bytes(self, posting: SimPosting, flags: int) -> bytes:
-        """Return the posting's v4 list JSON for these `with` flags (serialized once)."""
-        cache_key = ("v4", flags)
+    def v4_bytes(self, posting: SimPosting, flags: int, now_us: int) -> bytes:
+        """Return the posting's v4 list JSON for these `with` flags at sandbox time `now_us`
+        (serialized once per tariff step: the answer changes when the next step starts)."""
+        cache_key = ("v4", flags, wire.step_index(posting, now_us))
         data = posting.cache.get(cache_key)
         if data is None:
-            data = posting.cache[cache_key] = wire.posting_v4(posting, flags)
+            data = posting.cache[cache_key] = wire.posting_v4(posting, flags, now_us)
         return data
 
-    def get_bytes(self, posting: SimPosting, flags: int) -> bytes:
-        """Return the whole `/v3/posting/fbs/get` answer for these `with` flags (cached)."""
-        cache_key = ("v3", flags)
+    def get_bytes(self, posting: SimPosting, flags: int, now_us: int) -> bytes:
+        """Return the whole `/v3/posting/fbs/get` answer for these `with` flags at `now_us`
+        (cached like `v4_bytes`)."""
+        cache_key = ("v3", flags, wire.step_index(posting, now_us))
         data = posting.cache.get(cache_key)
         if data is None:
             data = posting.cache[cache_key] = wire.encode(
-                {"result": wire.posting_get(posting, flags)}
+                {"result": wire.posting_get(posting, flags, now_us)}
             )
         return data
+
+    def all(self) -> list[SimPosting]:
+        """Every posting, in insertion order."""
+        return list(self._by_number.values())

@@ -13,6 +13,7 @@ This module imports only the standard library, msgspec and the sandbox's model, 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -27,17 +28,31 @@ __all__ = [
     "FINANCIAL",
     "LEGAL",
     "RELATED",
+    "TARIFF_STEPS",
     "cancel_reason_list",
     "encode",
     "error_body",
     "posting_get",
     "posting_reasons",
     "posting_v4",
+    "step_index",
 ]
 
 ANALYTICS, BARCODES, FINANCIAL, LEGAL, RELATED = 1, 2, 4, 8, 16
-_HOUR = 3600 * US_PER_S
+_STEP_US = 12 * 3600 * US_PER_S
+# Ozon's "no further step" marker: the last step's deadline, and `next_tariff_starts_at` in it.
 _SENTINEL = "9999-12-31T23:59:59.999999900Z"
+# The shipping-speed tariff timeline, as in the official v4 example: (type, rate %, minimum
+# charge in RUB or None, the step's deadline in 12-hour steps from shipment_date; None = never).
+# Shipping a day early earns 3 %, on the day 2 %; late costs 1 %, 2 %, then 3 %, at least
+# 50 / 100 / 150 RUB.
+TARIFF_STEPS: tuple[tuple[str, int, int | None, int | None], ...] = (
+    ("discount", 3, None, -1),
+    ("discount", 2, None, 0),
+    ("commission", 1, 50, 1),
+    ("commission", 2, 100, 2),
+    ("commission", 3, 150, None),
+)
 _REQUIREMENT_KEYS = (
     "products_requiring_gtd",
     "products_requiring_country",
@@ -71,6 +86,8 @@ def _money(amount: str) -> dict[str, str]:
 def _requirements(posting: SimPosting) -> dict[str, list[str]]:
     reqs: dict[str, list[str]] = {key: [] for key in _REQUIREMENT_KEYS}
     reqs["products_requiring_mandatory_mark"] = [str(sku) for sku in posting.mandatory_mark_skus]
+    for key, sku in posting.needs:
+        reqs.setdefault(key, []).append(str(sku))
     return reqs
 
 
@@ -99,45 +116,70 @@ def _is_open(posting: SimPosting) -> bool:
     return posting.status not in ("cancelled", "delivered", "cancelled_from_split_pending")
 
 
+def step_index(posting: SimPosting, now_us: int) -> int:
+    """The index in `TARIFF_STEPS` of the shipping-speed tariff step in force at `now_us`
+    (a step applies up to and including its deadline), or -1 for a finished posting."""
+    if not _is_open(posting):
+        return -1
+    ship = posting.shipment_date
+    for index, (_, _, _, ends) in enumerate(TARIFF_STEPS):
+        if ends is None or now_us <= ship + ends * _STEP_US:
+            return index
+    return len(TARIFF_STEPS) - 1  # not reached: the last step never ends
+
+
+def _amount(value: Decimal) -> str:
+    """Money as Ozon writes it: "50", "45.9", "164.7" (at most two decimals, no trailing 0)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _charges(posting: SimPosting) -> list[tuple[str, str | None]]:
+    """Per step: (charge, minimum charge or None). Ozon's rule as its examples show it: the
+    charge is the rate times the product price, but at least the step's minimum."""
+    price = sum((Decimal(p.price) * p.quantity for p in posting.products), Decimal(0))
+    out: list[tuple[str, str | None]] = []
+    for _, rate, minimum, _ in TARIFF_STEPS:
+        charge = price * rate / 100
+        if minimum is not None:
+            charge = max(charge, Decimal(minimum))
+        out.append((_amount(charge), None if minimum is None else str(minimum)))
+    return out
+
+
+def _deadline(posting: SimPosting, ends: int | None) -> Any:
+    return _SENTINEL if ends is None else from_us(posting.shipment_date + ends * _STEP_US)
+
+
 def _steps(posting: SimPosting) -> list[dict[str, Any]]:
-    """Shipping-speed tariff steps: free until shipment_date, then 12-hour commission steps."""
+    """The shipping-speed tariff timeline of an open posting (none for a finished one)."""
     if not _is_open(posting):
         return []
-    ship = posting.shipment_date
     return [
         {
-            "min_charge": None,
-            "tariff_charge": _money("0"),
-            "tariff_deadline_at": from_us(ship),
-            "tariff_rate": 0,
-            "tariff_type": "no_discount",
-        },
-        {
-            "min_charge": _money("50"),
-            "tariff_charge": _money("50"),
-            "tariff_deadline_at": from_us(ship + 12 * _HOUR),
-            "tariff_rate": 1,
-            "tariff_type": "commission",
-        },
-        {
-            "min_charge": _money("100"),
-            "tariff_charge": _money("100"),
-            "tariff_deadline_at": from_us(ship + 24 * _HOUR),
-            "tariff_rate": 2,
-            "tariff_type": "commission",
-        },
-        {
-            "min_charge": _money("150"),
-            "tariff_charge": _money("150"),
-            "tariff_deadline_at": _SENTINEL,
-            "tariff_rate": 3,
-            "tariff_type": "commission",
-        },
+            "min_charge": None if minimum is None else _money(minimum),
+            "tariff_charge": _money(charge),
+            "tariff_deadline_at": _deadline(posting, ends),
+            "tariff_rate": rate,
+            "tariff_type": kind,
+        }
+        for (kind, rate, _, ends), (charge, minimum) in zip(
+            TARIFF_STEPS, _charges(posting), strict=True
+        )
     ]
 
 
-def _tariff_v4(posting: SimPosting) -> dict[str, Any]:
-    if not _is_open(posting):
+def _next_start(posting: SimPosting, index: int) -> Any:
+    """When the step after `index` starts: one second after its deadline, as in Ozon's
+    examples; the 9999-12-31 marker in the last step (there is no next one)."""
+    ends = TARIFF_STEPS[index][3]
+    return (
+        _SENTINEL if ends is None else from_us(posting.shipment_date + ends * _STEP_US + US_PER_S)
+    )
+
+
+def _tariff_v4(posting: SimPosting, now_us: int) -> dict[str, Any]:
+    index = step_index(posting, now_us)
+    if index < 0:
         return {
             "current_tariff_rate": 0,
             "current_tariff_type": "",
@@ -149,17 +191,28 @@ def _tariff_v4(posting: SimPosting) -> dict[str, Any]:
             "next_tariff_min_charge": None,
             "next_tariff_starts_at": None,
         }
-    return {
-        "current_tariff_rate": 0,
-        "current_tariff_type": "no_discount",
-        "current_tariff_charge": _money("0"),
-        "current_tariff_min_charge": None,
-        "next_tariff_rate": 1,
-        "next_tariff_type": "commission",
-        "next_tariff_charge": _money("50"),
-        "next_tariff_min_charge": _money("50"),
-        "next_tariff_starts_at": from_us(posting.shipment_date + US_PER_S),
+    charges = _charges(posting)
+    kind, rate, _, _ = TARIFF_STEPS[index]
+    charge, minimum = charges[index]
+    body: dict[str, Any] = {
+        "current_tariff_rate": rate,
+        "current_tariff_type": kind,
+        "current_tariff_charge": _money(charge),
+        "current_tariff_min_charge": None if minimum is None else _money(minimum),
+        "next_tariff_rate": 0,
+        "next_tariff_type": "",
+        "next_tariff_charge": None,
+        "next_tariff_min_charge": None,
+        "next_tariff_starts_at": _next_start(posting, index),
     }
+    if index + 1 < len(TARIFF_STEPS):
+        next_kind, next_rate, _, _ = TARIFF_STEPS[index + 1]
+        next_charge, next_minimum = charges[index + 1]
+        body["next_tariff_rate"] = next_rate
+        body["next_tariff_type"] = next_kind
+        body["next_tariff_charge"] = _money(next_charge)
+        body["next_tariff_min_charge"] = None if next_minimum is None else _money(next_minimum)
+    return body
 
 
 def _common(posting: SimPosting) -> dict[str, Any]:
@@ -210,8 +263,9 @@ def _common(posting: SimPosting) -> dict[str, Any]:
     }
 
 
-def posting_v4(posting: SimPosting, flags: int) -> bytes:
-    """Serialize `posting` in the v4 list shape; `flags` is a mask of ANALYTICS, BARCODES, ..."""
+def posting_v4(posting: SimPosting, flags: int, now_us: int) -> bytes:
+    """Serialize `posting` in the v4 list shape at sandbox time `now_us` (the tariff in force
+    then); `flags` is a mask of ANALYTICS, BARCODES, ..."""
     body = _common(posting)
     body.update(
         {
@@ -236,7 +290,7 @@ def posting_v4(posting: SimPosting, flags: int) -> bytes:
             "financial_data": blocks.financial(posting) if flags & FINANCIAL else None,
             "legal_info": blocks.LEGAL if flags & LEGAL else None,
             "quantum_id": 0,
-            "tariffication": _tariff_v4(posting),
+            "tariffication": _tariff_v4(posting, now_us),
             "external_order": {"is_external": False, "platform_name": ""},
             "volume_weight": 0,
             "prr_option": "",
@@ -245,23 +299,26 @@ def posting_v4(posting: SimPosting, flags: int) -> bytes:
     return _encode(body)
 
 
-def _tariff_v3(posting: SimPosting) -> dict[str, Any]:
-    open_ = _is_open(posting)
+def _tariff_v3(posting: SimPosting, now_us: int) -> dict[str, Any]:
+    """The get shape: charges as text with a currency code beside them, no minimum charges."""
+    v4 = _tariff_v4(posting, now_us)
+    current, following = v4["current_tariff_charge"], v4["next_tariff_charge"]
     return {
-        "current_tariff_rate": 0,
-        "current_tariff_type": "no_discount" if open_ else "",
-        "current_tariff_charge": "",
+        "current_tariff_rate": v4["current_tariff_rate"],
+        "current_tariff_type": v4["current_tariff_type"],
+        "current_tariff_charge": current["amount"] if current else "",
         "current_tariff_charge_currency_code": "RUB",
-        "next_tariff_rate": 1 if open_ else 0,
-        "next_tariff_type": "commission" if open_ else "",
-        "next_tariff_charge": "50" if open_ else "",
-        "next_tariff_starts_at": (from_us(posting.shipment_date + US_PER_S) if open_ else None),
+        "next_tariff_rate": v4["next_tariff_rate"],
+        "next_tariff_type": v4["next_tariff_type"],
+        "next_tariff_charge": following["amount"] if following else "",
+        "next_tariff_starts_at": v4["next_tariff_starts_at"],
         "next_tariff_charge_currency_code": "RUB",
     }
 
 
-def posting_get(posting: SimPosting, flags: int) -> dict[str, Any]:
-    """Build the `/v3/posting/fbs/get` posting (the value of `result`) as a dict."""
+def posting_get(posting: SimPosting, flags: int, now_us: int) -> dict[str, Any]:
+    """Build the `/v3/posting/fbs/get` posting (the value of `result`) at sandbox time `now_us`
+    as a dict."""
     body = _common(posting)
     body.update(
         {
@@ -303,7 +360,7 @@ def posting_get(posting: SimPosting, flags: int) -> dict[str, Any]:
             ),
             "related_weight_postings": [],
             "prr_option": {"code": "", "price": "", "currency_code": "RUB", "floor": ""},
-            "tariffication": _tariff_v3(posting),
+            "tariffication": _tariff_v3(posting, now_us),
         }
     )
     return body

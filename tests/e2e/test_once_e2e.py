@@ -167,8 +167,8 @@ def test_once_retries_server_errors_and_succeeds(
     assert result.returncode == 0, explain(result)
     statuses = [call["status"] for call in api_calls(sb)]
     assert set(answers) <= set(statuses), statuses
-    if answers:
-        assert "ozon_retry" in result.stderr
+    if answers:  # two failures then answers: retried (debug lines only), no outage logged
+        assert "ozon_retry" not in result.stderr and "ozon_unavailable" not in result.stderr
     sb.set_knobs(error_rate=0.0)
     assert_status_matches_sandbox(daemon, sandbox_watched(sb))
 
@@ -242,7 +242,30 @@ def test_nobody_listening_exits_75_after_retrying(make_daemon: MakeDaemon) -> No
 
     assert result.returncode == 75, explain(result)
     assert_plain_last_line(result, "shop-1")
-    assert "ozon_retry" in result.stderr, "the connection was retried before giving up"
+    outage = [line for line in result.stderr.splitlines() if '"ozon_unavailable"' in line]
+    assert len(outage) == 1, "retried (3 attempts in 2 s) and logged as one outage"
+    assert "ConnectError" in json.loads(outage[0])["reason"]
+
+
+def test_once_logs_an_outage_once_and_its_end(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon
+) -> None:
+    sb = start_sandbox("--scenario", "demo")
+    sb.set_knobs(fail_next=4)
+    daemon = make_daemon(sb.base_url, retry_for="60s")
+
+    result = daemon.once()
+
+    assert result.returncode == 0, explain(result)
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    events = [entry["event"] for entry in logged]
+    assert events.count("ozon_unavailable") == 1 and events.count("ozon_recovered") == 1
+    assert events.index("ozon_unavailable") < events.index("ozon_recovered")
+    assert "ozon_retry" not in events, "retries are debug lines"
+    down = next(entry for entry in logged if entry["event"] == "ozon_unavailable")
+    assert (down["level"], down["status"]) == ("warning", 503)
+    up = next(entry for entry in logged if entry["event"] == "ozon_recovered")
+    assert up["level"] == "info" and up["duration"] > 0
 
 
 # ---------------------------------------------------------------- several accounts

@@ -1,4 +1,4 @@
-"""OzonClient.cancel against respx: never blindly re-sent, retried only when surely not sent."""
+"""OzonClient.cancel against respx: one request, never retried; the outcome told by the error."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from daemon.ozon import (
     OzonAuthError,
     OzonCancelOutcomeUnknown,
     OzonClient,
+    OzonNotSent,
     OzonRateLimited,
-    OzonUnavailable,
     RateLimiter,
 )
 from tests.conftest import OZON_FIXTURES, FakeTime
@@ -114,49 +114,107 @@ async def test_a_cancel_with_an_unknown_outcome_is_not_resent(
     [httpx.ConnectError("[Errno 111] Connection refused"), httpx.ConnectTimeout("no SYN-ACK")],
     ids=["connection-refused", "connect-timeout"],
 )
-async def test_a_cancel_that_never_reached_ozon_is_retried(
+async def test_a_cancel_that_never_reached_ozon_is_not_retried_and_says_not_sent(
     ozon: respx.MockRouter, fake_time: FakeTime, refusal: Exception
 ) -> None:
-    route = ozon.post(CANCEL).mock(side_effect=[refusal, refusal, ok()])
+    route = ozon.post(CANCEL).mock(side_effect=[refusal, ok()])
     async with make_client(fake_time) as client:
-        await client.cancel("87341265-0117-1", 352, "out of stock")
-    assert route.call_count == 3
-    assert fake_time.sleeps == [1.0, 2.0]
+        with pytest.raises(OzonNotSent) as caught:
+            await client.cancel("87341265-0117-1", 352, "out of stock")
+    assert route.call_count == 1
+    assert fake_time.sleeps == []
+    assert caught.value.path == CANCEL and "not sent" in str(caught.value)
 
 
-async def test_a_rate_limited_cancel_is_retried_after_retry_after(
+async def test_a_rate_limited_cancel_is_raised_at_once_with_ozons_retry_after(
     ozon: respx.MockRouter, fake_time: FakeTime
 ) -> None:
     limited = httpx.Response(
-        429, headers={"retry-after": "1"}, json=fixture_json("error_429_rate_limit.json")["body"]
+        429, headers={"retry-after": "7"}, json=fixture_json("error_429_rate_limit.json")["body"]
     )
     route = ozon.post(CANCEL).mock(side_effect=[limited, ok()])
     async with make_client(fake_time) as client:
-        await client.cancel("87341265-0117-1", 352, "out of stock")
-    assert route.call_count == 2
-    assert fake_time.sleeps == [1.0]
-
-
-async def test_a_cancel_that_never_connects_within_retry_for_is_unavailable(
-    ozon: respx.MockRouter, fake_time: FakeTime
-) -> None:
-    ozon.post(CANCEL).mock(side_effect=httpx.ConnectError("refused"))
-    async with make_client(fake_time, retry_for=10.0) as client:
-        with pytest.raises(OzonUnavailable):
+        with pytest.raises(OzonRateLimited) as caught:
             await client.cancel("87341265-0117-1", 352, "out of stock")
-    assert fake_time.sleeps == [1.0, 2.0, 4.0, 3.0]  # the last one ends at retry_for
+    assert route.call_count == 1
+    assert fake_time.sleeps == []
+    assert (caught.value.status, caught.value.code, caught.value.retry_after) == (429, 8, 7.0)
 
 
-async def test_a_cancel_rate_limited_past_retry_for_raises_rate_limited(
-    ozon: respx.MockRouter, fake_time: FakeTime
+@pytest.mark.parametrize(
+    ("failure", "error_class"),
+    [
+        (httpx.Response(429, json={"code": 8, "message": "rate limit"}), OzonRateLimited),
+        (httpx.Response(429, headers={"retry-after": "1"}, json={"code": 8}), OzonRateLimited),
+        (
+            httpx.Response(500, json={"code": 13, "message": "Internal error"}),
+            OzonCancelOutcomeUnknown,
+        ),
+        (httpx.Response(503), OzonCancelOutcomeUnknown),
+        (httpx.ReadTimeout("timed out"), OzonCancelOutcomeUnknown),
+        (httpx.ConnectTimeout("no SYN-ACK"), OzonNotSent),
+        (httpx.Response(400, json={"code": 9, "message": "Circle is open"}), OzonNotSent),
+        (httpx.Response(408, text="Request Timeout"), OzonCancelOutcomeUnknown),
+    ],
+    ids=[
+        "429",
+        "429-retry-after",
+        "500",
+        "503",
+        "read-timeout",
+        "connect-timeout",
+        "400-circle-open",
+        "408",
+    ],
+)
+async def test_a_cancel_is_sent_exactly_once_whatever_the_answer(
+    ozon: respx.MockRouter,
+    fake_time: FakeTime,
+    failure: Exception | httpx.Response,
+    error_class: type[Exception],
 ) -> None:
-    ozon.post(CANCEL).mock(
-        return_value=httpx.Response(429, headers={"retry-after": "1"}, json={"code": 8})
+    route = ozon.post(CANCEL).mock(side_effect=[failure, ok(), ok(), ok()])
+    async with make_client(fake_time, retry_for=600.0) as client:
+        with pytest.raises(error_class):
+            await client.cancel("87341265-0117-1", 352, "out of stock")
+    assert route.call_count == 1
+    assert fake_time.sleeps == []
+
+
+@pytest.mark.parametrize("status", [408, 410, 413, 422, 499])
+async def test_a_4xx_on_cancel_that_is_not_a_documented_refusal_is_an_unknown_outcome(
+    ozon: respx.MockRouter, fake_time: FakeTime, status: int
+) -> None:
+    route = ozon.post(CANCEL).mock(
+        return_value=httpx.Response(status, json={"code": 2, "message": "something else"})
     )
-    async with make_client(fake_time, retry_for=3.0) as client:
-        with pytest.raises(OzonRateLimited):
+    async with make_client(fake_time) as client:
+        with pytest.raises(OzonCancelOutcomeUnknown) as caught:
             await client.cancel("87341265-0117-1", 352, "out of stock")
-    assert fake_time.sleeps == [1.0, 1.0, 1.0]
+    assert route.call_count == 1
+    assert caught.value.status == status
+    assert "not a documented refusal" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"code": 3, "message": "HAS_INCORRECT_CANCEL_REASON"}),
+        (404, {"code": 5, "message": "POSTING_NOT_FOUND"}),
+        (409, {"code": 10, "message": "request conflict"}),
+    ],
+    ids=["400", "404", "409"],
+)
+async def test_a_documented_4xx_on_cancel_is_a_refusal(
+    ozon: respx.MockRouter, fake_time: FakeTime, status: int, body: dict[str, Any]
+) -> None:
+    route = ozon.post(CANCEL).mock(return_value=httpx.Response(status, json=body))
+    async with make_client(fake_time) as client:
+        with pytest.raises(OzonAPIError) as caught:
+            await client.cancel("87341265-0117-1", 352, "out of stock")
+    assert type(caught.value) is OzonAPIError
+    assert (caught.value.status, caught.value.message) == (status, body["message"])
+    assert route.call_count == 1
 
 
 async def test_a_wrong_cancel_reason_is_an_api_error_with_ozons_code_and_message(

@@ -83,13 +83,14 @@ def texts_of(error: BaseException) -> str:
     ("fixture", "error_class", "code"),
     [
         ("error_403_bad_key.json", OzonAuthError, 7),
+        ("error_403_access_denied_legacy.json", OzonAuthError, "ACCESS_DENIED"),
         ("error_400_missing_window.json", OzonAPIError, 3),
         ("error_400_bad_json.json", OzonAPIError, 3),
     ],
-    ids=["403-auth", "400-missing-window", "400-bad-json"],
+    ids=["403-auth", "403-auth-older-body", "400-missing-window", "400-bad-json"],
 )
 async def test_error_fixtures_map_to_their_error_class_without_retrying(
-    ozon: respx.MockRouter, fake_time: FakeTime, fixture: str, error_class: type, code: int
+    ozon: respx.MockRouter, fake_time: FakeTime, fixture: str, error_class: type, code: int | str
 ) -> None:
     route = ozon.post(GET).mock(return_value=error_response(fixture))
     async with make_client(fake_time) as client:
@@ -100,11 +101,25 @@ async def test_error_fixtures_map_to_their_error_class_without_retrying(
     assert route.call_count == 1
     assert fake_time.sleeps == []
     assert error.code == code
-    assert error.message == fixture_json(fixture)["body"]["message"]
+    body = fixture_json(fixture)["body"]
+    assert error.message == body.get("error", body)["message"]
     assert error.path == GET
     assert error.status == fixture_json(fixture)["_http"]["status"]
     assert str(error.status) in str(error) and GET in str(error)
     assert error.message in str(error)
+
+
+async def test_an_error_body_in_no_known_shape_is_quoted_in_the_error(
+    ozon: respx.MockRouter, fake_time: FakeTime
+) -> None:
+    body = {"detail": "filter.since is required", "status": 400}
+    ozon.post(GET).mock(return_value=httpx.Response(400, json=body))
+    async with make_client(fake_time) as client:
+        with pytest.raises(OzonAPIError) as caught:
+            await client.get("1-1-1")
+    assert caught.value.code is None
+    assert "filter.since is required" in caught.value.message
+    assert "filter.since is required" in str(caught.value)
 
 
 async def test_401_is_an_auth_error_that_says_what_to_check(
@@ -348,7 +363,7 @@ async def test_server_date_and_clock_skew_come_from_the_last_date_header(
         assert client.clock_skew() == 5.0
 
 
-async def test_a_retry_logs_one_warning_with_path_status_attempt_and_wait(
+async def test_a_retry_that_then_succeeds_logs_only_a_debug_line_with_path_status_and_wait(
     ozon: respx.MockRouter, fake_time: FakeTime
 ) -> None:
     ozon.post(GET).mock(side_effect=[httpx.Response(503), httpx.Response(200, json=GET_OK)])
@@ -357,7 +372,7 @@ async def test_a_retry_logs_one_warning_with_path_status_attempt_and_wait(
             await client.get("87341265-0117-1")
     (entry,) = logs
     assert entry["event"] == "ozon_retry"
-    assert entry["log_level"] == "warning"
+    assert entry["log_level"] == "debug"
     assert (entry["path"], entry["status"], entry["attempt"], entry["wait"]) == (GET, 503, 1, 1.0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -257,3 +258,121 @@ def test_answers_under_the_cancellation_knobs_validate(fbs_openapi: dict[str, An
                 answer = get(number)
                 assert answer.json()["result"]["status"] == status
                 validate(answer.json(), get_schema, fbs_openapi)
+
+
+# ---------------------------------------------------------------- ratings and tariffs (issue 20)
+
+RATING_SUMMARY, ERROR_INDEX = "/v1/rating/summary", "/v1/rating/index/fbs/info"
+
+
+def test_rating_answers_validate_against_their_documents(
+    client: httpx.Client, seller_openapi: dict[str, Any], rating_index_openapi: dict[str, Any]
+) -> None:
+    summary = client.post(RATING_SUMMARY, json={})
+    index = client.post(ERROR_INDEX, json={})
+    assert (summary.status_code, index.status_code) == (200, 200)
+    validate(summary.json(), response_schema(seller_openapi, RATING_SUMMARY), seller_openapi)
+    validate(index.json(), response_schema(rating_index_openapi, ERROR_INDEX), rating_index_openapi)
+    items = {item["rating"]: item for item in summary.json()["groups"][0]["items"]}
+    assert {"rating_order_cancellation", "rating_shipment_delay"} <= set(items)
+    for item in items.values():
+        assert item["status"] in ("OK", "WARNING", "CRITICAL")
+        assert item["change"]["direction"].startswith("DIRECTION_")
+    body = index.json()
+    assert len(body["defects"]) == 14
+    assert body["period_to"] == body["defects"][-1]["date"]
+    assert 0 <= body["index"] <= 1  # the sandbox writes a fraction
+
+
+def test_rating_methods_answer_403_for_a_key_without_the_role(
+    seller_openapi: dict[str, Any],
+) -> None:
+    options = SandboxOptions(
+        scenario="empty",
+        events=False,
+        knobs=Knobs(rate_limit=0, forbidden_methods=[RATING_SUMMARY, ERROR_INDEX]),
+    )
+    with Sandbox(options) as sb:
+        headers = {"Client-Id": sb.client_id, "Api-Key": sb.api_key}
+        with httpx.Client(base_url=sb.base_url, headers=headers) as http:
+            answers = [http.post(path, json={}) for path in (RATING_SUMMARY, ERROR_INDEX)]
+            roles = http.post("/v1/roles", json={}).json()
+    assert [a.status_code for a in answers] == [403, 403]
+    for answer in answers:
+        assert answer.json() == _fixture("error_403_missing_role.json")["body"]
+        validate(answer.json(), RPC_STATUS, seller_openapi)
+    listed = {method for role in roles["roles"] for method in role["methods"]}
+    assert RATING_SUMMARY not in listed and ERROR_INDEX not in listed
+
+
+def _open_postings(client: httpx.Client) -> list[dict[str, Any]]:
+    pages = _pages(
+        client, "/v4/posting/fbs/unfulfilled/list", {"limit": 100, "filter": WINDOW, "with": {}}
+    )
+    return [posting for page in pages for posting in page["postings"]]
+
+
+def test_postings_carry_a_tariff_timeline_that_follows_the_clock(
+    bulk: Sandbox, client: httpx.Client
+) -> None:
+    now = bulk.now()
+    postings = _open_postings(client)
+    soon = marker = 0
+    for posting in postings:
+        steps = posting["tariffication_steps"]
+        tariff = posting["tariffication"]
+        assert steps[-1]["tariff_deadline_at"].startswith("9999-12-31")
+        assert [s["tariff_type"] for s in steps][:2] == ["discount", "discount"]
+        assert all(s["min_charge"] for s in steps if s["tariff_type"] == "commission")
+        current = next(
+            s
+            for s in steps
+            if s["tariff_deadline_at"].startswith("9999")
+            or datetime.fromisoformat(s["tariff_deadline_at"].replace("Z", "+00:00")) >= now
+        )
+        assert (tariff["current_tariff_type"], tariff["current_tariff_rate"]) == (
+            current["tariff_type"],
+            current["tariff_rate"],
+        )
+        assert tariff["current_tariff_charge"] == current["tariff_charge"]
+        starts = tariff["next_tariff_starts_at"]
+        if starts.startswith("9999-12-31"):
+            marker += 1
+            assert tariff["next_tariff_charge"] is None
+            continue
+        at = datetime.fromisoformat(starts.replace("Z", "+00:00"))
+        assert at == datetime.fromisoformat(
+            current["tariff_deadline_at"].replace("Z", "+00:00")
+        ) + timedelta(seconds=1)
+        soon += at - now <= timedelta(hours=2)
+    assert soon >= 5, "some postings reach their next tariff step within two hours"
+    assert marker >= 5, "the long-overdue ones are in their last step"
+
+
+def test_the_tariff_steps_up_when_sandbox_time_passes_its_deadline() -> None:
+    options = SandboxOptions(scenario="empty", events=False, knobs=Knobs(rate_limit=0))
+    with Sandbox(options) as sb:
+        number = sb.add_posting(sb.now() + timedelta(minutes=30))
+        before = sb.posting(number)["tariffication"]
+        sb.advance(3600)
+        after = sb.posting(number)["tariffication"]
+    assert (before["current_tariff_type"], before["current_tariff_rate"]) == ("discount", 2)
+    assert before["next_tariff_type"] == "commission"
+    assert (after["current_tariff_type"], after["current_tariff_rate"]) == ("commission", 1)
+    assert after["current_tariff_charge"] == before["next_tariff_charge"]
+
+
+def test_blocked_postings_name_the_missing_data_and_their_skus(client: httpx.Client) -> None:
+    missing: dict[str, int] = {}
+    for posting in _open_postings(client):
+        skus = {p["sku"] for p in posting["products"]}
+        for name, listed in posting["requirements"].items():
+            if listed:
+                missing[name] = missing.get(name, 0) + 1
+                assert {int(sku) for sku in listed} <= skus
+                assert "ship" not in posting["available_actions"]
+    assert set(missing) == {
+        "products_requiring_mandatory_mark",
+        "products_requiring_gtd",
+        "products_requiring_country",
+    }

@@ -78,6 +78,7 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.notify.render", {"daemon.notify.words"}),
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
+        ("daemon.advice", {"daemon.models"}),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -186,3 +187,9 @@ def test_once_run_and_the_demo_share_one_after_cycle_pipeline() -> None:
     assert calls_of("after_cycle") == {"daemon.once", "daemon.service", "daemon.demo"}
     for step in ("queue_due_digests", "check_key_expiry", "prune_if_due"):
         assert calls_of(step) == {"daemon.aftercycle"}, step
+
+
+def test_the_ship_or_cancel_advice_uses_only_the_standard_library_and_models() -> None:
+    import sys
+
+    assert external_roots("daemon.advice") <= set(sys.stdlib_module_names)

@@ -25,22 +25,33 @@ from daemon.ozon.parse import (
     parse_list_page,
     parse_unfulfilled_page,
 )
-from tests.conftest import FBS_OPENAPI_2026, OZON_FIXTURES, SELLER_OPENAPI_2025
+from daemon.ozon.ratings import parse_error_index, parse_rating_summary
+from tests.conftest import (
+    FBS_OPENAPI_2026,
+    OZON_FIXTURES,
+    RATING_INDEX_OPENAPI,
+    SELLER_OPENAPI_2025,
+)
 
 # Every fixture file is classified here, so a new fixture fails the inventory test until it is.
 RESPONSE_FIXTURES = {
     "v4_unfulfilled_list.response.page1.json": parse_unfulfilled_page,
     "v4_unfulfilled_list.response.page2_last.json": parse_unfulfilled_page,
+    "v4_unfulfilled_list.response.string_price.json": parse_unfulfilled_page,
     "v4_fbs_list.response.json": parse_list_page,
     "v3_fbs_get.response.json": parse_get,
     "v1_cancel_reason.response.json": parse_cancel_reasons,
     "v2_cancel_reason_list.response.json": parse_cancel_reason_list,
     "v2_cancel.response.json": parse_cancel_result,
+    "v1_rating_summary.response.json": parse_rating_summary,
+    "v1_rating_index_fbs_info.response.json": parse_error_index,
 }
 ERROR_FIXTURES = {
     "error_400_bad_json.json": (400, 3),
     "error_400_missing_window.json": (400, 3),
     "error_403_bad_key.json": (403, 7),
+    "error_403_access_denied_legacy.json": (403, "ACCESS_DENIED"),
+    "error_403_missing_role.json": (403, 7),
     "error_429_rate_limit.json": (429, 8),
     "v2_cancel.error_wrong_reason.json": (400, 3),
 }
@@ -95,7 +106,7 @@ def a_posting(**changes: Any) -> dict[str, Any]:
 
 
 def test_every_fixture_file_is_classified() -> None:
-    documents = {FBS_OPENAPI_2026.name, SELLER_OPENAPI_2025.name}  # the OpenAPI documents
+    documents = {FBS_OPENAPI_2026.name, SELLER_OPENAPI_2025.name, RATING_INDEX_OPENAPI.name}
     on_disk = {path.name for path in OZON_FIXTURES.glob("*.json")} - documents
     known = set(RESPONSE_FIXTURES) | set(ERROR_FIXTURES) | REQUEST_FIXTURES | NOT_CLIENT_FIXTURES
     assert on_disk == known
@@ -116,7 +127,41 @@ def test_error_fixtures_give_ozons_code_and_message(name: str) -> None:
     body = fixture.get("body", fixture)
     status, code = ERROR_FIXTURES[name]
     assert fixture.get("_http", {}).get("status", 400) == status
-    assert parse_error_body(json.dumps(body).encode()) == (code, body["message"])
+    message = body.get("error", body)["message"]  # rpcStatus, or the older {"error": {...}}
+    assert parse_error_body(json.dumps(body).encode()) == (code, message)
+
+
+def test_the_older_error_body_gives_its_code_name_and_message() -> None:
+    body = fixture_json("error_403_access_denied_legacy.json")["body"]
+    assert parse_error_body(json.dumps(body).encode()) == (
+        "ACCESS_DENIED",
+        "Invalid Api-Key, please contact support",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"result": null}',
+        b'{"error": "Unauthorized"}',
+        b'{"error": {"data": []}}',
+        b'{"message": 5, "code": 3}',
+        b"[]",
+        b'"Bad Gateway"',
+        b"null",
+    ],
+    ids=["json-object", "error-string", "error-empty", "wrong-types", "array", "string", "null"],
+)
+def test_an_error_body_in_neither_shape_gives_its_first_characters(body: bytes) -> None:
+    assert parse_error_body(body) == (None, body.decode())
+
+
+def test_a_long_unknown_json_error_body_is_cut_to_200_characters_on_one_line() -> None:
+    body = json.dumps({"detail": "x" * 500, "trace": ["a", "b"]}, indent=2).encode()
+    code, message = parse_error_body(body)
+    assert code is None
+    assert message.startswith('{ "detail": "xxx') and "\n" not in message
+    assert len(message) <= 200
 
 
 def test_unfulfilled_page_gives_postings_with_aware_utc_dates_and_paging() -> None:
@@ -182,6 +227,48 @@ def test_get_reads_string_price_with_currency_code_and_object_prr_option() -> No
     (product,) = posting.products
     assert (product.price, product.currency) == ("590.0000", "RUB")
     assert posting.next_tariff_starts_at == datetime(2026, 11, 26, 10, 0, 1, tzinfo=UTC)
+
+
+def test_a_list_page_with_string_prices_keeps_each_products_currency_code() -> None:
+    page = parse_unfulfilled_page(fixture_bytes("v4_unfulfilled_list.response.string_price.json"))
+    (posting,) = page.postings
+    assert [(p.sku, p.price, p.currency) for p in posting.products] == [
+        (1733344455, "1390.000000", "RUB"),
+        (1733344466, "45.500000", "CNY"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("price", "beside", "expected"),
+    [
+        ({"amount": "590", "currency": "RUB"}, {}, ("590", "RUB")),
+        ({"amount": "590", "currency_code": "KZT"}, {}, ("590", "KZT")),
+        ({"amount": 590.5}, {"currency_code": "BYN"}, ("590.5", "BYN")),
+        ("1390.000000", {"currency_code": "RUB"}, ("1390.000000", "RUB")),
+        (1390, {"currency_code": "RUB"}, ("1390", "RUB")),
+        ("1390.000000", {}, ("1390.000000", "")),
+        (None, {"currency_code": "RUB"}, ("", "RUB")),
+    ],
+    ids=[
+        "object",
+        "object-currency-code",
+        "object-without-currency",
+        "string",
+        "number",
+        "string-without-currency",
+        "no-price",
+    ],
+)
+def test_the_currency_is_kept_wherever_the_price_is_in_lists_and_get(
+    price: Any, beside: dict[str, str], expected: tuple[str, str]
+) -> None:
+    posting = a_posting()
+    posting["products"][0].pop("currency_code", None)
+    posting["products"][0].update(price=price, **beside)
+    (listed,) = parse_list_page(page_bytes([posting])).postings
+    got = parse_get(json.dumps({"result": posting}).encode())
+    assert (listed.products[0].price, listed.products[0].currency) == expected
+    assert (got.products[0].price, got.products[0].currency) == expected
 
 
 def test_v4_posting_tolerates_get_style_fields_and_array_tariffication() -> None:

@@ -28,8 +28,8 @@ def test_bulk_scenario_is_the_same_for_the_same_seed_and_start() -> None:
     one = scenario.build("bulk", 300, NOW_US, seed=11)
     two = scenario.build("bulk", 300, NOW_US, seed=11)
     other = scenario.build("bulk", 300, NOW_US, seed=12)
-    assert [wire.posting_v4(p, 0) for p in one.postings] == [
-        wire.posting_v4(p, 0) for p in two.postings
+    assert [wire.posting_v4(p, 0, NOW_US) for p in one.postings] == [
+        wire.posting_v4(p, 0, NOW_US) for p in two.postings
     ]
     assert [p.posting_number for p in one.postings] != [p.posting_number for p in other.postings]
     assert [(e.offset_s, e.kind, e.posting_number) for e in one.events] == [
@@ -70,9 +70,9 @@ def test_bulk_scenario_mixes_every_kind_of_deadline_and_status() -> None:
 
 def test_a_generated_posting_is_about_as_big_as_the_fixtures() -> None:
     postings = scenario.build("bulk", 200, NOW_US, seed=1).postings
-    sizes = [len(wire.posting_v4(p, 0)) for p in postings]
+    sizes = [len(wire.posting_v4(p, 0, NOW_US)) for p in postings]
     assert 2000 <= sum(sizes) / len(sizes) <= 4000
-    decoded = json.loads(wire.posting_v4(postings[0], wire.ANALYTICS))
+    decoded = json.loads(wire.posting_v4(postings[0], wire.ANALYTICS, NOW_US))
     assert decoded["analytics_data"]["warehouse_id"] == postings[0].route.warehouse_id
 
 
