@@ -45,6 +45,7 @@ from daemon.cancel_plan import (
     CancelReport,
     as_cancelled,
     changed_fields,
+    clock_guard,
     dry_run_plan,
     error_key,
     is_cancelled,
@@ -99,7 +100,11 @@ class CancelExecutor:
     @property
     def sends(self) -> bool:
         """True when cancel requests are sent; False is a dry run. Decided here only."""
-        return self.job.rules.cancel.enabled and not self.job.dry_run
+        return self.job.current_rules().cancel.enabled and not self.job.dry_run
+
+    def _still_sends(self) -> bool:
+        """`sends` asked again now (a method: the live setting may change between calls)."""
+        return self.sends
 
     @contextmanager
     def _commit(self) -> Iterator[AlertBatch]:
@@ -154,7 +159,7 @@ class CancelExecutor:
                 f"{action.claimed_at + SETTLE:%H:%M:%S}", dry_run=False,
             )  # fmt: skip
             return
-        if fresh.can_cancel and fresh.status in job.rules.cancel.statuses:
+        if fresh.can_cancel and fresh.status in job.current_rules().cancel.statuses:
             if tuple(retried_key(fresh)) not in self.store.fired_keys(job.name, [number]):
                 reason = f"outcome unknown; a re-read shows it still {fresh.status}: one more try"
                 with self._commit() as alerts:
@@ -213,7 +218,7 @@ class CancelExecutor:
         if not self.sends:
             self._report_dry_run(selected, watched)
             return self.report
-        job, cancel = self.job, self.job.rules.cancel
+        job, cancel = self.job, self.job.current_rules().cancel
         numbers = [s.posting.posting_number for s in selected]
         plan = plan_cycle(
             selected,
@@ -228,6 +233,13 @@ class CancelExecutor:
                 for selection, reason in plan.held:
                     self._hold_back(alerts, selection, reason)
         for selection in plan.send:
+            if not self._still_sends():  # a reload turned cancelling off: nothing more
+                log.info(
+                    "cancel_postponed", account=job.name,
+                    posting_number=selection.posting.posting_number,
+                    reason="cancel.enabled is now false", dry_run=False,
+                )  # fmt: skip
+                continue
             if self._unreachable:
                 log.info(
                     "cancel_postponed", account=job.name,
@@ -243,7 +255,7 @@ class CancelExecutor:
         """A dry run: journal each selection once as a planned cancellation and report it as
         `would_cancel` (once per deadline), in one commit; nothing is sent."""
         self.report.dry_run = True
-        plan = dry_run_plan(selected, watched, self.job.rules.cancel)
+        plan = dry_run_plan(selected, watched, self.job.current_rules().cancel)
         reasons = {selection.posting.posting_number: reason for selection, reason in plan}
         with self._commit() as alerts:
             planned = self.store.record_planned(self.job.name, CANCEL, reasons.items(), self.now)
@@ -260,8 +272,8 @@ class CancelExecutor:
     async def _attempt(self, selection: CancelSelection) -> None:
         """Claim, re-read, check and cancel one selected posting."""
         job, store, listed = self.job, self.store, selection.posting
-        number, cancel = listed.posting_number, job.rules.cancel
-        if number in store.holds(self.now):
+        number, cancel = listed.posting_number, job.current_rules().cancel
+        if store.is_held(number, self.now):
             self._left_alone(None, selection, "held by the seller")
             return
         claim = store.claim_action(
@@ -275,12 +287,12 @@ class CancelExecutor:
             return
         try:
             fresh = await job.client.get(number)
-        except OzonError as err:
+        except OzonError as err:  # nothing sent, nothing for the seller to do: next cycle
             self._unreachable = isinstance(err, OzonTransportError)
-            self._failed(claim, error_key(listed), listed, f"not sent: the re-read failed: {err}")
+            self._skipped(claim, number, f"not sent: the re-read failed, tried next cycle: {err}")
             return
         changed = changed_fields(listed, fresh)
-        why_not = not_cancellable_reason(fresh, self.now, job.rules)
+        why_not = not_cancellable_reason(fresh, self.now, job.current_rules())
         if changed or why_not:
             reason = (
                 f"not sent: {changed} between listing and re-reading; left alone this cycle"
@@ -301,13 +313,24 @@ class CancelExecutor:
         if refusal is not None:
             self._failed(claim, refused_key(fresh), fresh, refusal)
             return
-        if number in store.holds(self.now):  # a hold placed while we were reading
-            self._left_alone(claim, selection, "held by the seller", "not sent: held by the seller")
+        stop = self._stop_before_send(number)  # right before the request: live settings
+        if stop is not None:
+            self._left_alone(claim, selection, stop, f"not sent: {stop}")
             return
         await self._send(claim, selection, fresh)
 
+    def _stop_before_send(self, number: str) -> str | None:
+        """Why `number` must not be sent now, asked right before every single request: the
+        live `cancel.enabled` (a reload may have turned it off during the cycle), a hold
+        (`hold`, `hold --all`) placed meanwhile, and the clock against Ozon's latest Date."""
+        if not self._still_sends():
+            return "cancel.enabled is now false (the configuration was reloaded)"
+        if self.store.is_held(number, self.now):
+            return "held by the seller"
+        return clock_guard(self.job.client.clock_skew())
+
     async def _send(self, claim: int, selection: CancelSelection, fresh: Posting) -> None:
-        job, number, cancel = self.job, fresh.posting_number, self.job.rules.cancel
+        job, number, cancel = self.job, fresh.posting_number, self.job.current_rules().cancel
         self.report.requests += 1
         try:
             await job.client.cancel(number, cancel.reason_id, cancel.reason_message)
@@ -324,9 +347,7 @@ class CancelExecutor:
         except (OzonRateLimited, OzonNotSent) as err:  # not applied: a later cycle re-reads
             # Not a refusal and nothing to tell the seller: the claim ends `skipped` (history:
             # cancel_skipped), so a later cycle re-reads and re-checks before any new request.
-            reason = f"not sent, tried again after a re-read: {err}"
-            self.store.finish_action(claim, "skipped", self.now, reason=reason)
-            log.info("cancel_skipped", account=job.name, posting_number=number, reason=reason)
+            self._skipped(claim, number, f"not sent, tried again after a re-read: {err}")
             return
         except OzonAuthError as err:
             reason = f"Ozon refused the cancel ({err.status}): the API key lacks the role ({err})"
@@ -386,12 +407,21 @@ class CancelExecutor:
     def _left_alone(
         self, claim: int | None, selection: CancelSelection, reason: str, journal: str = ""
     ) -> None:
-        """Not sent this cycle: finish the claim (if any) as failed (with `journal`, default
-        `reason`) and report `would_cancel` with `reason`, in one commit."""
+        """Not sent this cycle: finish the claim (if any) as skipped (history:
+        `cancel_skipped`, with `journal`, default `reason`) and report `would_cancel` with
+        `reason`, in one commit."""
         with self._commit() as alerts:
             if claim is not None:
-                self._finish(claim, "failed", journal or reason)
+                self.store.finish_action(claim, "skipped", self.now, reason=journal or reason)
             self._hold_back(alerts, selection, reason)
+
+    def _skipped(self, claim: int, number: str, reason: str) -> None:
+        """Decided not to send, nothing the seller must act on: `cancel_skipped`, no alert."""
+        self.store.finish_action(claim, "skipped", self.now, reason=reason)
+        log.info(
+            "cancel_skipped", account=self.job.name, posting_number=number, reason=reason,
+            dry_run=False,
+        )  # fmt: skip
 
     def _hold_back(self, alerts: AlertBatch, selection: CancelSelection, reason: str) -> None:
         self.report.held_back[selection.posting.posting_number] = reason

@@ -14,8 +14,9 @@ the CLI, the service, the after-cycle pipeline and the demo.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,7 @@ from daemon.job import AccountJob
 from daemon.notify.routes import Route, Router
 from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
+from daemon.policy_rules import Rules
 from daemon.store import Store
 
 __all__ = [
@@ -159,6 +161,13 @@ async def run_account_wakeup(
     return result
 
 
+def _live(live: Mapping[str, Rules], name: str, rules: Rules) -> Callable[[], Rules]:
+    """The account's rules as `live` holds them now (a reload updates it in place); `rules`
+    with cancelling off once the account has left the config."""
+    gone = dataclasses.replace(rules, cancel=dataclasses.replace(rules.cancel, enabled=False))
+    return lambda: live.get(name, gone)
+
+
 class Engine:
     """One config's accounts against one open store. Use `async with Engine(...) as engine`."""
 
@@ -173,6 +182,7 @@ class Engine:
         transport: httpx.AsyncBaseTransport | None = None,
         on_request: Callable[[RequestEvent], object] | None = None,
         wake_horizon: timedelta = timedelta(0),
+        live_rules: Mapping[str, Rules] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -180,6 +190,8 @@ class Engine:
         self.router = build_router(config, secrets)
         self.jobs: list[AccountJob] = []
         for account in config.accounts:
+            rules = config.rules_for(account)
+            live = None if live_rules is None else _live(live_rules, account.name, rules)
             client = make_client(
                 config, account, secrets, transport=transport, on_request=on_request
             )
@@ -187,11 +199,12 @@ class Engine:
                 AccountJob(
                     name=account.name,
                     client=client,
-                    rules=config.rules_for(account),
+                    rules=rules,
                     warehouse_ids=tuple(account.warehouse_ids),
                     routes=self.router.route_ids,
                     dry_run=dry_run,
                     wake_horizon=wake_horizon,
+                    live_rules=live,
                 )
             )
 

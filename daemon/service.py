@@ -44,6 +44,7 @@ from daemon.health import (
 from daemon.logs import register_secrets
 from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
+from daemon.policy_rules import Rules
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
 from daemon.store import Store
@@ -91,6 +92,8 @@ class Service:
         self._last: dict[str, CycleResult] = {}
         self._overdue: dict[str, int] = {}
         self._agenda: dict[str, list[tuple[datetime, str]]] = {}
+        self._live_rules: dict[str, Rules] = {}  # each account's rules, as configured now
+        self._publish_rules(config)
         names = [account.name for account in config.accounts]
         self.metrics = Metrics(names)
         self.health = Health(config.daemon.poll_interval, names, metrics=self.metrics,
@@ -142,6 +145,11 @@ class Service:
         for account in self.config.accounts:
             self._locks.setdefault(account.name, asyncio.Lock())
 
+    def _publish_rules(self, config: Config) -> None:
+        """Make `config`'s rules the ones every cancel executor obeys from its next request."""
+        self._live_rules.clear()
+        self._live_rules.update({a.name: config.rules_for(a) for a in config.accounts})
+
     def _make(self, config: Config, secrets: ResolvedSecrets) -> tuple[Engine, Outbox]:
         """The engine and outbox of `config`, built without touching the running ones."""
         assert self.store is not None  # noqa: S101 - set by run()
@@ -149,6 +157,7 @@ class Service:
             config, secrets, self.store, dry_run=self.dry_run,
             on_request=self.metrics.on_request,
             wake_horizon=WAKE_HORIZON_INTERVALS * config.daemon.poll_interval,
+            live_rules=self._live_rules,
         )  # fmt: skip
         daemon = config.daemon
         outbox = Outbox(
@@ -356,6 +365,9 @@ class Service:
         except BaseException:
             await engine.aclose()
             raise
+        # Published at once, before waiting for the cycles in flight: their cancel executors
+        # read it before every request, so `enabled = false` stops the very next one.
+        self._publish_rules(config)
         if config.database_path() != self.config.database_path():
             log.warning("database_change_ignored", reason="restart to use another database")
         if config.health.listen != self.config.health.listen:
