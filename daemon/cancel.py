@@ -116,7 +116,7 @@ class CancelExecutor:
 
     async def resolve_unknown(self) -> None:
         """Settle every open cancel claim of the account by re-reading its posting."""
-        for action in self.store.open_actions(self.job.name):
+        for action in self.store.open_actions(self.job.name, client_id=self.job.client.client_id):
             if action.kind != CANCEL or self._unreachable:
                 continue
             if action.dry_run:  # a dry-run claim never sent anything
@@ -277,8 +277,9 @@ class CancelExecutor:
             self._left_alone(None, selection, "held by the seller")
             return
         claim = store.claim_action(
-            job.name, number, CANCEL, self.now, dry_run=False, reason=selection.reason
-        )
+            job.name, number, CANCEL, self.now, dry_run=False, reason=selection.reason,
+            client_id=job.client.client_id,
+        )  # fmt: skip
         if claim is None:  # another claim is open, unknown or done: never a second request
             log.info(
                 "cancel_skipped", account=job.name, posting_number=number,
@@ -369,7 +370,7 @@ class CancelExecutor:
         self._unknown.clear()
         if not known:
             return
-        for action in self.store.open_actions(self.job.name):
+        for action in self.store.open_actions(self.job.name, client_id=self.job.client.client_id):
             if action.kind == CANCEL and not action.dry_run and action.posting_number in known:
                 await self._resolve(action, known[action.posting_number])
 

@@ -301,7 +301,8 @@ class _Cycle:
         self._count(alerts)
 
     def _cancelled_by_us(self, number: str) -> bool:
-        return self.store.may_have_acted(self.job.name, number, "cancel")
+        client_id = self.job.client.client_id
+        return self.store.may_have_acted(self.job.name, number, "cancel", client_id=client_id)
 
     def _record_sync_state(self) -> None:
         """The sync state, and api_error / recovered on a change, in one transaction."""

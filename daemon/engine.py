@@ -189,6 +189,7 @@ class Engine:
         self.now = now
         self.router = build_router(config, secrets)
         self.jobs: list[AccountJob] = []
+        self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
         for account in config.accounts:
             rules = config.rules_for(account)
             live = None if live_rules is None else _live(live_rules, account.name, rules)
@@ -236,4 +237,7 @@ class Engine:
         return OnceOutcome(results=tuple(results))
 
     async def _account_cycle(self, job: AccountJob) -> CycleResult:
-        return await run_account_cycle(self.store, job, self.now)
+        # One shop (Client-Id) at a time: entries splitting a shop by warehouse share its
+        # cancel claims, which one executor settles and claims while the other waits.
+        async with self._shops.setdefault(job.client.client_id, asyncio.Lock()):
+            return await run_account_cycle(self.store, job, self.now)
