@@ -32,6 +32,7 @@ and models; never the cycle, config, the engine or the CLI.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -207,6 +208,7 @@ class CancelExecutor:
         watched: int,
         cycle_error: str | None = None,
         now: datetime | None = None,
+        sent_before: int = 0,
     ) -> CancelReport:
         """Act on a complete listing's `selected` (soonest deadline first; `watched` postings
         were on watch, `cycle_error` says why the cycle failed) at `now` (default: the
@@ -219,6 +221,9 @@ class CancelExecutor:
             self._report_dry_run(selected, watched)
             return self.report
         job, cancel = self.job, self.job.current_rules().cancel
+        # `sent_before`: requests the shop (Client-Id) sent earlier in this poll interval
+        left = max(0, cancel.max_per_cycle - sent_before)
+        cancel = dataclasses.replace(cancel, max_per_cycle=left) if sent_before else cancel
         numbers = [s.posting.posting_number for s in selected]
         plan = plan_cycle(
             selected,

@@ -132,7 +132,7 @@ def tune_gc() -> None:
 
 
 async def run_account_cycle(
-    store: Store, job: AccountJob, now: Callable[[], datetime]
+    store: Store, job: AccountJob, now: Callable[[], datetime], budget: list[int] | None = None
 ) -> CycleResult:
     """One full cycle of one account: settle cancels of unknown outcome, run the sync cycle,
     then the cancel executor on its selections (only after a complete listing), and release
@@ -144,8 +144,11 @@ async def run_account_cycle(
     if result.listing_complete:
         error = None if result.error is None else str(result.error)
         await executor.execute(
-            result.selected, watched=result.watched, cycle_error=error, now=now()
-        )
+            result.selected, watched=result.watched, cycle_error=error, now=now(),
+            sent_before=0 if budget is None else budget[0],
+        )  # fmt: skip
+        if budget is not None:
+            budget[0] += executor.report.requests
     executor.finish()
     release(store, now(), job.routes, job.name)
     return result
@@ -190,6 +193,8 @@ class Engine:
         self.router = build_router(config, secrets)
         self.jobs: list[AccountJob] = []
         self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
+        # per Client-Id: when its poll interval began, and the cancel requests sent since
+        self._budgets: dict[str, tuple[datetime, list[int]]] = {}
         for account in config.accounts:
             rules = config.rules_for(account)
             live = None if live_rules is None else _live(live_rules, account.name, rules)
@@ -223,9 +228,10 @@ class Engine:
         """The job of the account named `name`."""
         return next(job for job in self.jobs if job.name == name)
 
-    async def cycle(self, name: str) -> CycleResult:
-        """One cycle of one account."""
-        return await self._account_cycle(self.job(name))
+    async def cycle(self, name: str, *, extra: bool = False) -> CycleResult:
+        """One cycle of one account; `extra` for the full cycle that follows a precise
+        wake-up: it shares `max_per_cycle` with the regular cycle of its poll interval."""
+        return await self._account_cycle(self.job(name), extra=extra)
 
     async def focused(self, name: str, numbers: Sequence[str]) -> CycleResult:
         """A precise wake-up of one account for the postings `numbers` (see run_focused)."""
@@ -233,11 +239,20 @@ class Engine:
 
     async def cycle_all(self) -> OnceOutcome:
         """One cycle of every account, concurrently; a failing account never stops the others."""
+        self._budgets.clear()  # one poll interval: every shop's max_per_cycle starts again
         results = await asyncio.gather(*(self._account_cycle(job) for job in self.jobs))
         return OnceOutcome(results=tuple(results))
 
-    async def _account_cycle(self, job: AccountJob) -> CycleResult:
+    async def _account_cycle(self, job: AccountJob, *, extra: bool = False) -> CycleResult:
         # One shop (Client-Id) at a time: entries splitting a shop by warehouse share its
-        # cancel claims, which one executor settles and claims while the other waits.
-        async with self._shops.setdefault(job.client.client_id, asyncio.Lock()):
-            return await run_account_cycle(self.store, job, self.now)
+        # cancel claims, which one executor settles and claims while the other waits, and its
+        # max_per_cycle, counted over one poll interval: a regular cycle more than half an
+        # interval after the shop's period began starts a new one; an extra cycle never does.
+        shop = job.client.client_id
+        async with self._shops.setdefault(shop, asyncio.Lock()):
+            now, half = self.now(), self.config.daemon.poll_interval / 2
+            since, sent = self._budgets.get(shop, (now, [0]))
+            if not extra and now - since >= half:
+                since, sent = now, [0]
+            self._budgets[shop] = (since, sent)
+            return await run_account_cycle(self.store, job, self.now, sent)

@@ -233,8 +233,8 @@ class Service:
 
         return job
 
-    async def _cycle(self, name: str) -> None:
-        """One full cycle of one account, then everything that follows a cycle."""
+    async def _cycle(self, name: str, *, extra: bool = False) -> None:
+        """One full cycle of one account (`extra`: after a wake-up), then what follows."""
         if self._stopping.is_set() or self.engine is None:
             return
         task = asyncio.current_task()
@@ -247,7 +247,7 @@ class Service:
             if name not in {job.name for job in engine.jobs}:
                 return  # the account left the config on a reload
             with self.guard.running(name):
-                result = await engine.cycle(name)
+                result = await engine.cycle(name, extra=extra)
             self._last[name] = result
             self._after_cycle(result)
         await self._pipeline(result)
@@ -302,8 +302,8 @@ class Service:
                 full_cycle = bool(result.selected)  # cancel rules need the complete listing
             self._schedule_wake(name)
         await self._deliver()
-        if full_cycle:
-            await self._cycle(name)
+        if full_cycle:  # shares max_per_cycle with the regular cycle of this interval
+            await self._cycle(name, extra=True)
 
     def _status_line(self) -> str:
         parts = []
@@ -365,9 +365,7 @@ class Service:
         except BaseException:
             await engine.aclose()
             raise
-        # Published at once, before waiting for the cycles in flight: their cancel executors
-        # read it before every request, so `enabled = false` stops the very next one.
-        self._publish_rules(config)
+        self._publish_rules(config)  # now, not after the cycles in flight: see AccountJob
         if config.database_path() != self.config.database_path():
             log.warning("database_change_ignored", reason="restart to use another database")
         if config.health.listen != self.config.health.listen:
