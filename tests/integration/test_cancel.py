@@ -403,6 +403,20 @@ async def test_a_moved_deadline_seen_on_re_reading_leaves_the_posting_alone_this
     assert "shipment_date" in report.held_back[number]
 
 
+async def test_a_deadline_moved_earlier_is_not_cancelled_in_the_cycle_that_reports_it(
+    sb: Sandbox, db: Path
+) -> None:
+    number = sb.add_posting(datetime.now(UTC) + 72 * HOUR)
+    fresh(sb, 5)  # the share breaker stays quiet
+    await cycle(db, sb)  # cached with its deadline in three days
+    sb.move_deadline(number, datetime.now(UTC) - 50 * HOUR)  # now long overdue
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []  # the seller gets one cycle to react to deadline_changed
+    assert [a["numbers"] for a in alerts_of(db, "deadline_changed")] == [[number]]
+    await cycle(db, sb)
+    assert len(cancel_calls(sb, number)) == 1
+
+
 async def test_a_hold_placed_after_the_listing_is_checked_again_before_sending(
     sb: Sandbox, db: Path
 ) -> None:
