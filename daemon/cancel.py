@@ -13,9 +13,12 @@ One `CancelExecutor` per account and cycle (the engine drives it around `run_cyc
                         `sends` is THE dry-run decision, made here at the side effect: false
                         (cancel.enabled false or --dry-run) journals each selection once as
                         planned and reports it as `would_cancel`, sending nothing. Otherwise
-                        `plan_cycle` (daemon.cancel_plan), then per posting: hold? -> claim
-                        (compare-and-set) -> `get` -> unchanged since the listing? -> still
-                        selected? -> hold? -> reason allowed? -> `cancel` -> record
+                        `plan_cycle` (daemon.cancel_plan; `max_per_cycle` less what the
+                        shop sent earlier in the poll interval), then per posting: hold? ->
+                        claim (compare-and-set, per Client-Id) -> `get` -> unchanged since
+                        the listing? -> still selected? -> reason allowed? -> right before
+                        the request: live `enabled`, hold / hold --all, clock -> `cancel` ->
+                        record. Not sent by decision: `cancel_skipped`, no alert
     finish()            logs the cycle's cancel summary
 
 Every outcome is one commit with the alert it causes (`daemon.alerts.batch`): a cancel's
