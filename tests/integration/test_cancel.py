@@ -339,6 +339,46 @@ async def test_a_404_on_the_settling_re_read_keeps_the_claim_open_and_the_cancel
     assert alert["numbers"] == [number]
 
 
+async def test_a_cancel_ozon_applies_after_the_settling_window_is_still_reported_as_ours(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    fresh(sb, 5)  # the share breaker stays quiet
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue"
+        )
+        assert claim is not None
+        store.finish_action(claim, "unknown", settled(), reason="timed out")
+    await cycle(db, sb, max_per_cycle=0)  # still open after the window: failed, no new request
+    sb.cancel_by_seller(number, 402)  # ... and then Ozon applies the first request after all
+    await cycle(db, sb, max_per_cycle=0)
+    assert cancel_calls(sb) == []
+    assert not alerts_of(db, "cancelled_elsewhere")
+    assert [a["numbers"] for a in alerts_of(db, "cancelled")] == [[number]]
+
+
+async def test_a_buyer_cancelling_while_our_outcome_was_unknown_is_cancelled_elsewhere(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    fresh(sb, 5)
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue"
+        )
+        assert claim is not None
+        store.finish_action(claim, "unknown", settled(), reason="timed out")
+    sb.cancel_by_buyer(number)
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert not alerts_of(db, "cancelled")
+    assert [a["numbers"] for a in alerts_of(db, "cancelled_elsewhere")] == [[number]]
+
+
 async def test_a_403_on_cancel_is_cancel_failed_with_that_reason_not_an_account_failure(
     sb: Sandbox, db: Path
 ) -> None:
