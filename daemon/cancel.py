@@ -46,7 +46,9 @@ import structlog
 from daemon.alerts import Event
 from daemon.alerts.batch import AlertBatch, batch
 from daemon.cancel_plan import (
+    CancelPlan,
     CancelReport,
+    ShopPeriod,
     as_cancelled,
     changed_fields,
     clock_guard,
@@ -211,31 +213,45 @@ class CancelExecutor:
         watched: int,
         cycle_error: str | None = None,
         now: datetime | None = None,
-        sent_before: int = 0,
+        shop: ShopPeriod | None = None,
     ) -> CancelReport:
         """Act on a complete listing's `selected` (soonest deadline first; `watched` postings
         were on watch, `cycle_error` says why the cycle failed) at `now` (default: the
-        executor's time); see the module docstring. Never raises for Ozon errors."""
+        executor's time); see the module docstring. `shop`: the Client-Id's poll interval,
+        whose `max_per_cycle` and share breaker this cycle shares (updated here). Never raises
+        for Ozon errors."""
         if now is not None:
             self.now = now
+        shop = shop or ShopPeriod(self.now)
+        others_selected, others_watched = shop.others(self.job.name)
+        shop.seen[self.job.name] = (len(selected), watched)
         if not selected:
             return self.report
         if not self.sends:
             self._report_dry_run(selected, watched)
             return self.report
         job, cancel = self.job, self.job.current_rules().cancel
-        # `sent_before`: requests the shop (Client-Id) sent earlier in this poll interval
-        left = max(0, cancel.max_per_cycle - sent_before)
-        cancel = dataclasses.replace(cancel, max_per_cycle=left) if sent_before else cancel
+        left = max(0, cancel.max_per_cycle - shop.sent)  # the shop's requests this interval
+        cancel = dataclasses.replace(cancel, max_per_cycle=left) if shop.sent else cancel
         numbers = [s.posting.posting_number for s in selected]
         plan = plan_cycle(
             selected,
-            watched=watched,
+            watched=watched + others_watched,
             cancel=cancel,
             skew=job.client.clock_skew(),
             cycle_error=cycle_error,
             fired=self.store.fired_keys(job.name, numbers),
+            shop_selected=others_selected,
         )
+        requests = self.report.requests
+        try:
+            await self._send_planned(plan)
+        finally:
+            shop.sent += self.report.requests - requests
+        return self.report
+
+    async def _send_planned(self, plan: CancelPlan) -> None:
+        job = self.job
         if plan.held:
             with self._commit() as alerts:
                 for selection, reason in plan.held:
@@ -257,7 +273,6 @@ class CancelExecutor:
                 continue
             await self._attempt(selection)
         await self._resolve_new_unknowns()
-        return self.report
 
     def _report_dry_run(self, selected: Sequence[CancelSelection], watched: int) -> None:
         """A dry run: journal each selection once as a planned cancellation and report it as

@@ -26,6 +26,7 @@ import structlog
 from daemon.alerts.batch import release
 from daemon.calendars import build_calendars, quiet_schedule
 from daemon.cancel import CancelExecutor
+from daemon.cancel_plan import ShopPeriod
 from daemon.config import Account, Config, ResolvedSecrets
 from daemon.cycle import CycleResult, run_cycle, run_focused
 from daemon.job import AccountJob
@@ -132,7 +133,7 @@ def tune_gc() -> None:
 
 
 async def run_account_cycle(
-    store: Store, job: AccountJob, now: Callable[[], datetime], budget: list[int] | None = None
+    store: Store, job: AccountJob, now: Callable[[], datetime], shop: ShopPeriod | None = None
 ) -> CycleResult:
     """One full cycle of one account: settle cancels of unknown outcome, run the sync cycle,
     then the cancel executor on its selections (only after a complete listing), and release
@@ -145,10 +146,8 @@ async def run_account_cycle(
         error = None if result.error is None else str(result.error)
         await executor.execute(
             result.selected, watched=result.watched, cycle_error=error, now=now(),
-            sent_before=0 if budget is None else budget[0],
+            shop=shop,
         )  # fmt: skip
-        if budget is not None:
-            budget[0] += executor.report.requests
     executor.finish()
     release(store, now(), job.routes, job.name)
     return result
@@ -193,8 +192,7 @@ class Engine:
         self.router = build_router(config, secrets)
         self.jobs: list[AccountJob] = []
         self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
-        # per Client-Id: when its poll interval began, and the cancel requests sent since
-        self._budgets: dict[str, tuple[datetime, list[int]]] = {}
+        self._budgets: dict[str, ShopPeriod] = {}  # per Client-Id: its poll interval
         for account in config.accounts:
             rules = config.rules_for(account)
             live = None if live_rules is None else _live(live_rules, account.name, rules)
@@ -246,13 +244,13 @@ class Engine:
     async def _account_cycle(self, job: AccountJob, *, extra: bool = False) -> CycleResult:
         # One shop (Client-Id) at a time: entries splitting a shop by warehouse share its
         # cancel claims, which one executor settles and claims while the other waits, and its
-        # max_per_cycle, counted over one poll interval: a regular cycle more than half an
-        # interval after the shop's period began starts a new one; an extra cycle never does.
+        # max_per_cycle and share breaker, over one poll interval: a regular cycle more than
+        # half an interval after the shop's period began starts a new one; an extra never does.
         shop = job.client.client_id
         async with self._shops.setdefault(shop, asyncio.Lock()):
             now, half = self.now(), self.config.daemon.poll_interval / 2
-            since, sent = self._budgets.get(shop, (now, [0]))
-            if not extra and now - since >= half:
-                since, sent = now, [0]
-            self._budgets[shop] = (since, sent)
-            return await run_account_cycle(self.store, job, self.now, sent)
+            period = self._budgets.get(shop) or ShopPeriod(now)
+            if not extra and now - period.since >= half:
+                period = ShopPeriod(now)
+            self._budgets[shop] = period
+            return await run_account_cycle(self.store, job, self.now, period)

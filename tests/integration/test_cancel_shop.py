@@ -108,3 +108,34 @@ async def test_the_extra_cycle_after_a_wake_up_shares_max_per_cycle_with_the_reg
             clock[0] += cfg.daemon.poll_interval  # the next regular cycle
             await engine.cycle("shop-1")
     assert len(sb.calls_to(CANCEL)) == 2
+
+
+async def test_the_share_breaker_counts_the_whole_shop_of_entries_splitting_it(
+    make_sandbox: MakeSandbox, tmp_path: Path
+) -> None:
+    sb = make_sandbox(scenario="empty", knobs=Knobs(rate_limit=0), events=False)
+    big, small = 1020001234567000, 1020001987654000  # two of the sandbox's warehouses
+    for _ in range(20):  # the shop's big warehouse: nothing late
+        sb.add_posting(datetime.now(UTC) + timedelta(hours=72), warehouse_id=big)
+    late = [
+        sb.add_posting(datetime.now(UTC) - timedelta(hours=50 + i), warehouse_id=small)
+        for i in range(3)
+    ]
+    sb.add_posting(datetime.now(UTC) + timedelta(hours=72), warehouse_id=small)
+    cfg = parse_config(
+        {
+            "ozon": {"base_url": sb.base_url, "retry_for": "0s", "timeout": "5s"},
+            "accounts": [
+                {"name": f"wh-{w}", "client_id": sb.client_id, "api_key_env": "KEY",
+                 "warehouse_ids": [w]}
+                for w in (big, small)
+            ],
+            "policy": {"cancel": {"enabled": True}},
+        }
+    )  # fmt: skip
+    secrets = resolve_secrets(cfg, {"KEY": sb.api_key}, routes=False)
+    with Store.open(tmp_path / "state.db", mode="writer") as store:
+        async with Engine(cfg, secrets, store) as engine:
+            await engine.cycle_all()
+    # 3 of the small warehouse's 4 would trip max_share 0.2; 3 of the shop's 24 do not
+    assert sorted(c.body["posting_number"] for c in sb.calls_to(CANCEL)) == sorted(late)
