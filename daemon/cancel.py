@@ -4,15 +4,21 @@ One `CancelExecutor` per account and cycle (the engine drives it around `run_cyc
 
     resolve_unknown()   at the start: each cancel claim of the account without a final outcome
                         (the answer was lost, or the process died between claim and answer) is
-                        re-read with `get`: cancelled -> done + `cancelled`; still open ->
-                        failed, one more try allowed (once per deadline); else failed
+                        re-read with `get`: cancelled -> done + `cancelled`; not cancelled
+                        within SETTLE (10 min) of the claim, or an unclear read (a 404 too)
+                        -> stays unknown, re-read next cycle (Ozon may apply it late); not
+                        cancelled after SETTLE and still open -> failed, one more try
+                        allowed (once per deadline); else failed
     execute(selected)   after a complete listing, on the policy's selections (soonest first).
                         `sends` is THE dry-run decision, made here at the side effect: false
                         (cancel.enabled false or --dry-run) journals each selection once as
                         planned and reports it as `would_cancel`, sending nothing. Otherwise
-                        `plan_cycle` (daemon.cancel_plan), then per posting: hold? -> claim
-                        (compare-and-set) -> `get` -> unchanged since the listing? -> still
-                        selected? -> hold? -> reason allowed? -> `cancel` -> record
+                        `plan_cycle` (daemon.cancel_plan; `max_per_cycle` less what the
+                        shop sent earlier in the poll interval), then per posting: hold? ->
+                        claim (compare-and-set, per Client-Id) -> `get` -> unchanged since
+                        the listing? -> still selected? -> reason allowed? -> right before
+                        the request: live `enabled`, hold / hold --all, clock -> `cancel` ->
+                        record. Not sent by decision: `cancel_skipped`, no alert
     finish()            logs the cycle's cancel summary
 
 Every outcome is one commit with the alert it causes (`daemon.alerts.batch`): a cancel's
@@ -29,9 +35,10 @@ and models; never the cycle, config, the engine or the CLI.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
@@ -39,9 +46,12 @@ import structlog
 from daemon.alerts import Event
 from daemon.alerts.batch import AlertBatch, batch
 from daemon.cancel_plan import (
+    CancelPlan,
     CancelReport,
+    ShopPeriod,
     as_cancelled,
     changed_fields,
+    clock_guard,
     dry_run_plan,
     error_key,
     is_cancelled,
@@ -70,6 +80,9 @@ __all__ = ["CANCEL", "CancelExecutor"]
 log = structlog.get_logger(__name__)
 
 CANCEL = "cancel"  # the action journal's kind
+# How long after the claim an unknown outcome stays open while the posting still looks open:
+# Ozon may apply a cancel late. Only then is it "did not take effect" (issue 15).
+SETTLE = timedelta(minutes=10)
 
 
 def _is_refusal(err: OzonError) -> bool:
@@ -93,7 +106,11 @@ class CancelExecutor:
     @property
     def sends(self) -> bool:
         """True when cancel requests are sent; False is a dry run. Decided here only."""
-        return self.job.rules.cancel.enabled and not self.job.dry_run
+        return self.job.current_rules().cancel.enabled and not self.job.dry_run
+
+    def _still_sends(self) -> bool:
+        """`sends` asked again now (a method: the live setting may change between calls)."""
+        return self.sends
 
     @contextmanager
     def _commit(self) -> Iterator[AlertBatch]:
@@ -105,7 +122,7 @@ class CancelExecutor:
 
     async def resolve_unknown(self) -> None:
         """Settle every open cancel claim of the account by re-reading its posting."""
-        for action in self.store.open_actions(self.job.name):
+        for action in self.store.open_actions(self.job.name, client_id=self.job.client.client_id):
             if action.kind != CANCEL or self._unreachable:
                 continue
             if action.dry_run:  # a dry-run claim never sent anything
@@ -126,11 +143,8 @@ class CancelExecutor:
         number, job = action.posting_number, self.job
         try:
             fresh = await job.client.get(number)
-        except OzonError as err:
+        except OzonError as err:  # a 404 too: as unclear as any failed read, the claim stays
             self._unreachable = isinstance(err, OzonTransportError)
-            if isinstance(err, OzonAPIError) and err.status == 404:
-                self._finish(action.id, "failed", f"outcome unknown; Ozon does not know it: {err}")
-                return
             self._unresolved(action, known, err)
             return
         if is_cancelled(fresh):
@@ -143,7 +157,15 @@ class CancelExecutor:
             key = LedgerKey(number, Event.CANCELLED, f"#{action.id}")
             self._cancelled(action.id, key, fresh, reason)
             return
-        if fresh.can_cancel and fresh.status in job.rules.cancel.statuses:
+        if self.now < action.claimed_at + SETTLE:  # Ozon may still apply it: stays unknown
+            self.report.unknown.append(number)
+            log.info(
+                "cancel_settling", account=job.name, posting_number=number,
+                reason=f"outcome unknown; still {fresh.status}, re-read until "
+                f"{action.claimed_at + SETTLE:%H:%M:%S}", dry_run=False,
+            )  # fmt: skip
+            return
+        if fresh.can_cancel and fresh.status in job.current_rules().cancel.statuses:
             if tuple(retried_key(fresh)) not in self.store.fired_keys(job.name, [number]):
                 reason = f"outcome unknown; a re-read shows it still {fresh.status}: one more try"
                 with self._commit() as alerts:
@@ -191,32 +213,57 @@ class CancelExecutor:
         watched: int,
         cycle_error: str | None = None,
         now: datetime | None = None,
+        shop: ShopPeriod | None = None,
     ) -> CancelReport:
         """Act on a complete listing's `selected` (soonest deadline first; `watched` postings
         were on watch, `cycle_error` says why the cycle failed) at `now` (default: the
-        executor's time); see the module docstring. Never raises for Ozon errors."""
+        executor's time); see the module docstring. `shop`: the Client-Id's poll interval,
+        whose `max_per_cycle` and share breaker this cycle shares (updated here). Never raises
+        for Ozon errors."""
         if now is not None:
             self.now = now
+        shop = shop or ShopPeriod(self.now)
+        others_selected, others_watched = shop.others(self.job.name)
+        shop.seen[self.job.name] = (len(selected), watched)
         if not selected:
             return self.report
         if not self.sends:
             self._report_dry_run(selected, watched)
             return self.report
-        job, cancel = self.job, self.job.rules.cancel
+        job, cancel = self.job, self.job.current_rules().cancel
+        left = max(0, cancel.max_per_cycle - shop.sent)  # the shop's requests this interval
+        cancel = dataclasses.replace(cancel, max_per_cycle=left) if shop.sent else cancel
         numbers = [s.posting.posting_number for s in selected]
         plan = plan_cycle(
             selected,
-            watched=watched,
+            watched=watched + others_watched,
             cancel=cancel,
             skew=job.client.clock_skew(),
             cycle_error=cycle_error,
             fired=self.store.fired_keys(job.name, numbers),
+            shop_selected=others_selected,
         )
+        requests = self.report.requests
+        try:
+            await self._send_planned(plan)
+        finally:
+            shop.sent += self.report.requests - requests
+        return self.report
+
+    async def _send_planned(self, plan: CancelPlan) -> None:
+        job = self.job
         if plan.held:
             with self._commit() as alerts:
                 for selection, reason in plan.held:
                     self._hold_back(alerts, selection, reason)
         for selection in plan.send:
+            if not self._still_sends():  # a reload turned cancelling off: nothing more
+                log.info(
+                    "cancel_postponed", account=job.name,
+                    posting_number=selection.posting.posting_number,
+                    reason="cancel.enabled is now false", dry_run=False,
+                )  # fmt: skip
+                continue
             if self._unreachable:
                 log.info(
                     "cancel_postponed", account=job.name,
@@ -226,13 +273,12 @@ class CancelExecutor:
                 continue
             await self._attempt(selection)
         await self._resolve_new_unknowns()
-        return self.report
 
     def _report_dry_run(self, selected: Sequence[CancelSelection], watched: int) -> None:
         """A dry run: journal each selection once as a planned cancellation and report it as
         `would_cancel` (once per deadline), in one commit; nothing is sent."""
         self.report.dry_run = True
-        plan = dry_run_plan(selected, watched, self.job.rules.cancel)
+        plan = dry_run_plan(selected, watched, self.job.current_rules().cancel)
         reasons = {selection.posting.posting_number: reason for selection, reason in plan}
         with self._commit() as alerts:
             planned = self.store.record_planned(self.job.name, CANCEL, reasons.items(), self.now)
@@ -249,13 +295,14 @@ class CancelExecutor:
     async def _attempt(self, selection: CancelSelection) -> None:
         """Claim, re-read, check and cancel one selected posting."""
         job, store, listed = self.job, self.store, selection.posting
-        number, cancel = listed.posting_number, job.rules.cancel
-        if number in store.holds(self.now):
+        number, cancel = listed.posting_number, job.current_rules().cancel
+        if store.is_held(number, self.now):
             self._left_alone(None, selection, "held by the seller")
             return
         claim = store.claim_action(
-            job.name, number, CANCEL, self.now, dry_run=False, reason=selection.reason
-        )
+            job.name, number, CANCEL, self.now, dry_run=False, reason=selection.reason,
+            client_id=job.client.client_id,
+        )  # fmt: skip
         if claim is None:  # another claim is open, unknown or done: never a second request
             log.info(
                 "cancel_skipped", account=job.name, posting_number=number,
@@ -264,12 +311,12 @@ class CancelExecutor:
             return
         try:
             fresh = await job.client.get(number)
-        except OzonError as err:
+        except OzonError as err:  # nothing sent, nothing for the seller to do: next cycle
             self._unreachable = isinstance(err, OzonTransportError)
-            self._failed(claim, error_key(listed), listed, f"not sent: the re-read failed: {err}")
+            self._skipped(claim, number, f"not sent: the re-read failed, tried next cycle: {err}")
             return
         changed = changed_fields(listed, fresh)
-        why_not = not_cancellable_reason(fresh, self.now, job.rules)
+        why_not = not_cancellable_reason(fresh, self.now, job.current_rules())
         if changed or why_not:
             reason = (
                 f"not sent: {changed} between listing and re-reading; left alone this cycle"
@@ -290,13 +337,24 @@ class CancelExecutor:
         if refusal is not None:
             self._failed(claim, refused_key(fresh), fresh, refusal)
             return
-        if number in store.holds(self.now):  # a hold placed while we were reading
-            self._left_alone(claim, selection, "held by the seller", "not sent: held by the seller")
+        stop = self._stop_before_send(number)  # right before the request: live settings
+        if stop is not None:
+            self._left_alone(claim, selection, stop, f"not sent: {stop}")
             return
         await self._send(claim, selection, fresh)
 
+    def _stop_before_send(self, number: str) -> str | None:
+        """Why `number` must not be sent now, asked right before every single request: the
+        live `cancel.enabled` (a reload may have turned it off during the cycle), a hold
+        (`hold`, `hold --all`) placed meanwhile, and the clock against Ozon's latest Date."""
+        if not self._still_sends():
+            return "cancel.enabled is now false (the configuration was reloaded)"
+        if self.store.is_held(number, self.now):
+            return "held by the seller"
+        return clock_guard(self.job.client.clock_skew())
+
     async def _send(self, claim: int, selection: CancelSelection, fresh: Posting) -> None:
-        job, number, cancel = self.job, fresh.posting_number, self.job.rules.cancel
+        job, number, cancel = self.job, fresh.posting_number, self.job.current_rules().cancel
         self.report.requests += 1
         try:
             await job.client.cancel(number, cancel.reason_id, cancel.reason_message)
@@ -313,9 +371,7 @@ class CancelExecutor:
         except (OzonRateLimited, OzonNotSent) as err:  # not applied: a later cycle re-reads
             # Not a refusal and nothing to tell the seller: the claim ends `skipped` (history:
             # cancel_skipped), so a later cycle re-reads and re-checks before any new request.
-            reason = f"not sent, tried again after a re-read: {err}"
-            self.store.finish_action(claim, "skipped", self.now, reason=reason)
-            log.info("cancel_skipped", account=job.name, posting_number=number, reason=reason)
+            self._skipped(claim, number, f"not sent, tried again after a re-read: {err}")
             return
         except OzonAuthError as err:
             reason = f"Ozon refused the cancel ({err.status}): the API key lacks the role ({err})"
@@ -337,7 +393,7 @@ class CancelExecutor:
         self._unknown.clear()
         if not known:
             return
-        for action in self.store.open_actions(self.job.name):
+        for action in self.store.open_actions(self.job.name, client_id=self.job.client.client_id):
             if action.kind == CANCEL and not action.dry_run and action.posting_number in known:
                 await self._resolve(action, known[action.posting_number])
 
@@ -375,12 +431,21 @@ class CancelExecutor:
     def _left_alone(
         self, claim: int | None, selection: CancelSelection, reason: str, journal: str = ""
     ) -> None:
-        """Not sent this cycle: finish the claim (if any) as failed (with `journal`, default
-        `reason`) and report `would_cancel` with `reason`, in one commit."""
+        """Not sent this cycle: finish the claim (if any) as skipped (history:
+        `cancel_skipped`, with `journal`, default `reason`) and report `would_cancel` with
+        `reason`, in one commit."""
         with self._commit() as alerts:
             if claim is not None:
-                self._finish(claim, "failed", journal or reason)
+                self.store.finish_action(claim, "skipped", self.now, reason=journal or reason)
             self._hold_back(alerts, selection, reason)
+
+    def _skipped(self, claim: int, number: str, reason: str) -> None:
+        """Decided not to send, nothing the seller must act on: `cancel_skipped`, no alert."""
+        self.store.finish_action(claim, "skipped", self.now, reason=reason)
+        log.info(
+            "cancel_skipped", account=self.job.name, posting_number=number, reason=reason,
+            dry_run=False,
+        )  # fmt: skip
 
     def _hold_back(self, alerts: AlertBatch, selection: CancelSelection, reason: str) -> None:
         self.report.held_back[selection.posting.posting_number] = reason

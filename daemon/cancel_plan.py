@@ -32,6 +32,7 @@ __all__ = [
     "MAX_CLOCK_SKEW",
     "CancelPlan",
     "CancelReport",
+    "ShopPeriod",
     "as_cancelled",
     "changed_fields",
     "clock_guard",
@@ -54,6 +55,23 @@ class CancelPlan:
 
     send: tuple[CancelSelection, ...]
     held: tuple[tuple[CancelSelection, str], ...]
+
+
+@dataclass
+class ShopPeriod:
+    """One shop's (Client-Id's) cancelling in one poll interval, shared by its accounts' cycles
+    (entries splitting it by warehouse, the extra cycle after a wake-up): `sent` requests so
+    far against `max_per_cycle`, and each account's last (selected, watched) counts for the
+    share breaker."""
+
+    since: datetime
+    sent: int = 0
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def others(self, account: str) -> tuple[int, int]:
+        """(selected, watched) of the shop's other accounts in this interval."""
+        counts = [c for name, c in self.seen.items() if name != account]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 @dataclass
@@ -114,21 +132,26 @@ def plan_cycle(
     skew: float | None,
     cycle_error: str | None = None,
     fired: Set[tuple[str, str, str]] = frozenset(),
+    shop_selected: int = 0,
 ) -> CancelPlan:
     """Apply the cycle-level guards to the policy's `selected` (soonest deadline first).
 
     In order: a failed cycle (`cycle_error`), `clock_guard(skew)`, and the share breaker over
-    all of `selected` against `watched` hold back every posting; postings whose refusal key is
-    in `fired` are dropped silently (already reported); `max_per_cycle` holds back the rest.
+    all of `selected` (plus `shop_selected` of the shop's other accounts, whose watched
+    postings `watched` includes) against `watched` hold back every posting; postings whose
+    refusal key is in `fired` are dropped silently (already reported); `max_per_cycle` holds
+    back the rest.
     """
     reason: str | None = None
     if cycle_error is not None:
         reason = f"this cycle failed ({cycle_error}), nothing is cancelled"
     else:
         reason = clock_guard(skew)
-    if reason is None and policy.share_breaker_trips(len(selected), watched, cancel.max_share):
+    total = len(selected) + shop_selected
+    if reason is None and policy.share_breaker_trips(total, watched, cancel.max_share):
         reason = (
-            f"the share breaker holds back all {len(selected)}: more than max_share "
+            f"the share breaker holds back all {len(selected)}: {total} selected is more than "
+            "max_share "
             f"{cancel.max_share:g} of {watched} watched postings (bad data or a bad clock?)"
         )
     if reason is not None:

@@ -46,6 +46,8 @@ __all__ = ["CycleResult", "run_cycle", "run_focused"]
 
 log = structlog.get_logger(__name__)
 
+LATE_CANCEL = "cancelled by ozon-sync: Ozon applied it after its outcome was reported unknown"
+
 LOOK_BACK = timedelta(days=90)  # overdue postings stay visible this long
 LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
 CHANGED_OVERLAP = timedelta(minutes=10)  # re-list status changes this far before the last sync
@@ -294,17 +296,33 @@ class _Cycle:
         (cancelled_elsewhere), in one store transaction."""
         with batch(self.store, self.job.name, self.now) as alerts:
             self.store.mark_departed(self.job.name, gone, self.now)
-            departed = [
-                Departed(posting=p, cancelled_by_us=self._cancelled_by_us(p.posting_number))
-                for p in gone
-            ]
+            departed = [Departed(posting=p, cancelled_by_us=self._cancelled_by_us(p)) for p in gone]
             self._decide((), departed, alerts)
+            for item in departed:
+                posting, number = item.posting, item.posting.posting_number
+                cancelled = posting.status == "cancelled" or posting.substatus == "posting_canceled"
+                if item.cancelled_by_us and cancelled and self._settled_as_failed(number):
+                    # Ozon applied, after the settling window, a request whose outcome was
+                    # unknown: the seller still hears it was ozon-sync's cancel
+                    key = LedgerKey(number, Event.CANCELLED, "late")
+                    alerts.add(Event.CANCELLED, key, posting, LATE_CANCEL)
         self.result.departed += len(gone)
         self._count(alerts)
 
-    def _cancelled_by_us(self, number: str) -> bool:
+    def _cancelled_by_us(self, posting: Posting) -> bool:
+        """Cancelled by the seller (or by whom unknown) after a request of ours that may have
+        reached Ozon, even one whose claim was later settled as failed."""
+        client_id, number = self.job.client.client_id, posting.posting_number
+        if not self.store.may_have_acted(self.job.name, number, "cancel", client_id=client_id):
+            return False
+        if not self._settled_as_failed(number):  # done, or still open: the executor reports it
+            return True
+        who = posting.cancellation.cancellation_type if posting.cancellation else ""
+        return who in ("", "seller")  # the buyer or Ozon cancelled it: not ours
+
+    def _settled_as_failed(self, number: str) -> bool:
         action = self.store.latest_action(self.job.name, number, "cancel", dry_run=False)
-        return action is not None and action.outcome in {"done", "unknown"}
+        return action is not None and action.outcome == "failed"
 
     def _record_sync_state(self) -> None:
         """The sync state, and api_error / recovered on a change, in one transaction."""

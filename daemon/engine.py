@@ -14,8 +14,9 @@ the CLI, the service, the after-cycle pipeline and the demo.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,12 +26,14 @@ import structlog
 from daemon.alerts.batch import release
 from daemon.calendars import build_calendars, quiet_schedule
 from daemon.cancel import CancelExecutor
+from daemon.cancel_plan import ShopPeriod
 from daemon.config import Account, Config, ResolvedSecrets
 from daemon.cycle import CycleResult, run_cycle, run_focused
 from daemon.job import AccountJob
 from daemon.notify.routes import Route, Router
 from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
+from daemon.policy_rules import Rules
 from daemon.store import Store
 
 __all__ = [
@@ -130,7 +133,7 @@ def tune_gc() -> None:
 
 
 async def run_account_cycle(
-    store: Store, job: AccountJob, now: Callable[[], datetime]
+    store: Store, job: AccountJob, now: Callable[[], datetime], shop: ShopPeriod | None = None
 ) -> CycleResult:
     """One full cycle of one account: settle cancels of unknown outcome, run the sync cycle,
     then the cancel executor on its selections (only after a complete listing), and release
@@ -142,8 +145,9 @@ async def run_account_cycle(
     if result.listing_complete:
         error = None if result.error is None else str(result.error)
         await executor.execute(
-            result.selected, watched=result.watched, cycle_error=error, now=now()
-        )
+            result.selected, watched=result.watched, cycle_error=error, now=now(),
+            shop=shop,
+        )  # fmt: skip
     executor.finish()
     release(store, now(), job.routes, job.name)
     return result
@@ -157,6 +161,13 @@ async def run_account_wakeup(
     result = await run_focused(store, job, now, numbers)
     release(store, now(), job.routes, job.name)
     return result
+
+
+def _live(live: Mapping[str, Rules], name: str, rules: Rules) -> Callable[[], Rules]:
+    """The account's rules as `live` holds them now (a reload updates it in place); `rules`
+    with cancelling off once the account has left the config."""
+    gone = dataclasses.replace(rules, cancel=dataclasses.replace(rules.cancel, enabled=False))
+    return lambda: live.get(name, gone)
 
 
 class Engine:
@@ -173,13 +184,18 @@ class Engine:
         transport: httpx.AsyncBaseTransport | None = None,
         on_request: Callable[[RequestEvent], object] | None = None,
         wake_horizon: timedelta = timedelta(0),
+        live_rules: Mapping[str, Rules] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.now = now
         self.router = build_router(config, secrets)
         self.jobs: list[AccountJob] = []
+        self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
+        self._budgets: dict[str, ShopPeriod] = {}  # per Client-Id: its poll interval
         for account in config.accounts:
+            rules = config.rules_for(account)
+            live = None if live_rules is None else _live(live_rules, account.name, rules)
             client = make_client(
                 config, account, secrets, transport=transport, on_request=on_request
             )
@@ -187,11 +203,12 @@ class Engine:
                 AccountJob(
                     name=account.name,
                     client=client,
-                    rules=config.rules_for(account),
+                    rules=rules,
                     warehouse_ids=tuple(account.warehouse_ids),
                     routes=self.router.route_ids,
                     dry_run=dry_run,
                     wake_horizon=wake_horizon,
+                    live_rules=live,
                 )
             )
 
@@ -209,9 +226,10 @@ class Engine:
         """The job of the account named `name`."""
         return next(job for job in self.jobs if job.name == name)
 
-    async def cycle(self, name: str) -> CycleResult:
-        """One cycle of one account."""
-        return await self._account_cycle(self.job(name))
+    async def cycle(self, name: str, *, extra: bool = False) -> CycleResult:
+        """One cycle of one account; `extra` for the full cycle that follows a precise
+        wake-up: it shares `max_per_cycle` with the regular cycle of its poll interval."""
+        return await self._account_cycle(self.job(name), extra=extra)
 
     async def focused(self, name: str, numbers: Sequence[str]) -> CycleResult:
         """A precise wake-up of one account for the postings `numbers` (see run_focused)."""
@@ -219,8 +237,20 @@ class Engine:
 
     async def cycle_all(self) -> OnceOutcome:
         """One cycle of every account, concurrently; a failing account never stops the others."""
+        self._budgets.clear()  # one poll interval: every shop's max_per_cycle starts again
         results = await asyncio.gather(*(self._account_cycle(job) for job in self.jobs))
         return OnceOutcome(results=tuple(results))
 
-    async def _account_cycle(self, job: AccountJob) -> CycleResult:
-        return await run_account_cycle(self.store, job, self.now)
+    async def _account_cycle(self, job: AccountJob, *, extra: bool = False) -> CycleResult:
+        # One shop (Client-Id) at a time: entries splitting a shop by warehouse share its
+        # cancel claims, which one executor settles and claims while the other waits, and its
+        # max_per_cycle and share breaker, over one poll interval: a regular cycle more than
+        # half an interval after the shop's period began starts a new one; an extra never does.
+        shop = job.client.client_id
+        async with self._shops.setdefault(shop, asyncio.Lock()):
+            now, half = self.now(), self.config.daemon.poll_interval / 2
+            period = self._budgets.get(shop) or ShopPeriod(now)
+            if not extra and now - period.since >= half:
+                period = ShopPeriod(now)
+            self._budgets[shop] = period
+            return await run_account_cycle(self.store, job, self.now, period)

@@ -7,6 +7,7 @@ resolver); never config, the store or the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ class AccountJob:
     `routes(account, event)` naming the route ids an alert goes to. `dry_run` forces a dry run
     whatever the rules say; only the cancel executor reads it (and `rules.cancel.enabled`),
     where the cancel request would be sent. `wake_horizon`: the cycle lists the events due this
-    soon, for precise wake-ups."""
+    soon, for precise wake-ups. `live_rules`: see `current_rules`."""
 
     name: str
     client: OzonClient
@@ -32,3 +33,10 @@ class AccountJob:
     routes: RouteResolver = no_routes
     dry_run: bool = False
     wake_horizon: timedelta = timedelta(0)
+    live_rules: Callable[[], Rules] | None = None
+
+    def current_rules(self) -> Rules:
+        """The account's rules as configured right now: a SIGHUP reload publishes its rules
+        through `live_rules` before the cycle in flight ends, so the cancel executor, which asks
+        before every request, obeys e.g. `enabled = false` at once. `rules` without it."""
+        return self.rules if self.live_rules is None else self.live_rules()

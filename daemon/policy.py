@@ -325,6 +325,9 @@ def _select(item: Watched, now: datetime, cancel: CancelRules) -> CancelSelectio
         return None
     if now < deadline + cancel.overdue_for:
         return None
+    moved = item.previous_shipment_date
+    if moved is not None and deadline < moved:  # the seller gets a cycle after deadline_changed
+        return None
     reason = (
         f"overdue by {format_span(now - deadline)}, "
         f"over overdue_for {format_step(cancel.overdue_for)}"

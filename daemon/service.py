@@ -51,6 +51,7 @@ from daemon.logs import register_secrets
 from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
 from daemon.notify.render import render_database_unwritable
+from daemon.policy_rules import Rules
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
 from daemon.store import Store, StoreUnwritableError
@@ -100,6 +101,8 @@ class Service:
         self._last: dict[str, CycleResult] = {}
         self._overdue: dict[str, int] = {}
         self._agenda: dict[str, list[tuple[datetime, str]]] = {}
+        self._live_rules: dict[str, Rules] = {}  # each account's rules, as configured now
+        self._publish_rules(config)
         names = [account.name for account in config.accounts]
         self.metrics = Metrics(names)
         self.health = Health(config.daemon.poll_interval, names, metrics=self.metrics,
@@ -168,6 +171,11 @@ class Service:
         for account in self.config.accounts:
             self._locks.setdefault(account.name, asyncio.Lock())
 
+    def _publish_rules(self, config: Config) -> None:
+        """Make `config`'s rules the ones every cancel executor obeys from its next request."""
+        self._live_rules.clear()
+        self._live_rules.update({a.name: config.rules_for(a) for a in config.accounts})
+
     def _make(self, config: Config, secrets: ResolvedSecrets) -> tuple[Engine, Outbox]:
         """The engine and outbox of `config`, built without touching the running ones."""
         assert self.store is not None  # noqa: S101 - set by run()
@@ -175,6 +183,7 @@ class Service:
             config, secrets, self.store, dry_run=self.dry_run,
             on_request=self.metrics.on_request,
             wake_horizon=WAKE_HORIZON_INTERVALS * config.daemon.poll_interval,
+            live_rules=self._live_rules,
         )  # fmt: skip
         daemon = config.daemon
         outbox = Outbox(
@@ -264,8 +273,8 @@ class Service:
 
         return job
 
-    async def _cycle(self, name: str) -> None:
-        """One full cycle of one account, then everything that follows a cycle."""
+    async def _cycle(self, name: str, *, extra: bool = False) -> None:
+        """One full cycle of one account (`extra`: after a wake-up), then what follows."""
         if self._stopping.is_set() or self.engine is None:
             return
         task = asyncio.current_task()
@@ -273,7 +282,7 @@ class Service:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         try:
-            result = await self._locked_cycle(name)
+            result = await self._locked_cycle(name, extra=extra)
             if result is None:
                 return  # the account left the config on a reload
             await self._pipeline(result)
@@ -282,14 +291,14 @@ class Service:
             return
         self._store_works()
 
-    async def _locked_cycle(self, name: str) -> CycleResult | None:
+    async def _locked_cycle(self, name: str, *, extra: bool = False) -> CycleResult | None:
         assert self.engine is not None  # noqa: S101 - checked by _cycle
         async with self._locks.setdefault(name, asyncio.Lock()):
             engine = self.engine
             if name not in {job.name for job in engine.jobs}:
                 return None
             with self.guard.running(name):
-                result = await engine.cycle(name)
+                result = await engine.cycle(name, extra=extra)
             self._last[name] = result
             self._after_cycle(result)
         return result
@@ -366,8 +375,8 @@ class Service:
             await self._store_refused(err, cycle=False)
             return
         await self._deliver()
-        if full_cycle:
-            await self._cycle(name)
+        if full_cycle:  # shares max_per_cycle with the regular cycle of this interval
+            await self._cycle(name, extra=True)
 
     async def _locked_wake(self, name: str) -> bool:
         """Re-read the due postings; True when a full cycle should follow."""
@@ -458,6 +467,7 @@ class Service:
         except BaseException:
             await engine.aclose()
             raise
+        self._publish_rules(config)  # now, not after the cycles in flight: see AccountJob
         if config.database_path() != self.config.database_path():
             log.warning("database_change_ignored", reason="restart to use another database")
         if config.health.listen != self.config.health.listen:

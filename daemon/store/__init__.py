@@ -38,12 +38,15 @@ Verbs (see each docstring):
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
   LedgerKeys of daemon.models).
-- Actions: `claim_action(account, number, kind, now, *, dry_run, reason) -> int | None`,
+- Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
+  int | None` (a claim is the shop's: one per Client-Id and posting),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
   `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
   action decided against without a claim; history: `cancel_skipped`),
   `record_planned(account, kind, [(number, reason)], now) -> list[str]` (dry-run plans, done
-  at once, each posting once), `open_actions(account=None)`, `latest_action(account, number, kind)`.
+  at once, each posting once), `open_actions(account=None, *, client_id="")`,
+  `latest_action(account, number, kind)`, `may_have_acted(account, number, kind, *,
+  client_id="")` (a request may have reached Ozon: its cancellation is ours).
 - Sync state: `record_sync_success(account, now) -> bool` (True: recovered),
   `record_sync_failure(account, error, now) -> bool` (True: streak started),
   `mark_api_error_alerted(account) -> bool`, `get_sync_state(account)`, `sync_states()`.

@@ -98,20 +98,25 @@ class JournalVerbs(StoreBase):
         *,
         dry_run: bool,
         reason: str,
+        client_id: str = "",
     ) -> int | None:
         """Claim the right to act (`kind`, e.g. "cancel") on a posting; the claim id, or None.
 
-        None means a claim for the same account, posting, kind and dry-run flag exists that is
-        open, done or of unknown outcome: only the call that created a claim may act, so a
-        posting never gets a second cancel unless the first is known to have failed. Record
-        the intent before acting and `finish_action` after.
+        None means a claim for the same account (or the same `client_id`, the shop: another
+        config entry of it, or the account under its old name), posting, kind and dry-run flag
+        exists that is open, done or of unknown outcome: only the call that created a claim may
+        act, so a posting never gets a second cancel unless the first is known to have failed.
+        Record the intent before acting and `finish_action` after.
         """
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (account, posting_number, kind, int(dry_run), redact_text(reason), to_text(now)),
-            )
+                "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
+                "client_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    account, posting_number, kind, int(dry_run), redact_text(reason),
+                    to_text(now), client_id,
+                ),
+            )  # fmt: skip
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def record_planned(
@@ -211,8 +216,9 @@ class JournalVerbs(StoreBase):
             assert cursor.lastrowid is not None  # noqa: S101 - an INSERT always sets it
             return cursor.lastrowid
 
-    def open_actions(self, account: str | None = None) -> list[Action]:
-        """Claims without a final outcome (never finished, or "unknown"), oldest first.
+    def open_actions(self, account: str | None = None, *, client_id: str = "") -> list[Action]:
+        """Claims without a final outcome (never finished, or "unknown"), oldest first: all, or
+        those of `account` and, when given, of any account of `client_id` (a renamed account).
 
         After a crash or an unknown outcome the executor re-reads each posting and resolves the
         claim with `finish_action`.
@@ -220,8 +226,9 @@ class JournalVerbs(StoreBase):
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_ACTION_COLUMNS} FROM actions WHERE (outcome IS NULL OR "  # noqa: S608 - constant columns
-                "outcome = 'unknown') AND (? IS NULL OR account = ?) ORDER BY id",
-                (account, account),
+                "outcome = 'unknown') AND (? IS NULL OR account = ? OR (? != '' AND "
+                "client_id = ?)) ORDER BY id",
+                (account, account, client_id, client_id),
             ).fetchall()
         return [_action(row) for row in rows]
 
@@ -249,6 +256,23 @@ class JournalVerbs(StoreBase):
         with self._read() as conn:
             row = conn.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
         return None if row is None else _action(row)
+
+    def may_have_acted(
+        self, account: str, posting_number: str, kind: str = "cancel", *, client_id: str = ""
+    ) -> bool:
+        """True when a real (not dry-run) claim of `kind` on the posting (by `account` or, when
+        given, any account of `client_id`) is done, still open, or ever had an unknown outcome
+        (even if later settled as failed): the request may have reached Ozon, so a
+        cancellation that turns up is this daemon's, never someone else's."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM actions WHERE (account = ? OR (? != '' AND client_id = ?)) "
+                "AND posting_number = ? AND kind = ? "
+                "AND dry_run = 0 AND (outcome IS NULL OR outcome IN ('done', 'unknown') "
+                "OR unknown_at IS NOT NULL) LIMIT 1",
+                (account, client_id, client_id, posting_number, kind),
+            ).fetchone()
+        return row is not None
 
     # -- sync state ---------------------------------------------------------------------------
 

@@ -250,6 +250,21 @@ def _acknowledgements(db: Database) -> None:
     )
 
 
+@_migration("0006_action_client_id")
+def _action_client_id(db: Database) -> None:
+    db.executescript(
+        """
+        -- A cancel claim belongs to the shop (its Client-Id), not to the config entry: two
+        -- entries splitting one shop by warehouse, or an account renamed in the config, never
+        -- claim the same posting twice. '' for claims made before (keyed by account only).
+        ALTER TABLE actions ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
+        CREATE UNIQUE INDEX actions_client_claim ON actions (client_id, posting_number, kind,
+            dry_run) WHERE client_id != '' AND outcome IS NOT 'failed'
+            AND outcome IS NOT 'skipped';
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 

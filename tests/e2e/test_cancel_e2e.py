@@ -234,3 +234,48 @@ def test_a_dry_run_sends_nothing_and_history_shows_the_planned_cancellation(
     assert [e for e, _, _ in events].count("would_cancel") == 2
     assert "cancelled" not in [e for e, _, _ in events]
     assert all(dry for e, dry, _ in events if e == "would_cancel")
+
+
+def test_a_cancel_ozon_applies_late_after_a_lost_answer_is_sent_once_and_reported_cancelled(
+    site: Callable[..., Site],
+) -> None:
+    s = site()
+    number = s.add(50)
+    s.sb.set_knobs(cancel_apply_delay=30, cancel_outcome="drop")
+    s.once()  # sent, the answer lost; re-reads see it still open: the outcome stays unknown
+    deadline = time.monotonic() + 120
+    while "cancelled" not in [e for e, _, _ in s.events(number)]:
+        assert time.monotonic() < deadline, s.events(number)
+        time.sleep(2)
+        s.once()
+    s.once()
+    assert s.sb.cancel_requests(number) == [0]  # exactly one request ever, its answer dropped
+    events = [e for e, _, _ in s.events(number)]
+    assert "cancelled_elsewhere" not in events
+    assert events.count("cancelled") == 2  # the journal step and the alert message
+    assert "one more try" not in " ".join(r for _, _, r in s.events(number))
+
+
+def test_postings_packed_or_held_during_a_429_back_off_are_never_cancelled(
+    site: Callable[..., Site],
+) -> None:
+    s = site()
+    packed, held, other = s.add(50), s.add(51), s.add(52)
+    for _ in range(12):
+        s.add(-72)  # watched, due in three days (the share breaker stays quiet)
+    started = time.monotonic()
+    s.sb.set_knobs(cancel_429_for=8)
+    s.once()  # every cancel answered 429: not sent, nothing refused
+    assert time.monotonic() - started < 7, "too slow to test a back-off"
+    s.sb.set_knobs(change_at=[{"posting_number": packed, "change": "pack", "after": 0}])
+    assert s.run("hold", held).returncode == 0  # both during the back-off
+    time.sleep(max(0.0, 9 - (time.monotonic() - started)))  # the back-off is over
+    s.once()
+    s.once()
+    assert s.sb.cancel_requests(packed) == [429]
+    assert s.sb.cancel_requests(held) == [429]
+    assert s.sb.cancel_requests(other) == [429, 200]
+    for number in (packed, held):
+        events = [e for e, _, _ in s.events(number)]
+        assert "cancel_skipped" in events and "cancelled" not in events
+        assert "cancel_failed" not in events

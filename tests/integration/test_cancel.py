@@ -45,6 +45,12 @@ def overdue(sb: Sandbox, hours: float = 50, **kwargs: Any) -> str:
     return sb.add_posting(datetime.now(UTC) - hours * HOUR, **kwargs)
 
 
+def settled() -> datetime:
+    """A claim's time older than the settling window of an unknown outcome (10 minutes): a
+    re-read of a posting still open then concludes that the cancel did not take effect."""
+    return datetime.now(UTC) - timedelta(minutes=11)
+
+
 def fresh(sb: Sandbox, count: int) -> list[str]:
     """Add `count` postings due in three days (watched, never selected)."""
     return [sb.add_posting(datetime.now(UTC) + 72 * HOUR) for _ in range(count)]
@@ -219,9 +225,7 @@ async def test_a_claim_left_by_a_killed_process_is_settled_by_a_re_read_not_a_se
     number = overdue(sb)
     await cycle(db, sb, enabled=False)  # cached, nothing sent
     with Store.open(db, mode="writer") as store:  # the killed process's claim
-        store.claim_action(
-            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
-        )
+        store.claim_action(ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue")
     sb.cancel_by_seller(number, 402)  # ... and Ozon applied its request
     await cycle(db, sb)
     assert cancel_calls(sb) == []
@@ -239,9 +243,7 @@ async def test_a_lost_cancel_on_a_posting_still_open_allows_exactly_one_more_try
     number = overdue(sb)
     await cycle(db, sb, enabled=False)
     with Store.open(db, mode="writer") as store:
-        store.claim_action(
-            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
-        )
+        store.claim_action(ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue")
     await cycle(db, sb)
     await cycle(db, sb)
     assert len(cancel_calls(sb, number)) == 1
@@ -256,7 +258,7 @@ async def test_a_second_lost_outcome_on_a_posting_still_open_gives_up_for_that_d
     for _ in range(2):  # two attempts whose outcome was lost, the posting still open each time
         with Store.open(db, mode="writer") as store:
             store.claim_action(
-                ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+                ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue"
             )
         await cycle(db, sb, max_per_cycle=0)  # settle the claim, send nothing
     await cycle(db, sb)
@@ -273,10 +275,10 @@ async def test_an_unknown_outcome_blocks_new_requests_until_a_re_read_settles_it
     await cycle(db, sb, enabled=False)
     with Store.open(db, mode="writer") as store:
         claim = store.claim_action(
-            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+            ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue"
         )
         assert claim is not None
-        store.finish_action(claim, "unknown", datetime.now(UTC), reason="timed out")
+        store.finish_action(claim, "unknown", settled(), reason="timed out")
     sb.set_knobs(forbidden_methods=[GET])  # the re-read is refused: it stays unknown
     await cycle(db, sb)
     await cycle(db, sb)
@@ -288,6 +290,93 @@ async def test_an_unknown_outcome_blocks_new_requests_until_a_re_read_settles_it
     assert len(cancel_calls(sb)) == 1
     real = [e for e, dry, _ in steps(db, number) if not dry]
     assert real == ["cancel_failed", "cancel_failed", "cancelled"]
+
+
+async def test_an_unknown_outcome_on_a_posting_still_open_stays_open_for_the_settling_window(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:  # a request sent a minute ago, answer lost
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", datetime.now(UTC) - timedelta(minutes=1), dry_run=False,
+            reason="overdue",
+        )  # fmt: skip
+        assert claim is not None
+        store.finish_action(claim, "unknown", datetime.now(UTC), reason="timed out")
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []  # still open, but Ozon may apply it late: no second request
+    assert [e for e, dry, _ in steps(db, number) if not dry] == ["cancel_failed"]
+    with Store.open(db, mode="reader") as store:
+        (still,) = store.open_actions(ACCOUNT)
+    assert still.outcome == "unknown"
+    sb.cancel_by_seller(number, 402)  # ... applied late
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert len(alerts_of(db, "cancelled")) == 1
+    assert not alerts_of(db, "cancelled_elsewhere")
+
+
+async def test_a_404_on_the_settling_re_read_keeps_the_claim_open_and_the_cancel_ours(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", datetime.now(UTC), dry_run=False, reason="overdue"
+        )
+        assert claim is not None
+        store.finish_action(claim, "unknown", datetime.now(UTC), reason="timed out")
+    sb.cancel_by_seller(number, 402)  # Ozon applied it, but its next get answers 404
+    sb.set_knobs(not_found_on_get=[number])
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert not alerts_of(db, "cancelled_elsewhere")
+    (alert,) = alerts_of(db, "cancelled")
+    assert alert["numbers"] == [number]
+
+
+async def test_a_cancel_ozon_applies_after_the_settling_window_is_still_reported_as_ours(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    fresh(sb, 5)  # the share breaker stays quiet
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue"
+        )
+        assert claim is not None
+        store.finish_action(claim, "unknown", settled(), reason="timed out")
+    await cycle(db, sb, max_per_cycle=0)  # still open after the window: failed, no new request
+    sb.cancel_by_seller(number, 402)  # ... and then Ozon applies the first request after all
+    await cycle(db, sb, max_per_cycle=0)
+    assert cancel_calls(sb) == []
+    assert not alerts_of(db, "cancelled_elsewhere")
+    assert [a["numbers"] for a in alerts_of(db, "cancelled")] == [[number]]
+
+
+async def test_a_buyer_cancelling_while_our_outcome_was_unknown_is_cancelled_elsewhere(
+    sb: Sandbox, db: Path
+) -> None:
+    number = overdue(sb)
+    fresh(sb, 5)
+    await cycle(db, sb, enabled=False)
+    with Store.open(db, mode="writer") as store:
+        claim = store.claim_action(
+            ACCOUNT, number, "cancel", settled(), dry_run=False, reason="overdue"
+        )
+        assert claim is not None
+        store.finish_action(claim, "unknown", settled(), reason="timed out")
+    sb.cancel_by_buyer(number)
+    await cycle(db, sb)
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []
+    assert not alerts_of(db, "cancelled")
+    assert [a["numbers"] for a in alerts_of(db, "cancelled_elsewhere")] == [[number]]
 
 
 async def test_a_403_on_cancel_is_cancel_failed_with_that_reason_not_an_account_failure(
@@ -352,6 +441,20 @@ async def test_a_moved_deadline_seen_on_re_reading_leaves_the_posting_alone_this
             release(store, now, job.routes, job.name)
     assert cancel_calls(sb) == []
     assert "shipment_date" in report.held_back[number]
+
+
+async def test_a_deadline_moved_earlier_is_not_cancelled_in_the_cycle_that_reports_it(
+    sb: Sandbox, db: Path
+) -> None:
+    number = sb.add_posting(datetime.now(UTC) + 72 * HOUR)
+    fresh(sb, 5)  # the share breaker stays quiet
+    await cycle(db, sb)  # cached with its deadline in three days
+    sb.move_deadline(number, datetime.now(UTC) - 50 * HOUR)  # now long overdue
+    await cycle(db, sb)
+    assert cancel_calls(sb) == []  # the seller gets one cycle to react to deadline_changed
+    assert [a["numbers"] for a in alerts_of(db, "deadline_changed")] == [[number]]
+    await cycle(db, sb)
+    assert len(cancel_calls(sb, number)) == 1
 
 
 async def test_a_hold_placed_after_the_listing_is_checked_again_before_sending(
@@ -487,7 +590,8 @@ async def test_when_ozon_stops_answering_the_remaining_postings_wait_for_the_nex
             report = await executor.execute(result.selected, watched=result.watched)
             release(store, now, job.routes, job.name)
     assert len(sb.calls_to(GET)) == 1  # one posting tried, the other not
-    assert report.failed == [first]
+    assert report.failed == []  # the re-read failed: nothing sent, cancel_skipped, no alert
+    assert [e for e, _, _ in steps(db, first)] == ["cancel_skipped"]
     assert cancel_calls(sb) == []
     sb.set_knobs(drop_rate=0.0)
     await cycle(db, sb)
