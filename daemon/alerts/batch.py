@@ -175,6 +175,8 @@ def release(store: Store, now: datetime, routes: RouteResolver, account: str | N
     """Turn the staged rows (of `account`, else of every account) into one outbox row per
     account, event and dry-run flag, with the routes `routes(account, event)` names (logged:
     with no route the log line is the delivery). Returns how many rows were released."""
+    if not store.staged_alerts(account):  # the common case: no write transaction for nothing
+        return 0
     with store.transaction():
         staged = store.staged_alerts(account)
         groups: dict[tuple[str, str, bool], list[StoredAlert]] = {}
