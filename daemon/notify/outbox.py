@@ -8,10 +8,13 @@ is overdue or gone by then is dropped (the urgent alert covers it).
 
 Every route gets messages within its service's own limit (`route_limit`: the Apprise plugin's
 `body_maxlen`, in bytes for the services that count bytes, such as WeCom bots): a longer alert
-goes out as numbered parts (`render_parts`). The route is marked delivered only when every part
-was accepted; when one part fails, the alert stays due for that route and the next try renders
-and sends it again from the first part (the parts sent before the failure arrive twice; the
-"(k/n)" in their titles shows it).
+goes out as numbered parts (`render_parts_with_postings`). The route is marked delivered only
+when every part was accepted. After each accepted part the posting numbers it held are recorded
+for every delivery merged into the message (`Store.mark_parts_sent`); when one part fails, the
+alert stays due for that route and the next try renders and sends only the postings not yet
+sent, in parts numbered afresh. So a posting reaches a route twice only when the process dies
+between a part's acceptance and that record. A delivery whose postings were all sent (the
+refused part held only the "and N more" line) is marked delivered without another message.
 
 Logs name a route as `notify[N]` with only the scheme and host of its URL (`Route.shown_as`),
 never a token. Imports apprise, the store, notify.render and notify.routes; never config, the
@@ -30,7 +33,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from daemon.notify.render import Message, MessageLimit, fit, parse_time, render_parts
+from daemon.notify.render import (
+    Message,
+    MessageLimit,
+    fit,
+    parse_time,
+    render_parts_with_postings,
+)
 from daemon.notify.routes import Route, Router
 from daemon.redact import redact_text
 from daemon.store import Delivery, Store
@@ -184,6 +193,18 @@ class Outbox:
         batches: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
         for delivery in due:
             alert = delivery.alert
+            if _all_sent(delivery):
+                self.store.mark_delivered(alert.id, route.id, now)
+                log.info(
+                    "alert_sent",
+                    account=alert.account,
+                    alert=alert.event,
+                    route=f"notify[{route.index}]",
+                    route_url=route.shown_as,
+                    postings=0,
+                    parts=0,
+                )
+                continue
             if quiet and not alert.urgent:
                 until = route.quiet_until(local)
                 self.store.postpone(alert.id, route.id, until)
@@ -203,16 +224,21 @@ class Outbox:
     def _merge(self, deliveries: Sequence[Delivery], now: datetime) -> dict[str, Any] | None:
         """One payload for alerts of the same account and event; stale reminders removed.
 
-        Returns None when nothing is left to say (every reminder's posting is overdue or gone).
+        A posting already sent to the route in an accepted part of an earlier try (for that
+        alert) is left out. Returns None when nothing is left to say (every reminder's posting
+        is overdue or gone).
         """
         first = deliveries[0].alert
         postings: dict[str, dict[str, Any]] = {}
         total = 0
+        resumed = False
         for delivery in deliveries:
             payload = delivery.alert.payload
             items = payload.get("postings") or []
-            total += int(payload.get("total") or len(items))
-            for item in items:
+            left = [item for item in items if item["posting_number"] not in delivery.sent_postings]
+            resumed = resumed or len(left) < len(items)
+            total += int(payload.get("total") or len(items)) - (len(items) - len(left))
+            for item in left:
                 postings.setdefault(item["posting_number"], item)
         if first.event == "reminder":
             fresh = {n: p for n, p in postings.items() if self._still_due(first.account, p, now)}
@@ -221,7 +247,7 @@ class Outbox:
             if not postings:
                 return None
         merged = dict(first.payload)
-        if len(deliveries) > 1 or first.event == "reminder":
+        if len(deliveries) > 1 or first.event == "reminder" or resumed:
             merged["postings"] = list(postings.values())
             merged["total"] = max(total, len(postings))
         return merged
@@ -242,13 +268,16 @@ class Outbox:
         now: datetime,
         report: DeliveryReport,
     ) -> None:
+        rendered = render_parts_with_postings(
+            payload, now, self.zone, self.language, self._limit(route)
+        )
         parts = [  # the payload was masked when stored; this covers what rendering added
-            Message(redact_text(part.title), redact_text(part.body))
-            for part in render_parts(payload, now, self.zone, self.language, self._limit(route))
+            Message(redact_text(part.title), redact_text(part.body)) for part, _ in rendered
         ]
+        ids = [delivery.alert.id for delivery in deliveries]
         sent = 0
         error = ""
-        for part in parts:
+        for part, (_, numbers) in zip(parts, rendered, strict=True):
             try:
                 ok = await self.sender(route.url, part)
                 error = "the notification service did not accept the message"
@@ -257,7 +286,8 @@ class Outbox:
             if not ok:
                 break
             sent += 1
-        ids = [delivery.alert.id for delivery in deliveries]
+            if len(parts) > 1 and numbers:  # a retry leaves these postings out
+                self.store.mark_parts_sent(ids, route.id, numbers)
         if sent == len(parts):
             for alert_id in ids:
                 self.store.mark_delivered(alert_id, route.id, now)
@@ -294,3 +324,9 @@ class Outbox:
             next_try_at=next_try.isoformat(),
             reason=error,
         )
+
+
+def _all_sent(delivery: Delivery) -> bool:
+    """True when every posting of the alert already reached the route in accepted parts."""
+    items = delivery.alert.payload.get("postings") or []
+    return bool(items) and all(item["posting_number"] in delivery.sent_postings for item in items)

@@ -46,6 +46,7 @@ __all__ = [
     "render",
     "render_database_unwritable",
     "render_parts",
+    "render_parts_with_postings",
     "render_test_message",
 ]
 
@@ -234,25 +235,48 @@ def render_parts(
     """Render one outbox alert as the messages one route takes: `[render(...)]` when it fits
     `limit` (or there is none), else numbered parts, each within `limit`, split between the
     postings' blocks of lines (a block is cut only if it alone is over the limit)."""
+    return [message for message, _ in render_parts_with_postings(alert, now, zone, language, limit)]
+
+
+def render_parts_with_postings(
+    alert: Mapping[str, Any],
+    now: datetime,
+    zone: ZoneInfo,
+    language: str,
+    limit: MessageLimit | None,
+) -> list[tuple[Message, tuple[str, ...]]]:
+    """As `render_parts`, each part with the posting numbers (as in the payload) whose lines it
+    holds: empty for an alert without postings and for the "and N more" line."""
     draft = _compose(alert, now, zone, language)
     whole = draft.whole()
+    every = tuple(number for numbers in draft.numbers for number in numbers)
     if limit is None or limit.fits(whole):
-        return [whole]
+        return [(whole, every)]
     if len(draft.blocks) < 2:
-        return [_cut(whole, limit)]
+        return [(_cut(whole, limit), every)]
     room = draft.title + _PART_RESERVE
-    groups: list[list[str]] = []
-    current: list[str] = []
-    for block in draft.blocks:
-        if current and not limit.fits(Message(room, draft.body([*current, block]))):
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for index, block in enumerate(draft.blocks):
+        blocks = [draft.blocks[i] for i in current]
+        if current and not limit.fits(Message(room, draft.body([*blocks, block]))):
             groups.append(current)
             current = []
-        current.append(block)
+        current.append(index)
     groups.append(current)
     count = len(groups)
     return [
-        _cut(Message(f"{draft.title} ({index}/{count})", draft.body(group)), limit)
-        for index, group in enumerate(groups, start=1)
+        (
+            _cut(
+                Message(
+                    f"{draft.title} ({number}/{count})",
+                    draft.body([draft.blocks[i] for i in group]),
+                ),
+                limit,
+            ),
+            tuple(posting for i in group for posting in draft.numbers[i]),
+        )
+        for number, group in enumerate(groups, start=1)
     ]
 
 
@@ -285,11 +309,13 @@ def _cut(message: Message, limit: MessageLimit) -> Message:
 @dataclass(frozen=True)
 class _Draft:
     """A rendered alert before it becomes messages: its title, its first block (the account)
-    and one block of lines per posting (the "and N more" line is the last block)."""
+    and one block of lines per posting (the "and N more" line is the last block); `numbers`
+    gives, per block, the posting numbers it shows (none for "and N more")."""
 
     title: str
     head: str
     blocks: tuple[str, ...]
+    numbers: tuple[tuple[str, ...], ...] = ()
 
     def body(self, blocks: Sequence[str]) -> str:
         return "\n\n".join([self.head, *blocks])
@@ -322,9 +348,13 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     blocks = [
         "\n".join(_posting_lines(item, now, zone, language, event)) for item in ordered[:MAX_LISTED]
     ]
+    numbers: list[tuple[str, ...]] = [
+        (str(item["posting_number"]),) for item in ordered[:MAX_LISTED]
+    ]
     if total > MAX_LISTED:
         blocks.append(w["more"].format(n=total - MAX_LISTED))
-    return _Draft(title, f"{w['account']}: {account}", tuple(blocks))
+        numbers.append(())
+    return _Draft(title, f"{w['account']}: {account}", tuple(blocks), tuple(numbers))
 
 
 def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Message:

@@ -53,7 +53,8 @@ Verbs (see each docstring):
 - Outbox: `enqueue_alert(account, event, numbers, now, *, urgent, payload, routes, reason,
   dry_run, not_before, staged) -> int`, `staged_alerts(account)`, `discard_staged(ids)`,
   `deliveries_due(now, *, route_id, limit)`, `routes_due(now)`,
-  `mark_delivered(id, route, now)`, `mark_failed(id, route, error, next_try_at)`,
+  `mark_delivered(id, route, now)`, `mark_parts_sent(ids, route, numbers)`,
+  `mark_failed(id, route, error, next_try_at)`,
   `postpone(id, route, until)`, `drop(id, route, reason, now)`,
   `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
   `alert(id)`.

@@ -39,7 +39,8 @@ _ALERT_COLUMNS = (
 )
 _DUE = """
     SELECT a.id, a.account, a.event, a.posting_numbers, a.urgent, a.dry_run, a.reason, a.payload,
-           a.created_at, a.sent_at, d.route_id, d.attempts, d.next_try_at, d.last_error
+           a.created_at, a.sent_at, d.route_id, d.attempts, d.next_try_at, d.last_error,
+           d.sent_postings
     FROM deliveries AS d JOIN alerts AS a ON a.id = d.alert_id
     WHERE d.state = 'pending' AND d.next_try_at <= :now
       AND (:route IS NULL OR d.route_id = :route)
@@ -167,6 +168,7 @@ class OutboxVerbs(StoreBase):
                 attempts=row[11],
                 next_try_at=from_text(row[12]),
                 last_error=row[13],
+                sent_postings=frozenset(json.loads(row[14])),
             )
             for row in rows
         ]
@@ -212,6 +214,26 @@ class OutboxVerbs(StoreBase):
             )
             conn.execute(
                 "UPDATE alerts SET sent_at = coalesce(sent_at, ?) WHERE id = ?", (at, alert_id)
+            )
+
+    def mark_parts_sent(
+        self, alert_ids: Iterable[int], route_id: str, numbers: Iterable[str]
+    ) -> None:
+        """Record that the pending deliveries of `alert_ids` to route `route_id` carried the
+        postings `numbers` in an accepted part (of a message split in parts), in one write; a
+        retry then leaves them out. Unknown or finished deliveries are left alone."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE deliveries SET sent_postings = (SELECT json_group_array(value) FROM "
+                "(SELECT value FROM json_each(deliveries.sent_postings) UNION "
+                "SELECT value FROM json_each(:numbers))) "
+                "WHERE route_id = :route AND state = 'pending' "
+                "AND alert_id IN (SELECT value FROM json_each(:ids))",
+                {
+                    "numbers": json.dumps(sorted(set(numbers))),
+                    "route": route_id,
+                    "ids": json.dumps(list(alert_ids)),
+                },
             )
 
     def mark_failed(self, alert_id: int, route_id: str, error: str, next_try_at: datetime) -> None:

@@ -234,6 +234,8 @@ class Delivery:
     attempts: int
     next_try_at: datetime
     last_error: str = ""
+    # posting numbers already carried to the route in accepted parts (`mark_parts_sent`)
+    sent_postings: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,6 +265,17 @@ def _action_client_id(db: Database) -> None:
     )
 
 
+@_migration("0007_delivery_sent_postings")
+def _delivery_sent_postings(db: Database) -> None:
+    db.executescript(
+        """
+        -- The posting numbers a delivery already carried to its route in accepted parts (a JSON
+        -- array): a retry after a refused part sends only the others.
+        ALTER TABLE deliveries ADD COLUMN sent_postings TEXT NOT NULL DEFAULT '[]';
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 

@@ -107,7 +107,13 @@ async def test_a_zh_alert_of_twenty_postings_reaches_the_route_in_parts_within_i
     assert [entry.event for entry in store.history(10)] == ["overdue"]
 
 
-async def test_a_part_refused_keeps_the_alert_due_and_the_retry_sends_every_part_again(
+def numbers_in(parts: list[Message], count: int) -> list[str]:
+    """Every posting number of `queue_overdue` once per time it appears in `parts`."""
+    wanted = [f"{30_000_000 + i}-0001-1" for i in range(count)]
+    return [number for part in parts for number in wanted if number in part.body]
+
+
+async def test_a_part_refused_keeps_the_alert_due_and_the_retry_sends_only_the_postings_not_sent(
     store: Store,
 ) -> None:
     router = Router([Route(0, WECOM, frozenset(EVENTS))])
@@ -119,16 +125,45 @@ async def test_a_part_refused_keeps_the_alert_due_and_the_retry_sends_every_part
 
     assert (first.sent, first.failed) == (0, 1)
     assert len(service.accepted) == 1, "the parts after a refused one are not sent"
+    (part_one,) = [message for _, message in service.accepted]
+    assert part_one.title.endswith("(1/3)"), "20 postings in Chinese take 3 WeCom parts"
     assert store.pending_deliveries() == 1
     (due,) = store.deliveries_due(T0 + timedelta(hours=1))
     assert due.alert.id == alert_id and due.attempts == 1
-    assert due.last_error.startswith("part 2 of "), due.last_error
+    assert due.last_error.startswith("part 2 of 3"), due.last_error
+    assert due.sent_postings == frozenset(numbers_in([part_one], 20))
     assert store.history(10) == [], "not delivered anywhere yet"
 
     later = await outbox(store, router, service, T0 + timedelta(hours=1)).deliver_due()
 
     assert (later.sent, later.failed) == (1, 0)
-    first_parts = len(service.accepted) - 1
-    assert service.accepted[0][1].title.endswith(f"(1/{first_parts})")
+    retry = [message for _, message in service.accepted[1:]]
+    assert retry, "the postings of parts 2 and 3 go out"
+    assert not set(numbers_in(retry, 20)) & set(numbers_in([part_one], 20))
+    if len(retry) > 1:
+        assert retry[0].title.endswith(f"(1/{len(retry)})"), "the rest is numbered afresh"
+    every = numbers_in([message for _, message in service.accepted], 20)
+    assert sorted(every) == sorted(f"{30_000_000 + i}-0001-1" for i in range(20)), (
+        "each posting reaches the route exactly once"
+    )
     assert store.pending_deliveries() == 0
     assert [entry.event for entry in store.history(10)] == ["overdue"]
+
+
+async def test_a_retry_after_every_posting_was_sent_marks_the_route_delivered_without_a_message(
+    store: Store,
+) -> None:
+    router = Router([Route(0, WECOM, frozenset(EVENTS))])
+    alert_id = queue_overdue(store, router, 3)
+    (route_id,) = router.route_ids("shop-1", "overdue")
+    numbers = [f"{30_000_000 + i}-0001-1" for i in range(3)]
+    store.mark_parts_sent([alert_id], route_id, numbers[:2])
+    store.mark_parts_sent([alert_id], route_id, numbers[1:])
+    (due,) = store.deliveries_due(T0)
+    assert due.sent_postings == frozenset(numbers)
+    service = Service()
+
+    await outbox(store, router, service, T0).deliver_due()
+
+    assert service.accepted == []
+    assert store.pending_deliveries() == 0
