@@ -73,6 +73,7 @@ from daemon.ozon.errors import (
     OzonTransportError,
 )
 from daemon.policy import CancelSelection
+from daemon.policy_keys import rfc3339
 from daemon.store import Action, Store
 
 __all__ = ["CANCEL", "CancelExecutor"]
@@ -159,11 +160,17 @@ class CancelExecutor:
             return
         if self.now < action.claimed_at + SETTLE:  # Ozon may still apply it: stays unknown
             self.report.unknown.append(number)
+            reason = (
+                f"outcome unknown; still {fresh.status}: Ozon may still apply it, re-reading "
+                f"until {rfc3339(action.claimed_at + SETTLE)}"
+            )
             log.info(
-                "cancel_settling", account=job.name, posting_number=number,
-                reason=f"outcome unknown; still {fresh.status}, re-read until "
-                f"{action.claimed_at + SETTLE:%H:%M:%S}", dry_run=False,
+                "cancel_settling", account=job.name, posting_number=number, reason=reason,
+                dry_run=False,
             )  # fmt: skip
+            with self._commit() as alerts:  # told once per attempt (the ledger key)
+                key = LedgerKey(number, Event.CANCEL_FAILED, f"unknown#{action.id}")
+                alerts.add(Event.CANCEL_FAILED, key, fresh, reason)
             return
         if fresh.can_cancel and fresh.status in job.current_rules().cancel.statuses:
             if tuple(retried_key(fresh)) not in self.store.fired_keys(job.name, [number]):
@@ -223,6 +230,17 @@ class CancelExecutor:
         if now is not None:
             self.now = now
         shop = shop or ShopPeriod(self.now)
+        # A posting whose claim is still open (its outcome settling) is no candidate: it is
+        # never sent again, so it must not take a place of max_per_cycle from the others.
+        settling = {
+            action.posting_number
+            for action in self.store.open_actions(
+                self.job.name, client_id=self.job.client.client_id
+            )
+            if action.kind == CANCEL and not action.dry_run
+        }
+        if settling:
+            selected = [s for s in selected if s.posting.posting_number not in settling]
         others_selected, others_watched = shop.others(self.job.name)
         shop.seen[self.job.name] = (len(selected), watched)
         if not selected:

@@ -94,7 +94,7 @@ class StoreBase:
             _check_writable(db_path)
         if mode == "writer":
             lock = WriterLock.acquire(db_path)
-        memory = mode == "reader" and _is_missing_or_empty(db_path)
+        memory = mode == "reader" and (_is_missing_or_empty(db_path) or _has_no_tables(db_path))
         store = cls(db_path, mode, busy_timeout, lock, memory)
         try:
             with store._translated():
@@ -307,6 +307,21 @@ def _check_writable(path: Path) -> None:
             "permissions (systemd: StateDirectory=) or set daemon.database",
             path=path,
         )
+
+
+def _has_no_tables(path: Path) -> bool:
+    """True for a database file a writer has just created and not yet migrated (its first
+    transaction is still open): a reader then sees an empty database, as if it were missing."""
+    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+        try:
+            row = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False  # not readable as a database: the normal open reports why
+    return bool(row is not None and row[0] == 0)
 
 
 def _is_missing_or_empty(path: Path) -> bool:
