@@ -24,6 +24,7 @@ Ozon client or the CLI.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,15 @@ def route_limit(url: str) -> MessageLimit | None:
     Apprise does not know the URL or the plugin sets no limit."""
     import apprise
 
-    instance = apprise.Apprise.instantiate(url)
+    # Only a question about the service: a URL Apprise cannot read is reported when it is
+    # sent to (or by `check --notify`), not here as well (the demo's console:// route).
+    quiet = logging.getLogger("apprise")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        instance = apprise.Apprise.instantiate(url)
+    finally:
+        quiet.setLevel(level)
     size = int(getattr(instance, "body_maxlen", 0) or 0) if instance is not None else 0
     if size <= 0:
         return None
