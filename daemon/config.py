@@ -150,11 +150,13 @@ class CancelSection(_Strict):
     max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
     max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
     respect_advice: bool = _CANCEL.respect_advice
+    reason_ids: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] | None = None
 
     def cancel_rules(self) -> CancelRules:
         """The policy's CancelRules with these values (every field, by name)."""
         values = dict(self)
         values["statuses"] = frozenset(self.statuses)
+        values["reason_ids"] = tuple(dict.fromkeys(self.reason_ids or ()))
         return CancelRules(**values)
 
 
@@ -268,7 +270,10 @@ class Config(_Strict):
             return self.policy
         cancel = self.policy.cancel
         if override.cancel is not None:  # the values as validated, not as serialized ("48h")
-            cancel = cancel.model_copy(update=_set_fields(override.cancel))
+            changes = _set_fields(override.cancel)
+            if "reason_id" in changes:  # the account's one reason replaces an inherited list
+                changes.setdefault("reason_ids", None)
+            cancel = cancel.model_copy(update=changes)
         update = _set_fields(override)
         update["cancel"] = cancel
         return self.policy.model_copy(update=update)
@@ -426,22 +431,33 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
         if len(sources) != 1:
             problems.append(f"accounts[{index}]: {_sources_problem(str(name), sources)}")
         own_cancel = _subtable(_subtable(account, "policy"), "cancel")
+        if "reason_id" in own_cancel and "reason_ids" in own_cancel:
+            problems.append(f"accounts[{index}].policy.cancel.reason_ids: {_BOTH_REASONS}")
         merged = {"reason_id": _CANCEL.reason_id, "reason_message": _CANCEL.reason_message}
-        merged.update({k: v for k, v in cancel_raw.items() if k in merged})
-        merged.update({k: v for k, v in own_cancel.items() if k in merged})
-        reason_id, message = merged["reason_id"], merged["reason_message"]
-        problem = (
-            cancel_message_problem(reason_id, message)
-            if isinstance(reason_id, int) and isinstance(message, str)
-            else None
-        )
+        merged.update({k: v for k, v in cancel_raw.items() if k in (*merged, "reason_ids")})
+        if "reason_id" in own_cancel:
+            merged.pop("reason_ids", None)
+        merged.update({k: v for k, v in own_cancel.items() if k in (*merged, "reason_ids")})
+        message = merged["reason_message"]
+        wanted = merged.get("reason_ids", [merged["reason_id"]])
+        problem = next(
+            (
+                found
+                for reason_id in (wanted if isinstance(wanted, list) else [])
+                if isinstance(reason_id, int) and isinstance(message, str)
+                and (found := cancel_message_problem(reason_id, message)) is not None
+            ),
+            None,
+        )  # fmt: skip
         if problem is not None:
             where = (
                 f"accounts[{index}].policy.cancel.reason_message"
-                if "reason_message" in own_cancel or "reason_id" in own_cancel
+                if {"reason_message", "reason_id", "reason_ids"} & set(own_cancel)
                 else "policy.cancel.reason_message"
             )
             problems.append(f"{where}: {problem}")
+    if "reason_id" in cancel_raw and "reason_ids" in cancel_raw:
+        problems.append(f"policy.cancel.reason_ids: {_BOTH_REASONS}")
     routes = raw.get("notify")
     for index, route in enumerate(routes if isinstance(routes, list) else []):
         if not isinstance(route, dict):
@@ -458,6 +474,12 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
     if len(beats) > 1:
         problems.append("health: set at most one of " + ", ".join(beats))
     return list(dict.fromkeys(problems))  # the same reason problem once, not once per account
+
+
+_BOTH_REASONS = (
+    "set either reason_id (one reason) or reason_ids (a list, the first one Ozon allows for a "
+    "posting is used), not both"
+)
 
 
 def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -50,16 +50,24 @@ class CancelRules:
     reason_message: str = "Could not be shipped in time"
     max_per_cycle: int = 5
     max_share: float = 0.2
-    respect_advice: bool = True  # read and checked; the advice does not hold back cancels yet
+    respect_advice: bool = True  # a posting the ship-or-cancel advice says to ship is not cancelled
+    reason_ids: tuple[int, ...] = ()  # acceptable reasons in order; () = (reason_id,)
 
     def __post_init__(self) -> None:
         if self.overdue_for < timedelta(0) or self.max_per_cycle < 0:
             raise ValueError("overdue_for and max_per_cycle must not be negative")
         if not 0 <= self.max_share <= 1:
             raise ValueError(f"max_share must be between 0 and 1, not {self.max_share}")
-        problem = cancel_message_problem(self.reason_id, self.reason_message)
-        if problem is not None:
-            raise ValueError(f"reason_message {problem}")
+        for reason_id in self.reasons:
+            problem = cancel_message_problem(reason_id, self.reason_message)
+            if problem is not None:
+                raise ValueError(f"reason_message {problem}")
+
+    @property
+    def reasons(self) -> tuple[int, ...]:
+        """The cancel reasons to use, in order of preference: the first one Ozon allows for a
+        posting is sent (`reason_ids`, else `reason_id` alone)."""
+        return self.reason_ids or (self.reason_id,)
 
 
 @dataclass(frozen=True)

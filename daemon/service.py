@@ -6,6 +6,8 @@
     after each cycle: STATUS=, metrics, a one-shot wake-up at the next moment a posting crosses
            a threshold, then the after-cycle pipeline `once` runs too (daemon.aftercycle:
            digest, key expiry, pruning, delivery, heartbeat)
+    a cancel whose outcome is unknown: one-shot re-reads about 10 s, 1 min and 5 min after the
+           request (`settle:<account>`), the cycles after that, until Ozon's answer is known
     at digest_at: the pipeline again (without a heartbeat), so the digest is on time
     every 30 s: delivery (retries, quiet hours ending)
     SIGHUP: reload the config (an invalid one is logged and the old one kept)
@@ -301,6 +303,7 @@ class Service:
                 result = await engine.cycle(name, extra=extra)
             self._last[name] = result
             self._after_cycle(result)
+            self._schedule_settle(name)
         return result
 
     async def _store_refused(self, err: StoreUnwritableError, *, cycle: bool) -> None:
@@ -397,6 +400,36 @@ class Service:
                 full_cycle = bool(result.selected)  # cancel rules need the complete listing
             self._schedule_wake(name)
         return full_cycle
+
+    def _schedule_settle(self, name: str) -> None:
+        """A one-shot re-read of the account's unknown cancel outcomes when the next is due."""
+        when = None if self.engine is None else self.engine.next_settle_read(name)
+        if when is None or self._stopping.is_set():
+            self.scheduler.remove(f"settle:{name}")
+            return
+        self.scheduler.once_at(f"settle:{name}", when, self._job_settle(name))
+
+    def _job_settle(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            await self._settle(name)
+
+        return job
+
+    async def _settle(self, name: str) -> None:
+        """Re-read the postings of the account's cancels whose outcome is unknown; deliver."""
+        if self._stopping.is_set() or self.engine is None:
+            return
+        try:
+            async with self._locks.setdefault(name, asyncio.Lock()):
+                if name not in {job.name for job in self.engine.jobs}:
+                    return
+                with self.guard.running(f"settle:{name}"):
+                    await self.engine.settle(name)
+                self._schedule_settle(name)
+        except StoreUnwritableError as err:
+            await self._store_refused(err, cycle=False)
+            return
+        await self._deliver()
 
     def _status_line(self) -> str:
         parts = []

@@ -107,4 +107,5 @@ def test_renaming_the_entries_of_a_shop_while_a_cancel_is_open_sends_no_second_r
         if item["kind"] == "alert" and number in item["posting_numbers"]
     ]
     assert ("shop-b", "cancelled") in alerts, alerts
+    assert [event for _, event in alerts].count("cancel_failed") == 1, alerts  # told once
     assert "cancelled_elsewhere" not in [event for _, event in alerts]
