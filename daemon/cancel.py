@@ -287,9 +287,11 @@ class CancelExecutor(CancelOutcomes):
             )
             self._left_alone(claim, selection, reason)
             return
-        if cancel.respect_advice and (ship := await self._advice_says_ship(fresh)) is not None:
-            self._advised(claim, selection, ship)
-            return
+        if job.current_rules().cancel.respect_advice:  # live: a reload may have turned it on
+            ship = await self._advice_says_ship(fresh)
+            if ship is not None:
+                self._advised(claim, selection, ship)
+                return
         try:
             reasons = await job.client.cancel_reasons([number])
         except OzonError as err:

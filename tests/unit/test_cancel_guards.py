@@ -138,6 +138,26 @@ def test_plan_cycle_skips_postings_refused_for_their_deadline_before_counting_ma
     assert [s for s, _ in plan.held] == [chosen[3]]
 
 
+def test_plan_cycle_holds_back_postings_the_advice_says_to_ship_before_max_per_cycle() -> None:
+    chosen = selections(4)
+    advised = {chosen[0].posting.posting_number: "the advice says ship (red zone)"}
+    plan = plan_cycle(
+        chosen, watched=4, cancel=CancelRules(max_share=1.0, max_per_cycle=2), skew=0,
+        advised=advised,
+    )  # fmt: skip
+    assert plan.advised == ((chosen[0], "the advice says ship (red zone)"),)
+    assert plan.send == (chosen[1], chosen[2])  # the advised one takes no place
+    assert [s for s, _ in plan.held] == [chosen[3]]
+
+
+def test_the_cycle_guards_hold_back_everything_before_the_advice_is_asked() -> None:
+    chosen = selections(2)
+    advised = {chosen[0].posting.posting_number: "ship"}
+    plan = plan_cycle(chosen, watched=20, cancel=CancelRules(), skew=None, advised=advised)
+    assert plan.send == () and plan.advised == ()
+    assert [s for s, _ in plan.held] == chosen  # the clock guard: all held, none advised
+
+
 @pytest.mark.parametrize(
     ("count", "watched", "cancel", "limit"),
     [
