@@ -169,6 +169,9 @@ def calls_of(name: str) -> set[str]:
 def test_the_cancel_executor_does_not_import_the_cycle_nor_the_cycle_the_executor() -> None:
     assert "daemon.cycle" not in daemon_imports("daemon.cancel")
     assert "daemon.cancel" not in daemon_imports("daemon.cycle")
+    outcome = daemon_imports("daemon.cancel_outcome")
+    assert not outcome & {"daemon.cycle", "daemon.cancel", "daemon.config", "daemon.engine"}
+    assert "daemon.cancel_outcome" not in daemon_imports("daemon.cycle")
 
 
 @pytest.mark.parametrize("verb", ["enqueue_alert", "record_alert_keys", "discard_staged"])
