@@ -419,6 +419,10 @@ class Service:
         """Re-read the postings of the account's cancels whose outcome is unknown; deliver."""
         if self._stopping.is_set() or self.engine is None:
             return
+        task = asyncio.current_task()
+        if task is not None:  # tracked, so SIGTERM can let it finish
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         try:
             async with self._locks.setdefault(name, asyncio.Lock()):
                 if name not in {job.name for job in self.engine.jobs}:

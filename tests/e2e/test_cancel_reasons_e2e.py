@@ -114,7 +114,8 @@ def test_a_posting_allowing_none_of_the_reasons_is_told_once_with_the_reasons_an
     runs = [daemon.once_ok() for _ in range(3)]
 
     assert sb.cancel_requests(number) == []
-    told = [r for kind, event, r in events(daemon, number) if (kind, event) == ("alert", "cancel_failed")]
+    history = events(daemon, number)
+    told = [r for kind, event, r in history if (kind, event) == ("alert", "cancel_failed")]
     assert len(told) == 1, told
     assert "352" in told[0] and "reason_ids" in told[0] and "[policy.cancel]" in told[0], told
     warnings = [

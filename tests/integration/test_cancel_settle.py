@@ -71,8 +71,8 @@ async def test_an_open_claim_is_re_read_about_10_s_1_min_and_5_min_after_it_then
     first = [T0 + after for after in SETTLE_READS]
     second = [T0 + 30 * SECOND + after for after in SETTLE_READS]
     assert moments == sorted(first + second)
-    assert SETTLE_READS == (10 * SECOND, timedelta(minutes=1), timedelta(minutes=5))
-    assert SETTLE >= timedelta(minutes=10)  # then the cycles re-read until it has passed
+    assert (10 * SECOND, timedelta(minutes=1), timedelta(minutes=5)) == SETTLE_READS
+    assert timedelta(minutes=10) <= SETTLE  # then the cycles re-read until it has passed
 
 
 async def test_a_re_read_failing_again_and_again_is_one_warning_and_one_alert(
@@ -92,7 +92,8 @@ async def test_a_re_read_failing_again_and_again_is_one_warning_and_one_alert(
                     sb.set_knobs(not_found_on_get=[number])
                     await engine.settle("shop-1")
             (still,) = store.open_actions("shop-1")
-            told = [e for e in store.history(100) if e.event == "cancel_failed" and e.kind == "alert"]
+            entries = store.history(100)
+            told = [e for e in entries if (e.kind, e.event) == ("alert", "cancel_failed")]
     assert still.id == claim and still.outcome == "unknown"  # the claim stays open
     found = [line for line in logs if line.get("posting_number") == number]
     assert [line["log_level"] for line in found] == ["warning", "debug", "debug", "debug"]

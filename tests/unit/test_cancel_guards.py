@@ -11,8 +11,8 @@ import pytest
 
 from daemon.cancel_plan import (
     changed_fields,
-    clock_guard,
     choose_reason,
+    clock_guard,
     dry_run_plan,
     not_cancellable_reason,
     plan_cycle,
