@@ -202,9 +202,12 @@ class CancelOutcomes:
             cached = self.store.posting(number, self.now, account=self.job.name)
             cached = cached or self.store.posting(number, self.now, account=action.account)
             known = None if cached is None else cached.posting
-        if known is not None and new:
+        if new:  # told once (without a posting to show, only marked: logged once)
             with self._commit() as alerts:
-                alerts.add(Event.CANCEL_FAILED, key, known, reason)
+                if known is not None:
+                    alerts.add(Event.CANCEL_FAILED, key, known, reason)
+                else:
+                    alerts.mark([key])
 
     # -- recording: each outcome in one commit with its alert ----------------------------------
 
