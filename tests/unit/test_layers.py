@@ -58,6 +58,16 @@ def in_package(prefix: str) -> list[str]:
             {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
         ),
         (
+            "daemon.escalation",
+            {
+                "daemon.models",
+                "daemon.policy",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.alerts",
+            },
+        ),
+        (
             "daemon.cancel_plan",
             {
                 "daemon.models",
