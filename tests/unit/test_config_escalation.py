@@ -111,3 +111,31 @@ def test_rules_refuse_a_ladder_the_config_would_refuse() -> None:
         Rules(escalate_after=(timedelta(hours=2), timedelta(minutes=30)))
     with pytest.raises(ValueError, match="at most 2"):
         Rules(escalate_after=(timedelta(minutes=1),) * 3)
+
+
+def test_check_warns_about_a_ladder_that_leads_nowhere(tmp_path: Path) -> None:
+    from daemon.checks import escalation_warnings
+
+    lonely = load(
+        tmp_path,
+        '[policy]\nescalate_after = ["30m", "2h"]\n'
+        + ACCOUNT
+        + '[[notify]]\nurl = "json://127.0.0.1:1/"\nlevel = 1\n',
+    )
+    assert escalation_warnings(lonely) == [
+        "policy.escalate_after reaches level 2, but no [[notify]] route has level = 2: those "
+        "escalations only go to the log"
+    ]
+    unreached = load(tmp_path, ACCOUNT + '[[notify]]\nurl = "json://127.0.0.1:1/"\nlevel = 1\n')
+    assert escalation_warnings(unreached) == [
+        "notify[0].level = 1, but no account's escalate_after reaches that level: this route "
+        "gets nothing"
+    ]
+    fine = load(
+        tmp_path,
+        '[policy]\nescalate_after = ["30m"]\n'
+        + ACCOUNT
+        + '[[notify]]\nurl = "json://127.0.0.1:1/"\n'
+        + '[[notify]]\nurl = "json://127.0.0.1:1/"\nlevel = 1\n',
+    )
+    assert escalation_warnings(fine) == []
