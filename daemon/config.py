@@ -26,7 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from daemon.alerts import EVENTS
 from daemon.calendars import CalendarSection, calendar_problems
@@ -43,12 +52,13 @@ from daemon.config_checks import (
     ZoneName,
     field_problems,
     shared_client_id_problems,
+    show,
     url_problem,
 )
 from daemon.config_checks import known as _known
 from daemon.durations import LONGEST_DURATION
 from daemon.models import cancel_message_problem
-from daemon.policy_rules import CancelRules, Rules
+from daemon.policy_rules import ESCALATION_LEVELS, CancelRules, Rules, escalate_after_problem
 from daemon.secrets import (
     Secret,
     api_key_problem,
@@ -136,6 +146,33 @@ class OzonSection(_Strict):
 _CANCEL = CancelRules()  # the defaults of [policy.cancel]: defined once, in the policy's rules
 
 
+def _escalate_after(durations: list[timedelta]) -> list[timedelta]:
+    problem = escalate_after_problem(durations)
+    if problem is not None:
+        raise PydanticCustomError("escalate_after", "{problem}", {"problem": problem})
+    return durations
+
+
+def EscalateAfter() -> Any:
+    """`[policy] escalate_after`: up to two growing durations, counted from the first alert."""
+    duration = DurationAtLeast("1s")
+    return Annotated[list[duration], AfterValidator(_escalate_after)]  # type: ignore[valid-type]
+
+
+def _level(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= ESCALATION_LEVELS:
+        raise PydanticCustomError(
+            "level",
+            "{value} is not an escalation level: 0 (every alert it takes, the default), 1 or 2 "
+            "(only escalations of that level)",
+            {"value": show(value)},
+        )
+    return value
+
+
+Level = Annotated[int, BeforeValidator(_level)]
+
+
 class CancelSection(_Strict):
     """`[policy.cancel]`: the fields of `CancelRules` as the file writes them, with its
     defaults; `cancel_rules` turns it into them field by field."""
@@ -170,6 +207,7 @@ class PolicySection(_Strict):
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
     tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
+    escalate_after: EscalateAfter() = Field(default_factory=list)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -197,6 +235,7 @@ class PolicyOverride(_Strict):
     remind_before: list[DurationAtLeast("1m")] | None = None  # type: ignore[valid-type]
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
+    escalate_after: EscalateAfter() | None = None  # type: ignore[valid-type]
     cancel: CancelOverride | None = None
 
 
@@ -225,6 +264,7 @@ class NotifyRoute(_Strict):
     )
     accounts: list[str] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
+    level: Level = 0  # 0: the alerts of `events`; 1, 2: only escalations of that level
 
     def secret_fields(self) -> dict[str, str]:
         """The URL-source fields this route sets: {kind: field name}."""
@@ -286,6 +326,7 @@ class Config(_Strict):
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
             cancel=section.cancel.cancel_rules(),
+            escalate_after=tuple(section.escalate_after),
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:

@@ -69,6 +69,7 @@ def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
                 events=frozenset(route.events),
                 accounts=frozenset(route.accounts),
                 quiet_hours=quiet_schedule(route.quiet_hours, calendars),
+                level=route.level,
             )
             for index, route in enumerate(config.notify)
         ]

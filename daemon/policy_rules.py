@@ -10,13 +10,24 @@ PURE: imports only `daemon.models` and the standard library.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
 from daemon.models import cancel_message_problem
 
-__all__ = ["KNOWN_STATUSES", "NO_CANCEL_SUBSTATUSES", "CancelRules", "Rules"]
+__all__ = [
+    "ESCALATION_LEVELS",
+    "KNOWN_STATUSES",
+    "NO_CANCEL_SUBSTATUSES",
+    "CancelRules",
+    "Rules",
+    "escalate_after_problem",
+]
+
+ESCALATION_LEVELS = 2  # `escalate_after` has a duration per level above 0: at most two
 
 # fmt: off
 # Ozon's documented statuses (API-FACTS 6.1); any other status is unknown.
@@ -37,6 +48,22 @@ NO_CANCEL_SUBSTATUSES = frozenset({
     "sent_by_seller",
 })
 # fmt: on
+
+
+def escalate_after_problem(durations: Sequence[timedelta]) -> str | None:
+    """What makes `durations` no `escalate_after` list (None when it is one): at most
+    ESCALATION_LEVELS positive durations, each longer than the one before (both are counted
+    from the same first alert)."""
+    if len(durations) > ESCALATION_LEVELS:
+        return (
+            f"has {len(durations)} durations; give at most {ESCALATION_LEVELS} (level 1, then "
+            "level 2)"
+        )
+    if any(after <= timedelta(0) for after in durations):
+        return "durations must be positive"
+    if any(later <= earlier for earlier, later in itertools.pairwise(durations)):
+        return "must grow: level 2 comes later than level 1 (both count from the first alert)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,12 +105,18 @@ class Rules:
     remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
     overdue_repeat: timedelta = timedelta(hours=12)
     cancel: CancelRules = field(default_factory=CancelRules)
+    # After how long an unacknowledged ladder alert goes to the level-1, then level-2 routes
+    # (counted from the alert; daemon.escalation). Empty: no escalation.
+    escalate_after: tuple[timedelta, ...] = ()
 
     def __post_init__(self) -> None:
         if any(step <= timedelta(0) for step in self.remind_before):
             raise ValueError("every remind_before step must be positive")
         if self.overdue_repeat < timedelta(0):
             raise ValueError("overdue_repeat must not be negative")
+        problem = escalate_after_problem(self.escalate_after)
+        if problem is not None:
+            raise ValueError(f"escalate_after {problem}")
 
     @cached_property  # read for every posting of every cycle
     def steps(self) -> tuple[timedelta, ...]:

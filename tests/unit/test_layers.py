@@ -58,6 +58,16 @@ def in_package(prefix: str) -> list[str]:
             {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
         ),
         (
+            "daemon.escalation",
+            {
+                "daemon.models",
+                "daemon.policy",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.alerts",
+            },
+        ),
+        (
             "daemon.cancel_plan",
             {
                 "daemon.models",
@@ -72,8 +82,7 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
-        ("daemon.bounded_http", set()),
-        ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
+        ("daemon.health", {"daemon.metrics", "daemon.redact"}),
         ("daemon.notify.words", set()),
         ("daemon.notify.render", {"daemon.notify.words"}),
         ("daemon.notify.routes", {"daemon.redact"}),
