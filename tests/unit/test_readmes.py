@@ -751,3 +751,25 @@ def test_what_waits_for_other_branches() -> None:
     ]
     if waiting:
         pytest.skip("the guides show these before their branches are merged: " + "; ".join(waiting))
+
+
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation (full-width too) dropped,
+    spaces to hyphens; letters of any script stay."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_link_inside_the_guide_leads_to_a_heading(guide: str) -> None:
+    text = text_of(guide)
+    anchors = {
+        heading_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", ANY_BLOCK.sub("", text), re.M)
+    }
+    assert (
+        heading_anchor("## 工作日历：春节、国庆黄金周和调休".lstrip("# "))
+        == "工作日历春节国庆黄金周和调休"
+    )
+    assert heading_anchor("Много магазинов: шарды") == "много-магазинов-шарды"
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert links
+    assert [link for link in links if link not in anchors] == []
