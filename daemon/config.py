@@ -195,6 +195,7 @@ class PolicyOverride(_Strict):
     remind_before: list[DurationAtLeast("1m")] | None = None  # type: ignore[valid-type]
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
+    remind_in: Literal["clock", "working"] | None = None
     cancel: CancelOverride | None = None
 
 
@@ -281,6 +282,7 @@ class Config(_Strict):
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
             cancel=section.cancel.cancel_rules(),
+            remind_in=section.remind_in,
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:

@@ -211,6 +211,7 @@ class _Cycle:
             previous_shipment_date=before,
             held=number in self.holds,
             held_until=self.holds.get(number),
+            calendar=self.job.calendars.for_warehouse(posting.warehouse_id),
         )
 
     def _decide(

@@ -190,6 +190,7 @@ class Engine:
         self.store = store
         self.now = now
         self.router = build_router(config, secrets)
+        _, self.calendars = build_calendars(config.calendars, config.daemon.timezone)
         self.jobs: list[AccountJob] = []
         self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
         self._budgets: dict[str, ShopPeriod] = {}  # per Client-Id: its poll interval
@@ -209,6 +210,7 @@ class Engine:
                     dry_run=dry_run,
                     wake_horizon=wake_horizon,
                     live_rules=live,
+                    calendars=self.calendars,
                 )
             )
 

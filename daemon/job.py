@@ -1,19 +1,21 @@
 """What one account's work needs, handed to the cycle, the cancel executor, the digest and the
 key check: `AccountJob`.
 
-Imports the Ozon client (its type), the policy's rules and `daemon.alerts.batch` (the route
-resolver); never config, the store or the CLI.
+Imports the Ozon client (its type), the policy's rules, `daemon.alerts.batch` (the route
+resolver) and the working calendars' type (`daemon.worktime`); never config, the store or the
+CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from daemon.alerts.batch import RouteResolver, no_routes
 from daemon.ozon.client import OzonClient
 from daemon.policy_rules import Rules
+from daemon.worktime import WarehouseCalendars
 
 __all__ = ["AccountJob"]
 
@@ -24,7 +26,8 @@ class AccountJob:
     `routes(account, event)` naming the route ids an alert goes to. `dry_run` forces a dry run
     whatever the rules say; only the cancel executor reads it (and `rules.cancel.enabled`),
     where the cancel request would be sent. `wake_horizon`: the cycle lists the events due this
-    soon, for precise wake-ups. `live_rules`: see `current_rules`."""
+    soon, for precise wake-ups. `live_rules`: see `current_rules`. `calendars`: the working
+    calendar of each warehouse (`[[calendars]]`; empty: clock time everywhere)."""
 
     name: str
     client: OzonClient
@@ -34,6 +37,7 @@ class AccountJob:
     dry_run: bool = False
     wake_horizon: timedelta = timedelta(0)
     live_rules: Callable[[], Rules] | None = None
+    calendars: WarehouseCalendars = field(default_factory=WarehouseCalendars)
 
     def current_rules(self) -> Rules:
         """The account's rules as configured right now: a SIGHUP reload publishes its rules

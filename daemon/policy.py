@@ -3,7 +3,8 @@
 PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
 `Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
 next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
-`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names) and the standard
+`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names), the working-time
+rules `daemon.policy_calendar` (and the `daemon.worktime` calendar type) and the standard
 library.
 
 Time semantics (D = shipment_date, left = D - now):
@@ -15,6 +16,10 @@ Time semantics (D = shipment_date, left = D - now):
 - cancel selection: now >= D + overdue_for and the other guards of `_can_select`.
 - no deadline (D is `models.NO_DEADLINE`, Ozon's "none"): no reminder, overdue alert, cancel
   selection or wake-up, ever; only a move to or from it is a deadline_changed.
+- a posting whose warehouse has a working calendar (`Watched.calendar`): with
+  `remind_in = "working"` its reminder steps count working time, and it gets `at_risk` once
+  the warehouse is closed until after D (`daemon.policy_calendar` holds those rules). Cancel
+  selection counts clock time, calendar or not.
 
 Ledger keys (posting_number, event, step) and their step formats are in `daemon.policy_keys`.
 Every step carries the deadline it was computed against, so a moved deadline
@@ -36,8 +41,15 @@ from typing import TypeVar
 from daemon import policy_keys as key
 from daemon.alerts import Event
 from daemon.models import NO_DEADLINE, LedgerKey, Posting
+from daemon.policy_calendar import (
+    at_risk_reason,
+    at_risk_since,
+    working_reminder_reason,
+    working_step_crossed_after,
+)
 from daemon.policy_keys import format_span, format_step, rfc3339
 from daemon.policy_rules import KNOWN_STATUSES, NO_CANCEL_SUBSTATUSES, CancelRules, Rules
+from daemon.worktime import Calendar
 
 __all__ = [
     "AlertDecision",
@@ -57,7 +69,13 @@ __all__ = [
 _EVENT_ORDER = {
     event: rank
     for rank, event in enumerate(
-        (Event.DEADLINE_CHANGED, Event.REMINDER, Event.OVERDUE, Event.CANCELLED_ELSEWHERE)
+        (
+            Event.DEADLINE_CHANGED,
+            Event.REMINDER,
+            Event.AT_RISK,
+            Event.OVERDUE,
+            Event.CANCELLED_ELSEWHERE,
+        )
     )
 }
 # The smallest datetime step: a reminder fires at the first instant strictly after D - S.
@@ -69,13 +87,15 @@ class Watched:
     """A posting on watch: its current state, its hold and the shipment_date seen before.
 
     `held` says a hold exists; `held_until` is when it ends (None: until released).
-    `previous_shipment_date` is None the first time the posting is seen.
+    `previous_shipment_date` is None the first time the posting is seen. `calendar` is the
+    working calendar of its warehouse (None: clock time only).
     """
 
     posting: Posting
     previous_shipment_date: datetime | None = None
     held: bool = False
     held_until: datetime | None = None
+    calendar: Calendar | None = None
 
     def is_held(self, now: datetime) -> bool:
         """True while the hold applies at `now`."""
@@ -281,19 +301,29 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         out.fire(Event.DEADLINE_CHANGED, posting, step, _moved_reason(old, deadline))
     if not posting.has_deadline:  # Ozon gives none: nothing is ever due
         return
-    left = deadline - now
+    left, calendar = deadline - now, item.calendar
     if left > timedelta(0):
-        crossed = [step for step in rules.steps if left < step]
+        working = calendar if rules.remind_in == "working" else None
+        if working is None:
+            crossed = [step for step in rules.steps if left < step]
+        else:
+            crossed = [
+                s for s in rules.steps if now > working_step_crossed_after(working, deadline, s)
+            ]
         if crossed:
             step = key.reminder_step(crossed[0], deadline)
             if out.is_new(posting, Event.REMINDER, step):  # reasons are built for new alerts only
                 reason = (
                     f"{format_span(left)} left to shipment_date {rfc3339(deadline)}, "
                     f"under the {format_step(crossed[0])} reminder step"
+                    if working is None
+                    else working_reminder_reason(working, now, deadline, crossed[0])
                 )
                 out.fire(Event.REMINDER, posting, step, reason)
         for step_left in crossed[1:]:
             out.mark(posting, Event.REMINDER, key.reminder_step(step_left, deadline))
+        if calendar is not None:
+            _at_risk(posting, calendar, now, out)
         return
     for step_left in rules.steps:  # crossed while already overdue: overdue covers them
         out.mark(posting, Event.REMINDER, key.reminder_step(step_left, deadline))
@@ -306,6 +336,16 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         out.fire(Event.OVERDUE, posting, step, reason + ("; held" if held else ""))
     if k:  # recorded so that a hold placed later does not bring a "first" overdue alert
         out.mark(posting, Event.OVERDUE, key.overdue_step(0, deadline))
+
+
+def _at_risk(posting: Posting, calendar: Calendar, now: datetime, out: _Collector) -> None:
+    """at_risk for a posting not overdue yet, once its warehouse is closed until after D."""
+    deadline = posting.shipment_date
+    since = at_risk_since(calendar, deadline)
+    if since is not None and now >= since:
+        step = key.at_risk_step(deadline)
+        if out.is_new(posting, Event.AT_RISK, step):
+            out.fire(Event.AT_RISK, posting, step, at_risk_reason(calendar, now, deadline))
 
 
 def _moved_reason(old: datetime, new: datetime) -> str:
@@ -342,7 +382,7 @@ def next_wakeup(
     fired: Set[tuple[str, str, str]] = frozenset(),
 ) -> datetime | None:
     """The first moment after `now` at which `decide` may decide something new for these
-    postings (a reminder step, the deadline, an overdue repeat, a hold ending, a cancel
+    postings (a reminder step, at_risk, the deadline, an overdue repeat, a hold ending, a cancel
     threshold), given `fired` as recorded after deciding at `now`; None if there is none.
     Raises ValueError for a naive `now`.
     """
@@ -362,8 +402,23 @@ def next_wakeup(
             moments.append(item.held_until)
         if _can_select(posting, cancel):
             moments.append(deadline + cancel.overdue_for)
+        calendar = item.calendar
+        if calendar is not None:
+            since = at_risk_since(calendar, deadline)
+            if (
+                since is not None
+                and now < since
+                and ((number, Event.AT_RISK, key.at_risk_step(deadline)) not in fired)
+            ):
+                moments.append(since)
+        working = calendar if rules.remind_in == "working" else None
         for step in steps:
-            moment = deadline - step + _TICK
+            crossed_after = (
+                deadline - step
+                if working is None
+                else working_step_crossed_after(working, deadline, step)
+            )
+            moment = crossed_after + _TICK
             # the ledger is looked up only for a moment that would be the answer
             if (
                 now < moment

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from daemon.models import cancel_message_problem
 
-__all__ = ["KNOWN_STATUSES", "NO_CANCEL_SUBSTATUSES", "CancelRules", "Rules"]
+__all__ = ["KNOWN_STATUSES", "NO_CANCEL_SUBSTATUSES", "REMIND_IN", "CancelRules", "Rules"]
 
 # fmt: off
 # Ozon's documented statuses (API-FACTS 6.1); any other status is unknown.
@@ -37,6 +37,9 @@ NO_CANCEL_SUBSTATUSES = frozenset({
     "sent_by_seller",
 })
 # fmt: on
+# How `remind_before` steps count time: clock time, or the working time of the posting's
+# warehouse calendar (clock time where no calendar applies).
+REMIND_IN = ("clock", "working")
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,17 @@ class Rules:
     remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
     overdue_repeat: timedelta = timedelta(hours=12)
     cancel: CancelRules = field(default_factory=CancelRules)
+    remind_in: str = "clock"  # "working": remind_before counts the warehouse's working time
 
     def __post_init__(self) -> None:
         if any(step <= timedelta(0) for step in self.remind_before):
             raise ValueError("every remind_before step must be positive")
         if self.overdue_repeat < timedelta(0):
             raise ValueError("overdue_repeat must not be negative")
+        if self.remind_in not in REMIND_IN:
+            raise ValueError(
+                f"remind_in must be one of {', '.join(REMIND_IN)}, not {self.remind_in!r}"
+            )
 
     @cached_property  # read for every posting of every cycle
     def steps(self) -> tuple[timedelta, ...]:

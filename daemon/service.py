@@ -188,7 +188,7 @@ class Service:
         daemon = config.daemon
         outbox = Outbox(
             self.store, engine.router, zone=daemon.zone, language=daemon.language,
-            now=self.now, on_result=self.metrics.alert,
+            now=self.now, on_result=self.metrics.alert, calendars=engine.calendars,
         )  # fmt: skip
         return engine, outbox
 

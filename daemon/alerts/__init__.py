@@ -44,7 +44,7 @@ class Event(StrEnum):
     DATABASE_UNWRITABLE = "database_unwritable"
 
 
-RESERVED = frozenset({Event.AT_RISK, Event.TARIFF_STEP, Event.NEEDS_DATA})
+RESERVED = frozenset({Event.TARIFF_STEP, Event.NEEDS_DATA})
 """Events of the contract that nothing sends yet; routes cannot ask for them until one does."""
 
 EVENTS: tuple[str, ...] = tuple(event.value for event in Event if event not in RESERVED)

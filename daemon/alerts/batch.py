@@ -64,6 +64,7 @@ def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
         "status": posting.status,
         "substatus": posting.substatus,
         "warehouse": posting.warehouse_name,
+        "warehouse_id": posting.warehouse_id,  # its working calendar, when one applies
         "shipment_date": rfc3339(posting.shipment_date),
         "reason": reason,
     }

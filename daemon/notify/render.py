@@ -15,11 +15,14 @@ account. A posting deadline of year 2100 or later is Ozon's "no deadline" and sh
 Payload (built by the cycle, stored in the outbox as JSON):
     {"event": "reminder", "account": "shop-1", "total": 3,
      "postings": [{"posting_number", "status", "warehouse", "shipment_date" (RFC 3339),
-                   "reason", ...}, ...],        # the most urgent first; may be cut short
+                   "reason", "working_seconds_left" (when a calendar applies; the outbox
+                   adds it at sending time), ...}, ...],  # the most urgent first; may be cut
      "reason": "...",                            # account-level events (api_error, ...)
-     "digest": {...}}                            # digest counts, for event "digest"
+     "digest": {...}}                            # digest counts, for event "digest", with
+                                                 # "closed_days" (notify.calendar_text)
 
-Imports only the standard library and its word tables (`notify.words`).
+Imports only the standard library, its word tables (`notify.words`) and the digest's calendar
+lines (`notify.calendar_text`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from daemon.notify.calendar_text import closed_days_text
 from daemon.notify.words import STATUSES, UNITS, WORDS
 
 __all__ = [
@@ -169,13 +173,21 @@ def has_deadline(moment: datetime) -> bool:
     return moment.year < NO_DEADLINE_YEAR
 
 
-def _deadline_line(deadline: datetime, now: datetime, zone: ZoneInfo, language: str) -> str:
+def _deadline_line(
+    deadline: datetime, now: datetime, zone: ZoneInfo, language: str, working: object = None
+) -> str:
+    """The deadline, the time left and, when `working` (seconds) is given and the deadline is
+    ahead, the working time left beside it."""
     w = _words(language)
     if not has_deadline(deadline):
         return f"{w['deadline']}: {w['no_deadline']}"
-    return (
+    line = (
         f"{w['deadline']}: {deadline_text(deadline, zone)}, {_left_text(deadline, now, language)}"
     )
+    if isinstance(working, int) and not isinstance(working, bool) and deadline > now:
+        span_text = span(timedelta(seconds=max(0, working)), language)
+        line += w["working_left"].format(span=span_text)
+    return line
 
 
 def _left_text(deadline: datetime, now: datetime, language: str) -> str:
@@ -202,7 +214,8 @@ def _posting_lines(
         f"{status_text(str(item.get('status', '')), language)}"
         f" | {w['warehouse']}: {clean(str(item.get('warehouse') or '-'))}"
     )
-    lines = [head, "  " + _deadline_line(deadline, now, zone, language)]
+    working = item.get("working_seconds_left")
+    lines = [head, "  " + _deadline_line(deadline, now, zone, language, working)]
     if event in {
         "would_cancel",
         "cancelled",
@@ -331,7 +344,8 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     postings: Sequence[Mapping[str, Any]] = alert.get("postings") or []
     if event == "digest":
         digest = _render_digest(alert, account, language)
-        return _Draft(digest.title, digest.body, ())
+        days = closed_days_text(alert, language, lambda moment: deadline_text(moment, zone), clean)
+        return _Draft(digest.title, digest.body + days, ())
     if not postings:
         reason = clean(str(alert.get("reason", "")), REASON_CAP)
         head = f"{w['account']}: {account}\n{reason}".strip()
@@ -354,7 +368,10 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     if total > MAX_LISTED:
         blocks.append(w["more"].format(n=total - MAX_LISTED))
         numbers.append(())
-    return _Draft(title, f"{w['account']}: {account}", tuple(blocks), tuple(numbers))
+    head = f"{w['account']}: {account}"
+    if event == "at_risk":
+        head += f"\n{w['at_risk_note']}"
+    return _Draft(title, head, tuple(blocks), tuple(numbers))
 
 
 def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Message:

@@ -55,8 +55,16 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.policy_rules", {"daemon.models"}),
         (
             "daemon.policy",
-            {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
+            {
+                "daemon.models",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.alerts",
+                "daemon.policy_calendar",
+                "daemon.worktime",
+            },
         ),
+        ("daemon.policy_calendar", {"daemon.policy_keys", "daemon.worktime"}),
         (
             "daemon.cancel_plan",
             {
@@ -75,7 +83,8 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.bounded_http", set()),
         ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
         ("daemon.notify.words", set()),
-        ("daemon.notify.render", {"daemon.notify.words"}),
+        ("daemon.notify.render", {"daemon.notify.words", "daemon.notify.calendar_text"}),
+        ("daemon.notify.calendar_text", {"daemon.notify.words"}),
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
         ("daemon.advice", {"daemon.models"}),
