@@ -45,7 +45,7 @@ from daemon.policy_calendar import (
     at_risk_reason,
     at_risk_since,
     working_reminder_reason,
-    working_step_crossed_after,
+    working_steps_crossed_after,
 )
 from daemon.policy_keys import format_span, format_step, rfc3339
 from daemon.policy_rules import KNOWN_STATUSES, NO_CANCEL_SUBSTATUSES, CancelRules, Rules
@@ -307,8 +307,9 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         if working is None:
             crossed = [step for step in rules.steps if left < step]
         else:
+            after = working_steps_crossed_after(working, deadline, rules.steps)
             crossed = [
-                s for s in rules.steps if now > working_step_crossed_after(working, deadline, s)
+                step for step, moment in zip(rules.steps, after, strict=True) if now > moment
             ]
         if crossed:
             step = key.reminder_step(crossed[0], deadline)
@@ -408,17 +409,14 @@ def next_wakeup(
             if (
                 since is not None
                 and now < since
-                and ((number, Event.AT_RISK, key.at_risk_step(deadline)) not in fired)
+                and (best is None or since < best)
+                and (number, Event.AT_RISK, key.at_risk_step(deadline)) not in fired
             ):
                 moments.append(since)
         working = calendar if rules.remind_in == "working" else None
-        for step in steps:
-            crossed_after = (
-                deadline - step
-                if working is None
-                else working_step_crossed_after(working, deadline, step)
-            )
-            moment = crossed_after + _TICK
+        after = None if working is None else working_steps_crossed_after(working, deadline, steps)
+        for index, step in enumerate(steps):
+            moment = (deadline - step if after is None else after[index]) + _TICK
             # the ledger is looked up only for a moment that would be the answer
             if (
                 now < moment

@@ -17,8 +17,8 @@ D, which never grows as t passes):
   does not work at all within MAX_DAYS before D, at any time.
 - cancellation never looks here: Ozon counts clock time, and so does `overdue_for`.
 
-The instants are cached by (calendar, deadline, step): a cycle asks about the same few
-deadlines for many postings.
+The instants are cached by calendar and deadline: a cycle asks about them for every posting
+of a batch, twice (deciding, then for its wake-ups), and many postings share a deadline.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = [
     "at_risk_reason",
     "at_risk_since",
     "working_reminder_reason",
-    "working_step_crossed_after",
+    "working_steps_crossed_after",
 ]
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -42,20 +42,38 @@ EARLIEST = datetime.min.replace(tzinfo=UTC)
 _CACHED = 8192
 
 
-@lru_cache(maxsize=_CACHED)
-def working_step_crossed_after(calendar: Calendar, deadline: datetime, step: timedelta) -> datetime:
-    """The instant after which less than `step` of `calendar`'s working time is left before
-    `deadline` (the reminder for `step` is due strictly after it); EARLIEST when that much
-    working time is not found within MAX_DAYS before the deadline."""
-    moment = working_time_before(calendar, deadline, step)
-    return EARLIEST if moment is None else moment
+def working_steps_crossed_after(
+    calendar: Calendar, deadline: datetime, steps: tuple[timedelta, ...]
+) -> tuple[datetime, ...]:
+    """For each of `steps`, the instant after which less than that much of `calendar`'s
+    working time is left before `deadline` (the reminder for the step is due strictly after
+    it); EARLIEST when that much working time is not found within MAX_DAYS before it."""
+    try:
+        return _steps_crossed_after(calendar, deadline, steps)
+    except TypeError:  # a calendar whose day containers cannot be hashed (a plain set)
+        return _steps_crossed_after.__wrapped__(calendar, deadline, steps)
 
 
-@lru_cache(maxsize=_CACHED)
 def at_risk_since(calendar: Calendar, deadline: datetime) -> datetime | None:
     """From when a posting due at `deadline` has no working time left: the last closing of
     `calendar` before it, when that is before the deadline; EARLIEST when the warehouse does
     not work within MAX_DAYS before it; None when it works right up to the deadline."""
+    try:
+        return _at_risk_since(calendar, deadline)
+    except TypeError:  # as above
+        return _at_risk_since.__wrapped__(calendar, deadline)
+
+
+@lru_cache(maxsize=_CACHED)
+def _steps_crossed_after(
+    calendar: Calendar, deadline: datetime, steps: tuple[timedelta, ...]
+) -> tuple[datetime, ...]:
+    moments = (working_time_before(calendar, deadline, step) for step in steps)
+    return tuple(EARLIEST if moment is None else moment for moment in moments)
+
+
+@lru_cache(maxsize=_CACHED)
+def _at_risk_since(calendar: Calendar, deadline: datetime) -> datetime | None:
     closing = last_closing(calendar, deadline)
     if closing is None:
         return EARLIEST
