@@ -281,8 +281,8 @@ class Config(_Strict):
             watch_statuses=frozenset(section.watch_statuses),
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
-            cancel=section.cancel.cancel_rules(),
             remind_in=section.remind_in,
+            cancel=section.cancel.cancel_rules(),
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:

@@ -2,11 +2,9 @@
 
 A digest is due when the local time has reached `digest_at` and today's digest of that account
 is not in the ledger yet; `once` and the `run` service both call `queue_due_digests`, so a
-systemd timer running `once` loses none. The counts come from the state cache; with working
-calendars, the digest also lists each calendar's non-working days in the next 7 days and the
-postings due in or right after them (`daemon.closed_days`).
+systemd timer running `once` loses none. The counts come from the state cache.
 
-Imports the alerts path, the job, the store, closed_days and the standard library.
+Imports the alerts path, the job, the store and the standard library.
 """
 
 from __future__ import annotations
@@ -34,7 +32,9 @@ def digest_key(local_day: str) -> LedgerKey:
 def queue_due_digests(
     store: Store, jobs: Sequence[AccountJob], zone: ZoneInfo, digest_at: time, now: datetime
 ) -> list[str]:
-    """Queue today's digest for every account whose digest is due and not yet queued.
+    """Queue today's digest for every account whose digest is due and not yet queued. With
+    working calendars it also lists each calendar's non-working days in the next 7 days and the
+    postings due in or right after them (`daemon.closed_days`).
 
     Returns the names of the accounts a digest was queued for.
     """
@@ -56,13 +56,13 @@ def queue_due_digests(
                 "shipped_late_24h": counts.shipped_late_last_24h,
                 "late_share_14d": counts.late_share_14d,
             }
-            closed = closed_days(store, job.name, job.calendars, job.warehouse_ids, now)
-            if closed:
-                digest["closed_days"] = closed
             reason = (
                 f"{counts.watched} watched, {counts.overdue} overdue, "
                 f"{counts.due_within_24h} due within 24h"
             )
+            closed = closed_days(store, job.name, job.calendars, job.warehouse_ids, now)
+            if closed:  # working calendars: their non-working days ahead (daemon.closed_days)
+                digest["closed_days"] = closed
             alerts.note(Event.DIGEST, reason, key=key, digest=digest)
         if alerts.counts:
             queued.append(job.name)

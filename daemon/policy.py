@@ -3,8 +3,7 @@
 PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
 `Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
 next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
-`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names), the working-time
-rules `daemon.policy_calendar` (and the `daemon.worktime` calendar type) and the standard
+`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names) and the standard
 library.
 
 Time semantics (D = shipment_date, left = D - now):
@@ -16,14 +15,16 @@ Time semantics (D = shipment_date, left = D - now):
 - cancel selection: now >= D + overdue_for and the other guards of `_can_select`.
 - no deadline (D is `models.NO_DEADLINE`, Ozon's "none"): no reminder, overdue alert, cancel
   selection or wake-up, ever; only a move to or from it is a deadline_changed.
-- a posting whose warehouse has a working calendar (`Watched.calendar`): with
-  `remind_in = "working"` its reminder steps count working time, and it gets `at_risk` once
-  the warehouse is closed until after D (`daemon.policy_calendar` holds those rules). Cancel
-  selection counts clock time, calendar or not.
 
 Ledger keys (posting_number, event, step) and their step formats are in `daemon.policy_keys`.
 Every step carries the deadline it was computed against, so a moved deadline
 re-arms reminders and overdue alerts.
+
+Working calendars: a posting whose warehouse has one (`Watched.calendar`) gets `at_risk` once
+the warehouse is closed until after D, and with `remind_in = "working"` its reminder steps
+count working time (and so do their wake-ups); cancel selection counts clock time, calendar or
+not. Those rules are in `daemon.policy_calendar`, which this module imports too (with the
+`daemon.worktime` calendar type).
 
 Caller: per account per cycle, `decide(...)`; alert `alerts` and record `mark_done` (through
 `daemon.alerts`), and hand `selected` to the cancel executor: it alone decides, at the side
@@ -383,7 +384,7 @@ def next_wakeup(
     fired: Set[tuple[str, str, str]] = frozenset(),
 ) -> datetime | None:
     """The first moment after `now` at which `decide` may decide something new for these
-    postings (a reminder step, at_risk, the deadline, an overdue repeat, a hold ending, a cancel
+    postings (a reminder step, the deadline, an overdue repeat, a hold ending, a cancel
     threshold), given `fired` as recorded after deciding at `now`; None if there is none.
     Raises ValueError for a naive `now`.
     """
@@ -404,7 +405,7 @@ def next_wakeup(
         if _can_select(posting, cancel):
             moments.append(deadline + cancel.overdue_for)
         calendar = item.calendar
-        if calendar is not None:
+        if calendar is not None:  # at_risk: from the last closing before the deadline
             since = at_risk_since(calendar, deadline)
             if (
                 since is not None

@@ -72,18 +72,18 @@ class Rules:
     watch_statuses: frozenset[str] = frozenset({"awaiting_packaging", "awaiting_deliver"})
     remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
     overdue_repeat: timedelta = timedelta(hours=12)
-    cancel: CancelRules = field(default_factory=CancelRules)
     remind_in: str = "clock"  # "working": remind_before counts the warehouse's working time
+    cancel: CancelRules = field(default_factory=CancelRules)
 
     def __post_init__(self) -> None:
-        if any(step <= timedelta(0) for step in self.remind_before):
-            raise ValueError("every remind_before step must be positive")
-        if self.overdue_repeat < timedelta(0):
-            raise ValueError("overdue_repeat must not be negative")
         if self.remind_in not in REMIND_IN:
             raise ValueError(
                 f"remind_in must be one of {', '.join(REMIND_IN)}, not {self.remind_in!r}"
             )
+        if any(step <= timedelta(0) for step in self.remind_before):
+            raise ValueError("every remind_before step must be positive")
+        if self.overdue_repeat < timedelta(0):
+            raise ValueError("overdue_repeat must not be negative")
 
     @cached_property  # read for every posting of every cycle
     def steps(self) -> tuple[timedelta, ...]:
