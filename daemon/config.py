@@ -26,7 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from daemon.alerts import EVENTS
 from daemon.calendars import CalendarSection, calendar_problems
@@ -43,12 +52,13 @@ from daemon.config_checks import (
     ZoneName,
     field_problems,
     shared_client_id_problems,
+    show,
     url_problem,
 )
 from daemon.config_checks import known as _known
 from daemon.durations import LONGEST_DURATION
 from daemon.models import cancel_message_problem
-from daemon.policy_rules import CancelRules, Rules
+from daemon.policy_rules import ESCALATION_LEVELS, CancelRules, Rules, escalate_after_problem
 from daemon.secrets import (
     Secret,
     api_key_problem,
@@ -136,6 +146,33 @@ class OzonSection(_Strict):
 _CANCEL = CancelRules()  # the defaults of [policy.cancel]: defined once, in the policy's rules
 
 
+def _escalate_after(durations: list[timedelta]) -> list[timedelta]:
+    problem = escalate_after_problem(durations)
+    if problem is not None:
+        raise PydanticCustomError("escalate_after", "{problem}", {"problem": problem})
+    return durations
+
+
+def EscalateAfter() -> Any:
+    """`[policy] escalate_after`: up to two growing durations, counted from the first alert."""
+    duration = DurationAtLeast("1s")
+    return Annotated[list[duration], AfterValidator(_escalate_after)]  # type: ignore[valid-type]
+
+
+def _level(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= ESCALATION_LEVELS:
+        raise PydanticCustomError(
+            "level",
+            "{value} is not an escalation level: 0 (every alert it takes, the default), 1 or 2 "
+            "(only escalations of that level)",
+            {"value": show(value)},
+        )
+    return value
+
+
+Level = Annotated[int, BeforeValidator(_level)]
+
+
 class CancelSection(_Strict):
     """`[policy.cancel]`: the fields of `CancelRules` as the file writes them, with its
     defaults; `cancel_rules` turns it into them field by field."""
@@ -150,11 +187,13 @@ class CancelSection(_Strict):
     max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
     max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
     respect_advice: bool = _CANCEL.respect_advice
+    reason_ids: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] | None = None
 
     def cancel_rules(self) -> CancelRules:
         """The policy's CancelRules with these values (every field, by name)."""
         values = dict(self)
         values["statuses"] = frozenset(self.statuses)
+        values["reason_ids"] = tuple(dict.fromkeys(self.reason_ids or ()))
         return CancelRules(**values)
 
 
@@ -168,6 +207,7 @@ class PolicySection(_Strict):
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
     tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
+    escalate_after: EscalateAfter() = Field(default_factory=list)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -196,6 +236,7 @@ class PolicyOverride(_Strict):
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] | None = None
+    escalate_after: EscalateAfter() | None = None  # type: ignore[valid-type]
     cancel: CancelOverride | None = None
 
 
@@ -224,6 +265,7 @@ class NotifyRoute(_Strict):
     )
     accounts: list[str] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
+    level: Level = 0  # 0: the alerts of `events`; 1, 2: only escalations of that level
 
     def secret_fields(self) -> dict[str, str]:
         """The URL-source fields this route sets: {kind: field name}."""
@@ -269,7 +311,10 @@ class Config(_Strict):
             return self.policy
         cancel = self.policy.cancel
         if override.cancel is not None:  # the values as validated, not as serialized ("48h")
-            cancel = cancel.model_copy(update=_set_fields(override.cancel))
+            changes = _set_fields(override.cancel)
+            if "reason_id" in changes:  # the account's one reason replaces an inherited list
+                changes.setdefault("reason_ids", None)
+            cancel = cancel.model_copy(update=changes)
         update = _set_fields(override)
         update["cancel"] = cancel
         return self.policy.model_copy(update=update)
@@ -283,6 +328,7 @@ class Config(_Strict):
             overdue_repeat=section.overdue_repeat,
             remind_in=section.remind_in,
             cancel=section.cancel.cancel_rules(),
+            escalate_after=tuple(section.escalate_after),
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:
@@ -428,22 +474,33 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
         if len(sources) != 1:
             problems.append(f"accounts[{index}]: {_sources_problem(str(name), sources)}")
         own_cancel = _subtable(_subtable(account, "policy"), "cancel")
+        if "reason_id" in own_cancel and "reason_ids" in own_cancel:
+            problems.append(f"accounts[{index}].policy.cancel.reason_ids: {_BOTH_REASONS}")
         merged = {"reason_id": _CANCEL.reason_id, "reason_message": _CANCEL.reason_message}
-        merged.update({k: v for k, v in cancel_raw.items() if k in merged})
-        merged.update({k: v for k, v in own_cancel.items() if k in merged})
-        reason_id, message = merged["reason_id"], merged["reason_message"]
-        problem = (
-            cancel_message_problem(reason_id, message)
-            if isinstance(reason_id, int) and isinstance(message, str)
-            else None
-        )
+        merged.update({k: v for k, v in cancel_raw.items() if k in (*merged, "reason_ids")})
+        if "reason_id" in own_cancel:
+            merged.pop("reason_ids", None)
+        merged.update({k: v for k, v in own_cancel.items() if k in (*merged, "reason_ids")})
+        message = merged["reason_message"]
+        wanted = merged.get("reason_ids", [merged["reason_id"]])
+        problem = next(
+            (
+                found
+                for reason_id in (wanted if isinstance(wanted, list) else [])
+                if isinstance(reason_id, int) and isinstance(message, str)
+                and (found := cancel_message_problem(reason_id, message)) is not None
+            ),
+            None,
+        )  # fmt: skip
         if problem is not None:
             where = (
                 f"accounts[{index}].policy.cancel.reason_message"
-                if "reason_message" in own_cancel or "reason_id" in own_cancel
+                if {"reason_message", "reason_id", "reason_ids"} & set(own_cancel)
                 else "policy.cancel.reason_message"
             )
             problems.append(f"{where}: {problem}")
+    if "reason_id" in cancel_raw and "reason_ids" in cancel_raw:
+        problems.append(f"policy.cancel.reason_ids: {_BOTH_REASONS}")
     routes = raw.get("notify")
     for index, route in enumerate(routes if isinstance(routes, list) else []):
         if not isinstance(route, dict):
@@ -460,6 +517,12 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
     if len(beats) > 1:
         problems.append("health: set at most one of " + ", ".join(beats))
     return list(dict.fromkeys(problems))  # the same reason problem once, not once per account
+
+
+_BOTH_REASONS = (
+    "set either reason_id (one reason) or reason_ids (a list, the first one Ozon allows for a "
+    "posting is used), not both"
+)
 
 
 def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -26,8 +26,10 @@ class AccountJob:
     `routes(account, event)` naming the route ids an alert goes to. `dry_run` forces a dry run
     whatever the rules say; only the cancel executor reads it (and `rules.cancel.enabled`),
     where the cancel request would be sent. `wake_horizon`: the cycle lists the events due this
-    soon, for precise wake-ups. `live_rules`: see `current_rules`. `calendars`: the working
-    calendar of each warehouse (`[[calendars]]`; empty: clock time everywhere)."""
+    soon, for precise wake-ups. `live_rules`: see `current_rules`. `shop`: the names of the
+    config's entries with this account's Client-Id (itself included; empty when not known),
+    for the cancel claims they share. `calendars`: the working calendar of each warehouse
+    (`[[calendars]]`; empty: clock time everywhere)."""
 
     name: str
     client: OzonClient
@@ -37,6 +39,7 @@ class AccountJob:
     dry_run: bool = False
     wake_horizon: timedelta = timedelta(0)
     live_rules: Callable[[], Rules] | None = None
+    shop: tuple[str, ...] = ()
     calendars: WarehouseCalendars = field(default_factory=WarehouseCalendars)
 
     def current_rules(self) -> Rules:

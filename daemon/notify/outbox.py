@@ -162,10 +162,10 @@ class Outbox:
         return self._limits[route.id]
 
     async def send_now(self, event: str, message: Message) -> int:
-        """Send `message` straight to every route that takes `event`, without the store (for
-        `database_unwritable`: the outbox cannot be written then). No retry; returns how many
-        routes accepted it; a failure is logged per route."""
-        routes = [route for route in self.router.routes if event in route.events]
+        """Send `message` straight to every level-0 route that takes `event`, without the store
+        (for `database_unwritable`: the outbox cannot be written then). No retry; returns how
+        many routes accepted it; a failure is logged per route."""
+        routes = [r for r in self.router.routes if event in r.events and r.level == 0]
         clean = Message(redact_text(message.title), redact_text(message.body))
         results = await asyncio.gather(*(self._send_once(route, clean) for route in routes))
         for route, error in zip(routes, results, strict=True):
@@ -257,7 +257,7 @@ class Outbox:
             total += int(payload.get("total") or len(items)) - (len(items) - len(left))
             for item in left:
                 postings.setdefault(item["posting_number"], item)
-        if first.event == "reminder":
+        if first.event == "reminder" and "escalation" not in first.payload:
             fresh = {n: p for n, p in postings.items() if self._still_due(first.account, p, now)}
             total -= len(postings) - len(fresh)
             postings = fresh

@@ -359,6 +359,13 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     title = (
         f"[{account}] {w[event]}: {total} {noun}, {w['next']} {_left_text(first, now, language)}"
     )
+    head = f"{w['account']}: {account}"
+    escalation = alert.get("escalation")
+    if isinstance(escalation, Mapping):  # nobody acknowledged: told to the next level
+        level = int(escalation.get("level", 1))
+        after = span(timedelta(seconds=int(escalation.get("after_seconds", 0))), language)
+        title = f"{w['escalated'].format(level=level)} · {title}"
+        head += "\n" + w["not_acked"].format(after=after)
     blocks = [
         "\n".join(_posting_lines(item, now, zone, language, event)) for item in ordered[:MAX_LISTED]
     ]
@@ -368,7 +375,6 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     if total > MAX_LISTED:
         blocks.append(w["more"].format(n=total - MAX_LISTED))
         numbers.append(())
-    head = f"{w['account']}: {account}"
     if event == "at_risk":
         head += f"\n{w['at_risk_note']}"
     return _Draft(title, head, tuple(blocks), tuple(numbers))

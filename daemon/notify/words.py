@@ -20,6 +20,9 @@ WORDS: dict[str, dict[str, str]] = {
         "recovered": "Ozon API working again",
         "key_expiring": "API key expires soon",
         "digest": "Daily summary",
+        "escalated": "ESCALATION {level}",
+        "not_acked": "Nobody acknowledged these postings {after} after the first alert. Take "
+        "one in hand with `ozon-sync ack POSTING --by NAME` or the board's button.",
         "test": "Test message",
         "database_unwritable": "Database not writable",
         "db_body": "ozon-sync cannot write its state database: {reason}\nNo sync is saved and "
@@ -55,6 +58,9 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "zh": {
         "reminder": "即将到发货截止时间",
+        "escalated": "升级提醒（第 {level} 级）",
+        "not_acked": "首次提醒 {after} 后仍无人确认接手以下货件。接手请用 "
+        "`ozon-sync ack 货件号 --by 名字` 或看板上的按钮。",
         "overdue": "已超时未发货",
         "would_cancel": "建议取消（未执行）",
         "cancelled": "ozon-sync 已取消",
@@ -98,6 +104,9 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "ru": {
         "reminder": "Скоро срок отгрузки",
+        "escalated": "ЭСКАЛАЦИЯ {level}",
+        "not_acked": "Никто не взял эти отправления в работу за {after} после первого "
+        "оповещения. Взять: `ozon-sync ack НОМЕР --by ИМЯ` или кнопка на доске.",
         "overdue": "ПРОСРОЧЕНО",
         "would_cancel": "Отменил бы (не отменено)",
         "cancelled": "Отменено ozon-sync",

@@ -34,10 +34,13 @@ Verbs (see each docstring):
 - Acknowledgements (who took a posting in hand, for its current deadline):
   `acknowledge(account, number, shipment_date, by, now)`, `acknowledged_numbers(account)`;
   `postings`/`posting` show the one in force as `acknowledged_by`/`acknowledged_at`, and
-  `history` each one as `acknowledged`.
+  `history` each one as `acknowledged`. Escalations (nobody acknowledged; the next level
+  was told): `record_escalations(account, [(number, deadline, level, reason)], now)`,
+  written by the alerts path with the alert; `history` shows each as `escalated`.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
-  LedgerKeys of daemon.models).
+  LedgerKeys of daemon.models), `fired_times(account, keys) -> {key: datetime}` (when each
+  recorded key was recorded).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
   int | None` (a claim is the shop's: one per Client-Id and posting),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,

@@ -64,6 +64,9 @@ _HISTORY = """
     UNION ALL
     SELECT at, 3, id, account, 'acknowledged', posting_number, 0, 'by ' || by_name
     FROM acknowledgements
+    UNION ALL
+    SELECT at, 4, id, account, 'escalated', posting_number, 0, reason
+    FROM escalations
     ORDER BY at DESC, rank DESC, id DESC
     LIMIT ?
 """
@@ -307,7 +310,8 @@ class OutboxVerbs(StoreBase):
         decided against without sending (reason: why), and `cancel_failed` with reason
         "outcome unknown" when the outcome became unknown (followed by `cancelled` or
         `cancel_failed` once resolved). Claims without an outcome yet are not shown. Each
-        acknowledgement is an `acknowledged` action (reason: "by NAME").
+        acknowledgement is an `acknowledged` action (reason: "by NAME"), each escalation step an
+        `escalated` action (reason: "level N: ...").
         """
         with self._read() as conn:
             rows = conn.execute(_HISTORY, (limit,)).fetchall()
@@ -336,7 +340,8 @@ class OutboxVerbs(StoreBase):
 
         Pruned: ledger keys (except those of still-watched postings, whose steps must not fire
         again), finished actions, alerts with no pending delivery, posting history rows,
-        departed postings, expired holds, acknowledgements of postings no longer watched.
+        departed postings, expired holds, acknowledgements and escalations of postings no
+        longer watched.
         Never: watched postings, open or unknown actions, alerts still waiting for a route or
         staged, sync state.
         """
@@ -355,6 +360,9 @@ class OutboxVerbs(StoreBase):
             "acknowledgements": "DELETE FROM acknowledgements WHERE at < ? AND NOT EXISTS ("
             "SELECT 1 FROM postings AS p WHERE p.account = acknowledgements.account AND "
             "p.posting_number = acknowledgements.posting_number AND p.watched = 1)",
+            "escalations": "DELETE FROM escalations WHERE at < ? AND NOT EXISTS ("
+            "SELECT 1 FROM postings AS p WHERE p.account = escalations.account AND "
+            "p.posting_number = escalations.posting_number AND p.watched = 1)",
         }
         with self._write() as conn:
             counts = {

@@ -276,6 +276,27 @@ def _delivery_sent_postings(db: Database) -> None:
     )
 
 
+@_migration("0008_escalations")
+def _escalations(db: Database) -> None:
+    db.executescript(
+        """
+        -- Each escalation step (a posting nobody acknowledged, told to the level-N routes), for
+        -- `history` (event `escalated`). Written in the transaction of its staged alert; the
+        -- alert ledger's ("escalated", "N@deadline") key keeps it to once per level and deadline.
+        CREATE TABLE escalations (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            posting_number TEXT NOT NULL,
+            shipment_date TEXT NOT NULL,
+            level INTEGER NOT NULL CHECK (level > 0),
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX escalations_at ON escalations (at);
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 

@@ -66,6 +66,16 @@ def in_package(prefix: str) -> list[str]:
         ),
         ("daemon.policy_calendar", {"daemon.policy_keys", "daemon.worktime"}),
         (
+            "daemon.escalation",
+            {
+                "daemon.models",
+                "daemon.policy",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.alerts",
+            },
+        ),
+        (
             "daemon.cancel_plan",
             {
                 "daemon.models",
@@ -80,8 +90,7 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
-        ("daemon.bounded_http", set()),
-        ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
+        ("daemon.health", {"daemon.metrics", "daemon.redact"}),
         ("daemon.notify.words", set()),
         ("daemon.notify.render", {"daemon.notify.words", "daemon.notify.calendar_text"}),
         ("daemon.notify.calendar_text", {"daemon.notify.words"}),
@@ -178,6 +187,9 @@ def calls_of(name: str) -> set[str]:
 def test_the_cancel_executor_does_not_import_the_cycle_nor_the_cycle_the_executor() -> None:
     assert "daemon.cycle" not in daemon_imports("daemon.cancel")
     assert "daemon.cancel" not in daemon_imports("daemon.cycle")
+    outcome = daemon_imports("daemon.cancel_outcome")
+    assert not outcome & {"daemon.cycle", "daemon.cancel", "daemon.config", "daemon.engine"}
+    assert "daemon.cancel_outcome" not in daemon_imports("daemon.cycle")
 
 
 @pytest.mark.parametrize("verb", ["enqueue_alert", "record_alert_keys", "discard_staged"])
