@@ -49,7 +49,8 @@ def in_package(prefix: str) -> list[str]:
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
-        ("daemon.models", set()),
+        ("daemon.tariff", set()),
+        ("daemon.models", {"daemon.tariff"}),
         ("daemon.policy_keys", set()),
         ("daemon.alerts", set()),
         ("daemon.policy_rules", {"daemon.models"}),
