@@ -167,7 +167,7 @@ class PolicySection(_Strict):
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
-    tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
+    tariff_warn_before: DurationAtLeast("0s") = Rules().tariff_warn_before  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -281,6 +281,7 @@ class Config(_Strict):
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
             cancel=section.cancel.cancel_rules(),
+            tariff_warn_before=section.tariff_warn_before,
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:

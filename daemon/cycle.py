@@ -12,7 +12,8 @@
     sync state -> api_error / recovered
 
 Each batch of postings is cached, decided and alerted in ONE store transaction (cached
-postings, ledger keys and outbox rows: daemon.alerts.batch), and so are the departures with
+postings, ledger keys and outbox rows: daemon.alerts.batch; what an alert shows besides the
+deadline, such as the advice: daemon.alert_facts), and so are the departures with
 their cancelled_elsewhere alerts and the sync state with api_error / recovered. Alerts are
 staged: the engine releases them at the end of the account's cycle (one message per event).
 
@@ -32,6 +33,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from daemon import policy
+from daemon.alert_facts import alert_facts
 from daemon.alerts import Event, Mark
 from daemon.alerts.batch import AlertBatch, batch, mark
 from daemon.job import AccountJob
@@ -102,6 +104,7 @@ class _Cycle:
         self.now = now
         self.result = CycleResult(account=job.name, started=now)
         self.holds = store.holds(now)
+        self.ratings = store.account_ratings(job.name)  # for the advice in overdue alerts
         self.seen: set[str] = set()
         self.unreadable: set[str] = set()  # listed, but in a shape that cannot be used
         self.selected: list[CancelSelection] = []
@@ -224,7 +227,8 @@ class _Cycle:
         fired = self.store.fired_keys(self.job.name, numbers) if numbers else set()
         decisions = policy.decide(watched, self.now, self.job.rules, fired, departed)
         for alert in decisions.alerts:
-            alerts.add(alert.event, alert.key, alert.posting, alert.reason)
+            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
         self.selected.extend(decisions.selected)
         self.result.watched += decisions.watched

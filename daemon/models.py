@@ -26,6 +26,7 @@ __all__ = [
     "NO_DEADLINE",
     "REASON_NEEDING_MESSAGE",
     "AccessDenied",
+    "AccountRatings",
     "CancelReason",
     "Cancellation",
     "ErrorIndex",
@@ -293,3 +294,13 @@ class ErrorIndex(msgspec.Struct, frozen=True, kw_only=True):
     processing_costs_sum: float = 0.0
     currency: str = ""
     days: tuple[ErrorIndexDay, ...] = ()
+
+
+class AccountRatings(msgspec.Struct, frozen=True, kw_only=True):
+    """What was last read of one account's ratings (`/v1/rating/summary`) and FBS error index
+    (`/v1/rating/index/fbs/info`): each as read, AccessDenied when Ozon answered 403 (the key
+    lacks the role), None when not read yet; `read_at` when the newer one was read."""
+
+    summary: RatingSummary | AccessDenied | None = None
+    index: ErrorIndex | AccessDenied | None = None
+    read_at: datetime | None = None

@@ -70,12 +70,13 @@ class Rules:
     remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
     overdue_repeat: timedelta = timedelta(hours=12)
     cancel: CancelRules = field(default_factory=CancelRules)
+    tariff_warn_before: timedelta = timedelta(hours=2)  # "0s": no tariff_step warnings
 
     def __post_init__(self) -> None:
         if any(step <= timedelta(0) for step in self.remind_before):
             raise ValueError("every remind_before step must be positive")
-        if self.overdue_repeat < timedelta(0):
-            raise ValueError("overdue_repeat must not be negative")
+        if self.overdue_repeat < timedelta(0) or self.tariff_warn_before < timedelta(0):
+            raise ValueError("overdue_repeat and tariff_warn_before must not be negative")
 
     @cached_property  # read for every posting of every cycle
     def steps(self) -> tuple[timedelta, ...]:

@@ -18,7 +18,7 @@ Imports the store, the models and `daemon.alerts`; never config, ozon, policy or
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -57,9 +57,12 @@ def no_routes(_account: str, _event: str) -> Sequence[str]:
     return ()
 
 
-def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
-    """What the renderer needs to show one posting."""
-    return {
+def posting_payload(
+    posting: Posting, reason: str = "", details: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the renderer needs to show one posting (`details`: what the event shows besides,
+    such as the ship-or-cancel advice of an overdue alert; see `daemon.alert_facts`)."""
+    payload = {
         "posting_number": posting.posting_number,
         "status": posting.status,
         "substatus": posting.substatus,
@@ -67,17 +70,23 @@ def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
         "shipment_date": rfc3339(posting.shipment_date),
         "reason": reason,
     }
+    if details:
+        payload.update(details)
+    return payload
 
 
 class _Item:
     """One decision about a posting."""
 
-    __slots__ = ("key", "posting", "reason")
+    __slots__ = ("details", "key", "posting", "reason")
 
-    def __init__(self, key: LedgerKey, posting: Posting, reason: str) -> None:
+    def __init__(
+        self, key: LedgerKey, posting: Posting, reason: str, details: Mapping[str, Any] | None
+    ) -> None:
         self.key = key
         self.posting = posting
         self.reason = reason
+        self.details = details
 
 
 class AlertBatch:
@@ -93,10 +102,18 @@ class AlertBatch:
         self.counts: dict[str, int] = {}
 
     def add(
-        self, event: Event, key: LedgerKey, posting: Posting, reason: str, *, dry_run: bool = False
+        self,
+        event: Event,
+        key: LedgerKey,
+        posting: Posting,
+        reason: str,
+        *,
+        dry_run: bool = False,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Alert `event` about `posting` with `reason`, unless `key` is in the ledger already."""
-        self.items.setdefault((event, dry_run), []).append(_Item(key, posting, reason))
+        """Alert `event` about `posting` with `reason` (and `details` for the renderer: see
+        `posting_payload`), unless `key` is in the ledger already."""
+        self.items.setdefault((event, dry_run), []).append(_Item(key, posting, reason, details))
 
     def mark(self, keys: Iterable[LedgerKey]) -> None:
         """Record ledger keys that make no alert (steps a later alert covers)."""
@@ -149,7 +166,8 @@ def commit(
                 "account": account,
                 "total": len(fresh),
                 "postings": [
-                    posting_payload(i.posting, i.reason) for i in fresh[:PAYLOAD_POSTINGS]
+                    posting_payload(i.posting, i.reason, i.details)
+                    for i in fresh[:PAYLOAD_POSTINGS]
                 ],
             }
             reason = fresh[0].reason if len(fresh) == 1 else f"{len(fresh)} postings"

@@ -35,6 +35,7 @@ from daemon.models import (
     Tariff,
     TariffStep,
 )
+from tests.tariff_json import with_tariff
 
 SHIP = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -73,13 +74,13 @@ def posting(
     tariff_steps: tuple[TariffStep, ...] = WORKED,
     tariff: Tariff | None = None,
 ) -> Posting:
-    return Posting(
+    return with_tariff(
+        tariff,
+        tariff_steps,
         posting_number="87341265-0117-1",
         status="awaiting_packaging",
         shipment_date=SHIP,
         products=(Product(sku=1, price=price, currency=currency, quantity=1),),
-        tariff_steps=tariff_steps,
-        tariff=tariff,
     )
 
 

@@ -56,8 +56,15 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.policy_rules", {"daemon.models"}),
         (
             "daemon.policy",
-            {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
+            {
+                "daemon.models",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.policy_notices",
+                "daemon.alerts",
+            },
         ),
+        ("daemon.policy_notices", {"daemon.models", "daemon.policy_keys", "daemon.alerts"}),
         (
             "daemon.cancel_plan",
             {
@@ -76,7 +83,8 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.bounded_http", set()),
         ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
         ("daemon.notify.words", set()),
-        ("daemon.notify.render", {"daemon.notify.words"}),
+        ("daemon.notify.details", set()),
+        ("daemon.notify.render", {"daemon.notify.words", "daemon.notify.details"}),
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
         ("daemon.advice", {"daemon.models"}),
