@@ -8,7 +8,8 @@ Ozon's numbers when the alert is made, as payload data (the renderer words it pe
 `advice_json` is also the `advice` field of `status --json` elements. Reading the tariff from
 the posting (`Posting.tariff`, `tariff_steps`) happens here, only for the postings alerted.
 
-Imports only the advice, the policy's notices, the models and the standard library.
+Imports only the advice, the policy's notices and keys, the event names, the models and the
+standard library: no I/O.
 """
 
 from __future__ import annotations

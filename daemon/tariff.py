@@ -22,8 +22,8 @@ class Money(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An amount of money as Ozon writes it: decimal text (`"50"`, `"45.90"`) and a currency
     code (`"RUB"`, or "" when Ozon does not say). Text, so no rounding happens on the way.
 
-    Like Tariff and TariffStep, it encodes as a JSON array (`["50","RUB"]`), not an object,
-    to keep alert payloads and the stored ratings small."""
+    Like Tariff and TariffStep, it encodes as a JSON array (`["50","RUB"]`), not an object.
+    (A cached posting keeps Ozon's own JSON of its tariff, not these: see `read_tariff`.)"""
 
     amount: str
     currency: str = ""

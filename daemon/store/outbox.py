@@ -45,6 +45,7 @@ def _raw_json(value: Any) -> Any:
 def _builtins(payload: Mapping[str, Any]) -> Any:
     return msgspec.to_builtins(dict(payload), enc_hook=_raw_json)
 
+
 _ALERT_COLUMNS = (
     "id, account, event, posting_numbers, urgent, dry_run, reason, payload, created_at, sent_at"
 )
