@@ -142,12 +142,14 @@ class Facts:
 @dataclass(frozen=True)
 class Advice:
     """The recommendation ("ship" | "cancel" | "decide"), the facts and a one-line reason;
-    `rule` names the step of the rule that decided (`RULES`), for messages in other languages."""
+    `rule` names the step of the rule that decided (`RULES`), for messages in other languages;
+    `why` is the reason without how late the posting is (the same a moment later)."""
 
     recommendation: Recommendation
     facts: Facts
     reason: str
     rule: str = ""
+    why: str = ""
 
 
 def index_percent(value: float) -> float:
@@ -305,43 +307,54 @@ def advise(
         index_missing=_missing(index),
         summary_missing=_missing(summary),
     )
-    recommendation, rule, reason = _rule(facts, band)
-    return Advice(recommendation, facts, reason, rule)
+    recommendation, rule, reason, why = _rule(facts, band)
+    return Advice(recommendation, facts, reason, rule, why)
 
 
-def _rule(facts: Facts, band: FeeBand | None) -> tuple[Recommendation, str, str]:
+def _rule(facts: Facts, band: FeeBand | None) -> tuple[Recommendation, str, str, str]:
     """The rule of the module docstring, step by step: the recommendation, the name of the
-    step that decided (`RULES`) and the reason for it."""
+    step that decided (`RULES`), the reason for it, and that reason without how late the
+    posting is (it does not change from one moment to the next)."""
     if facts.late <= timedelta(0):
-        return "ship", "not_late", "not late yet: ship it before the deadline"
+        why = "not late yet: ship it before the deadline"
+        return "ship", "not_late", why, why
     late = f"{_span(facts.late)} late"
     cost = _decimal(facts.ship_cost)
     shipping = f"shipping costs {_text(facts.ship_cost)}"
     if facts.step_soon and facts.next_step_at is not None:
         shipping += f" from {facts.next_step_at:%Y-%m-%d %H:%M} UTC (the next tariff step)"
     if cost == 0:
-        return "ship", "free", f"{late}, but shipping costs nothing extra yet"
+        why = "shipping costs nothing extra yet"
+        return "ship", "free", f"{late}, but {why}", why
+    recommendation, rule, why = _weighed(facts, band, cost, shipping)
+    return recommendation, rule, f"{late}; {why}", why
+
+
+def _weighed(
+    facts: Facts, band: FeeBand | None, cost: Decimal | None, shipping: str
+) -> tuple[Recommendation, str, str]:
+    """Steps 3 to 8 of the rule, for a late posting whose shipping costs something."""
     if band is None or facts.index is None:
         if facts.index_missing == "403":
             why = "the API key has no rating role (Ozon answered 403)"
-            return "decide", "no_role", f"{late}; {shipping}; {why}"
-        return "decide", "no_index", f"{late}; {shipping}; no error index from Ozon yet"
+            return "decide", "no_role", f"{shipping}; {why}"
+        return "decide", "no_index", f"{shipping}; no error index from Ozon yet"
     index = f"error index {facts.index:g} % ({band.zone})"
     if band.may_block:
-        why = f"{late}; {index}: a seller cancellation may get the account blocked"
-        return "ship", "red_zone", why
+        return "ship", "red_zone", f"{index}: a seller cancellation may get the account blocked"
     fee = _decimal(facts.fee)
     if cost is None or fee is None or facts.ship_cost is None or facts.fee is None:
-        why = f"{late}; {index}; the cost of shipping or of cancelling is unknown"
-        return "decide", "unknown_cost", why
+        return (
+            "decide",
+            "unknown_cost",
+            f"{index}; the cost of shipping or of cancelling is unknown",
+        )
     cancelling = f"a cancellation {_text(facts.fee)}{' (capped)' if facts.fee_capped else ''}"
     if facts.ship_cost.currency != facts.fee.currency:
-        why = f"{late}; {shipping}, {cancelling}: different currencies"
-        return "decide", "currencies", why
+        return "decide", "currencies", f"{shipping}, {cancelling}: different currencies"
     if cost <= fee:
-        why = f"{late}; {shipping}, {cancelling} at {index} and the sale"
-        return "ship", "cheaper_to_ship", why
-    dearer = f"{late}; {shipping}, more than {cancelling} at {index}"
+        return "ship", "cheaper_to_ship", f"{shipping}, {cancelling} at {index} and the sale"
+    dearer = f"{shipping}, more than {cancelling} at {index}"
     if facts.delay_status == "CRITICAL" and facts.cancellation_status != "CRITICAL":
         return "cancel", "delay_critical", f"{dearer}, and the shipment-delay rating is CRITICAL"
     return "decide", "sale_worth", f"{dearer}; the sale may still be worth it"

@@ -41,14 +41,15 @@ def posting_advice(posting: Posting, now: datetime, ratings: AccountRatings | No
 
 
 def advice_json(advice: Advice) -> dict[str, Any]:
-    """The advice as JSON data: recommendation, the rule's step, the reason and the facts
-    (money as [amount, currency], times RFC 3339, the index in percent)."""
+    """The advice as JSON data: recommendation, the rule's step, the reason (without how late
+    the posting is: `seconds_left` says that, and the element stays the same from one moment to
+    the next) and the facts (money as [amount, currency], times RFC 3339, the index in
+    percent)."""
     facts = advice.facts
     return {
         "recommendation": advice.recommendation,
         "rule": advice.rule,
-        "reason": advice.reason,
-        "late_seconds": int(facts.late.total_seconds()),
+        "reason": advice.why,
         "surcharge": _money(facts.surcharge),
         "next_step_at": _moment(facts.next_step_at),
         "next_surcharge": _money(facts.next_surcharge),

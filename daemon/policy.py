@@ -366,8 +366,8 @@ def next_wakeup(
         posting = item.posting
         if not is_watched(posting, rules):
             continue
-        notice = notice_wakeup(posting, now, rules.tariff_warn_before, fired)
-        if notice is not None and (best is None or notice < best):
+        notice = notice_wakeup(posting, now, rules.tariff_warn_before, fired, best)
+        if notice is not None:
             best = notice
         if not posting.has_deadline:
             continue

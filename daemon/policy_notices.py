@@ -71,12 +71,16 @@ def notice_wakeup(
     now: datetime,
     warn_before: timedelta,
     fired: Set[tuple[str, str, str]] = frozenset(),
+    before: datetime | None = None,
 ) -> datetime | None:
     """The first moment after `now` at which a notice of `posting` becomes due (its tariff
-    warning), given `fired`; None if there is none."""
+    warning), given `fired`; None if there is none, or none earlier than `before` (then the
+    ledger is not looked up: a cycle asks this for every posting)."""
     starts = posting.next_tariff_starts_at
     warn_at = key.tariff_warn_at(starts, warn_before)
     if warn_at is None or starts is None or warn_at <= now:
+        return None
+    if before is not None and warn_at >= before:
         return None
     if (posting.posting_number, Event.TARIFF_STEP, key.tariff_step_step(starts)) in fired:
         return None

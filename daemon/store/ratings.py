@@ -9,7 +9,8 @@ answer of each account's rating methods, and per-warehouse figures from the loca
   postings that left the watch in that window: shipped, shipped late, cancelled by ozon-sync
   (a cancel request of ours may have reached Ozon), cancelled by anyone else.
 
-Imports only the standard library, msgspec (the models' codec) and the store's modules.
+Imports only the standard library, msgspec (the models' codec), `daemon.redact` and the store's
+modules.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import msgspec
 
 from daemon.models import AccessDenied, AccountRatings, ErrorIndex, RatingSummary
+from daemon.redact import redact_value
 from daemon.store.base import StoreBase
 from daemon.store.records import from_text, to_text
 
@@ -97,7 +99,8 @@ class RatingVerbs(StoreBase):
             if value is None:
                 continue
             denied = isinstance(value, AccessDenied)
-            text = msgspec.json.encode(value).decode()
+            # Ozon's texts (a 403's message may echo the key) are masked like every outside text
+            text = msgspec.json.encode(redact_value(msgspec.to_builtins(value))).decode()
             rows.append(
                 {
                     "account": account,

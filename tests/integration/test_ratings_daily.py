@@ -18,6 +18,7 @@ from daemon.models import AccessDenied, AccountRatings, ErrorIndex, Posting, Rat
 from daemon.ozon.client import OzonClient
 from daemon.policy import Rules
 from daemon.ratingcheck import digest_ratings, read_ratings_if_due
+from daemon.redact import register_secrets
 from daemon.sandbox import Knobs, Sandbox
 from daemon.store import Store
 
@@ -181,6 +182,21 @@ async def test_an_overdue_alert_carries_the_advice_weighed_with_the_kept_numbers
     for item in overdue.payload["postings"]:
         advice = item["advice"]
         assert advice["error_index"] == 45.0 and advice["zone"] == "red"
-        assert advice["late_seconds"] > 0
+        assert advice["reason"] and " late" not in advice["reason"]  # the same a moment later
         if advice["rule"] != "free":  # shipping still free: nothing to weigh
             assert (advice["recommendation"], advice["rule"]) == ("ship", "red_zone"), advice
+
+
+def test_a_403_message_echoing_a_secret_is_kept_masked(tmp_path: Path) -> None:
+    """Ozon's message is outside text: an error body that echoes the key is stored masked."""
+    secret = "o20-ratings-Sekr1t-4d2c9e7a"
+    register_secrets([secret])
+    now = datetime.now(UTC)
+    echo = AccessDenied(path=INDEX, code=7, message=f"no role for key {secret}")
+    with Store.open(tmp_path / "s.db", mode="writer") as store:
+        store.record_ratings("shop-1", echo, echo, now)
+        kept = store.account_ratings("shop-1")
+        assert store.unnoted_denials("shop-1")[0].message == "no role for key ***"
+    assert isinstance(kept.index, AccessDenied) and kept.index.message == "no role for key ***"
+    for path in tmp_path.glob("s.db*"):
+        assert secret.encode() not in path.read_bytes()

@@ -127,6 +127,8 @@ def test_the_warning_is_a_wakeup_moment_until_it_fired() -> None:
     assert notice_wakeup(item, T - 3 * H, W) == T - W
     assert notice_wakeup(item, T - 3 * H, W, {("1-1", *WARN)}) is None
     assert notice_wakeup(item, T - H, W) is None  # due already: decide now, not later
+    assert notice_wakeup(item, T - 3 * H, W, before=T - W) is None  # not earlier than that
+    assert notice_wakeup(item, T - 3 * H, W, before=T - W + S) == T - W
     rules = Rules(remind_before=(timedelta(minutes=1),))
     watched = [Watched(item)]
     assert next_wakeup(watched, T - 3 * H, rules) == T - W  # before the posting's deadline
