@@ -4,7 +4,9 @@
 A posting keeps Ozon's `tariffication` and `tariffication_steps` JSON unread
 (`daemon.models.Posting`): a sync reads hundreds of postings a second and only an alert or the
 ship-or-cancel advice needs the tariff, so it is read here when asked for (`read_tariff`,
-`read_tariff_steps`), leniently: what cannot be read is none, never an error.
+`read_tariff_steps`), leniently: what cannot be read is none, never an error. The state cache
+keeps that JSON only for a posting past its deadline (`daemon.store.postings`): a posting read
+back from the cache before its deadline has no tariff but its `next_tariff_starts_at`.
 
 This module imports only the standard library and msgspec; `daemon.models` imports it.
 """

@@ -73,8 +73,8 @@ def status_json(
     (false for every other posting), so scripts sorting by either put it last.
 
     `advice` (an extension) is the ship-or-cancel advice of a watched posting past its
-    deadline, from its account's kept `ratings` (`daemon.alert_facts.advice_json`); null for
-    the others, and for every posting when `ratings` is not given.
+    deadline, weighed with its account's kept `ratings` (none read yet where an account has
+    none: `daemon.alert_facts.advice_json`); null for the others.
     """
     working = working_left(postings, now, calendars)
     advice = _advice(postings, now, ratings)
@@ -116,10 +116,9 @@ def _advice(
     ratings: Mapping[str, AccountRatings] | None,
 ) -> list[dict[str, Any] | None]:
     """The advice of each watched posting past its deadline (None for the others)."""
-    if ratings is None:
-        return [None] * len(postings)
+    kept = ratings or {}
     return [
-        advice_json(posting_advice(item.posting, now, ratings.get(item.account)))
+        advice_json(posting_advice(item.posting, now, kept.get(item.account)))
         if item.watched and item.posting.has_deadline and item.posting.shipment_date <= now
         else None
         for item in postings
