@@ -199,9 +199,10 @@ def status(
         postings = store.postings(now, include_departed=show_all)
         states = store.sync_states()
         stop = store.global_hold(now)
+        ratings = {name: store.account_ratings(name) for name in {p.account for p in postings}}
     _, calendars = build_calendars(config.calendars, config.daemon.timezone)
     if as_json:
-        print_json(status_json(postings, now, calendars), sys.stdout)
+        print_json(status_json(postings, now, calendars, ratings), sys.stdout)
         return
     zone, interval = config.daemon.zone, config.daemon.poll_interval
     print_status(

@@ -206,7 +206,7 @@ class PolicySection(_Strict):
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
-    tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
+    tariff_warn_before: DurationAtLeast("0s") = Rules().tariff_warn_before  # type: ignore[valid-type]
     escalate_after: EscalateAfter() = Field(default_factory=list)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
@@ -329,6 +329,7 @@ class Config(_Strict):
             remind_in=section.remind_in,
             cancel=section.cancel.cancel_rules(),
             escalate_after=tuple(section.escalate_after),
+            tariff_warn_before=section.tariff_warn_before,
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:

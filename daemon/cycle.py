@@ -13,7 +13,8 @@
     sync state -> api_error / recovered
 
 Each batch of postings is cached, decided and alerted in ONE store transaction (cached
-postings, ledger keys and outbox rows: daemon.alerts.batch), and so are the departures with
+postings, ledger keys and outbox rows: daemon.alerts.batch; what an alert shows besides the
+deadline, such as the advice: daemon.alert_facts), and so are the departures with
 their cancelled_elsewhere alerts and the sync state with api_error / recovered. Alerts are
 staged: the engine releases them at the end of the account's cycle (one message per event).
 
@@ -34,6 +35,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from daemon import escalation, policy
+from daemon.alert_facts import alert_facts
 from daemon.alerts import Event, Mark
 from daemon.alerts.batch import AlertBatch, batch, mark
 from daemon.job import AccountJob
@@ -107,6 +109,7 @@ class _Cycle:
         # who took which posting in hand: escalation stops there (read only when it is on)
         rules = job.rules
         self.acked = store.acknowledged_numbers(job.name) if rules.escalate_after else set()
+        self.ratings = store.account_ratings(job.name)  # for the advice in overdue alerts
         self.seen: set[str] = set()
         self.unreadable: set[str] = set()  # listed, but in a shape that cannot be used
         self.selected: list[CancelSelection] = []
@@ -231,7 +234,8 @@ class _Cycle:
         rules, now = self.job.rules, self.now
         decisions = policy.decide(watched, now, rules, fired, departed)
         for alert in decisions.alerts:
-            alerts.add(alert.event, alert.key, alert.posting, alert.reason)
+            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
         # nobody acknowledged a posting's ladder alert: the next level hears of it
         times = self.store.fired_times(self.job.name, escalation.ladder_keys(watched, now, rules))

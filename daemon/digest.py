@@ -2,9 +2,10 @@
 
 A digest is due when the local time has reached `digest_at` and today's digest of that account
 is not in the ledger yet; `once` and the `run` service both call `queue_due_digests`, so a
-systemd timer running `once` loses none. The counts come from the state cache.
+systemd timer running `once` loses none. The counts come from the state cache; Ozon's ratings,
+the error index and the per-warehouse figures from `daemon.ratingcheck`.
 
-Imports the alerts path, the job, the store and the standard library.
+Imports the alerts path, the job, the store, `daemon.ratingcheck` and the standard library.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from daemon.alerts.batch import batch
 from daemon.closed_days import closed_days
 from daemon.job import AccountJob
 from daemon.models import LedgerKey
+from daemon.ratingcheck import digest_ratings
 from daemon.store import Store
 
 __all__ = ["digest_key", "queue_due_digests"]
@@ -56,6 +58,7 @@ def queue_due_digests(
                 "shipped_late_24h": counts.shipped_late_last_24h,
                 "late_share_14d": counts.late_share_14d,
             }
+            digest.update(digest_ratings(store, job.name, now))  # Ozon's numbers, warehouses
             reason = (
                 f"{counts.watched} watched, {counts.overdue} overdue, "
                 f"{counts.due_within_24h} due within 24h"

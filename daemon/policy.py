@@ -3,8 +3,8 @@
 PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
 `Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
 next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
-`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names) and the standard
-library.
+`daemon.policy_keys`, `daemon.policy_rules`, `daemon.policy_notices`, `daemon.alerts` (event
+names) and the standard library.
 
 Time semantics (D = shipment_date, left = D - now):
 - reminder for step S: fires once 0 < left < S (strictly: with exactly S left, not yet). Steps
@@ -15,6 +15,7 @@ Time semantics (D = shipment_date, left = D - now):
 - cancel selection: now >= D + overdue_for and the other guards of `_can_select`.
 - no deadline (D is `models.NO_DEADLINE`, Ozon's "none"): no reminder, overdue alert, cancel
   selection or wake-up, ever; only a move to or from it is a deadline_changed.
+- tariff_step and needs_data (Ozon's own data about the posting): see `daemon.policy_notices`.
 
 Ledger keys (posting_number, event, step) and their step formats are in `daemon.policy_keys`.
 Every step carries the deadline it was computed against, so a moved deadline
@@ -49,6 +50,7 @@ from daemon.policy_calendar import (
     working_steps_crossed_after,
 )
 from daemon.policy_keys import format_span, format_step, rfc3339
+from daemon.policy_notices import notice_wakeup, notices
 from daemon.policy_rules import KNOWN_STATUSES, NO_CANCEL_SUBSTATUSES, CancelRules, Rules
 from daemon.worktime import Calendar
 
@@ -76,6 +78,8 @@ _EVENT_ORDER = {
             Event.AT_RISK,
             Event.OVERDUE,
             Event.CANCELLED_ELSEWHERE,
+            Event.TARIFF_STEP,
+            Event.NEEDS_DATA,
         )
     )
 }
@@ -248,6 +252,8 @@ def decide(
     on_watch = [w for w in watched if is_watched(w.posting, rules)]
     for item in on_watch:
         _deadline_events(item, now, rules, out)
+        for event, step, reason in notices(item.posting, now, rules.tariff_warn_before, fired):
+            out.fire(event, item.posting, step, reason)
     selected = sorted(
         (s for w in on_watch if (s := _select(w, now, rules.cancel)) is not None),
         key=lambda s: (s.posting.shipment_date, s.posting.posting_number),
@@ -385,7 +391,8 @@ def next_wakeup(
 ) -> datetime | None:
     """The first moment after `now` at which `decide` may decide something new for these
     postings (a reminder step, the deadline, an overdue repeat, a hold ending, a cancel
-    threshold), given `fired` as recorded after deciding at `now`; None if there is none.
+    threshold, a tariff warning), given `fired` as recorded after deciding at `now`; None if
+    there is none.
     Raises ValueError for a naive `now`.
     """
     _check(now, ())
@@ -394,7 +401,12 @@ def next_wakeup(
     best: datetime | None = None
     for item in watched:
         posting = item.posting
-        if not is_watched(posting, rules) or not posting.has_deadline:
+        if not is_watched(posting, rules):
+            continue
+        notice = notice_wakeup(posting, now, rules.tariff_warn_before, fired, best)
+        if notice is not None:
+            best = notice
+        if not posting.has_deadline:
             continue
         deadline, number = posting.shipment_date, posting.posting_number
         moments = [deadline]

@@ -113,6 +113,7 @@ class Rules:
     # After how long an unacknowledged ladder alert goes to the level-1, then level-2 routes
     # (counted from the alert; daemon.escalation). Empty: no escalation.
     escalate_after: tuple[timedelta, ...] = ()
+    tariff_warn_before: timedelta = timedelta(hours=2)  # "0s": no tariff_step warnings
 
     def __post_init__(self) -> None:
         if self.remind_in not in REMIND_IN:
@@ -121,8 +122,8 @@ class Rules:
             )
         if any(step <= timedelta(0) for step in self.remind_before):
             raise ValueError("every remind_before step must be positive")
-        if self.overdue_repeat < timedelta(0):
-            raise ValueError("overdue_repeat must not be negative")
+        if self.overdue_repeat < timedelta(0) or self.tariff_warn_before < timedelta(0):
+            raise ValueError("overdue_repeat and tariff_warn_before must not be negative")
         problem = escalate_after_problem(self.escalate_after)
         if problem is not None:
             raise ValueError(f"escalate_after {problem}")

@@ -24,7 +24,7 @@ Imports the store, the models and `daemon.alerts`; never config, ozon, policy or
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -80,9 +80,12 @@ def escalation_level(payload: dict[str, Any]) -> int:
     return int(escalation.get("level", 0)) if isinstance(escalation, dict) else 0
 
 
-def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
-    """What the renderer needs to show one posting."""
-    return {
+def posting_payload(
+    posting: Posting, reason: str = "", details: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the renderer needs to show one posting (`details`: what the event shows besides,
+    such as the ship-or-cancel advice of an overdue alert; see `daemon.alert_facts`)."""
+    payload = {
         "posting_number": posting.posting_number,
         "status": posting.status,
         "substatus": posting.substatus,
@@ -91,17 +94,23 @@ def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
         "shipment_date": rfc3339(posting.shipment_date),
         "reason": reason,
     }
+    if details:
+        payload.update(details)
+    return payload
 
 
 class _Item:
     """One decision about a posting."""
 
-    __slots__ = ("key", "posting", "reason")
+    __slots__ = ("details", "key", "posting", "reason")
 
-    def __init__(self, key: LedgerKey, posting: Posting, reason: str) -> None:
+    def __init__(
+        self, key: LedgerKey, posting: Posting, reason: str, details: Mapping[str, Any] | None
+    ) -> None:
         self.key = key
         self.posting = posting
         self.reason = reason
+        self.details = details
 
 
 class AlertBatch:
@@ -118,10 +127,18 @@ class AlertBatch:
         self.counts: dict[str, int] = {}
 
     def add(
-        self, event: Event, key: LedgerKey, posting: Posting, reason: str, *, dry_run: bool = False
+        self,
+        event: Event,
+        key: LedgerKey,
+        posting: Posting,
+        reason: str,
+        *,
+        dry_run: bool = False,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Alert `event` about `posting` with `reason`, unless `key` is in the ledger already."""
-        self.items.setdefault((event, dry_run, 0), []).append(_Item(key, posting, reason))
+        """Alert `event` about `posting` with `reason` (and `details` for the renderer: see
+        `posting_payload`), unless `key` is in the ledger already."""
+        self.items.setdefault((event, dry_run, 0), []).append(_Item(key, posting, reason, details))
 
     def escalate(
         self,
@@ -137,7 +154,7 @@ class AlertBatch:
         nobody acknowledged it within `after`, unless `key` is in the ledger already."""
         if level < 1:
             raise ValueError(f"an escalation has a level of 1 or more, not {level}")
-        self.items.setdefault((event, False, level), []).append(_Item(key, posting, reason))
+        self.items.setdefault((event, False, level), []).append(_Item(key, posting, reason, None))
         self.afters[level] = after
 
     def mark(self, keys: Iterable[LedgerKey]) -> None:
@@ -191,7 +208,8 @@ def commit(
                 "account": account,
                 "total": len(fresh),
                 "postings": [
-                    posting_payload(i.posting, i.reason) for i in fresh[:PAYLOAD_POSTINGS]
+                    posting_payload(i.posting, i.reason, i.details)
+                    for i in fresh[:PAYLOAD_POSTINGS]
                 ],
             }
             if level:

@@ -21,8 +21,9 @@ Payload (built by the cycle, stored in the outbox as JSON):
      "digest": {...}}                            # digest counts, for event "digest", with
                                                  # "closed_days" (notify.calendar_text)
 
-Imports only the standard library, its word tables (`notify.words`) and the digest's calendar
-lines (`notify.calendar_text`).
+Imports only the standard library, its word tables (`notify.words`), the digest's calendar
+lines (`notify.calendar_text`) and the event-specific lines (`notify.details`: the advice, a
+tariff step, missing data, the digest's ratings).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from daemon.notify.calendar_text import closed_days_text
+from daemon.notify.details import detail_lines, digest_lines
 from daemon.notify.words import STATUSES, UNITS, WORDS
 
 __all__ = [
@@ -224,6 +226,7 @@ def _posting_lines(
         "deadline_changed",
     } and item.get("reason"):
         lines.append(f"  {w['reason']}: {clean(str(item['reason']))}")
+    lines += detail_lines(item, event, zone, language, clean)  # advice, tariff, missing data
     return lines
 
 
@@ -393,7 +396,11 @@ def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Mes
         (w["d_late"], counts.get("shipped_late_24h", 0)),
         (w["d_share"], share_text),
     ]
-    body = "\n".join([f"{w['account']}: {account}"] + [f"{name}: {value}" for name, value in rows])
+    body = "\n".join(
+        [f"{w['account']}: {account}"]
+        + [f"{name}: {value}" for name, value in rows]
+        + digest_lines(counts, language, clean)  # Ozon's ratings, per-warehouse figures
+    )
     overdue = counts.get("overdue", 0)
     title = f"[{account}] {w['digest']}: {counts.get('watched', 0)} / {overdue} {w['overdue']}"
     return Message(title=title, body=body)

@@ -62,13 +62,16 @@ Verbs (see each docstring):
   `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
   `alert(id)`.
 - Journal and upkeep: `history(limit=50) -> list[HistoryEntry]`, `prune(older_than)`.
+- Ozon's numbers (`daemon.store.ratings`): `record_ratings(account, summary, index, now)`,
+  `account_ratings(account) -> AccountRatings`, `unnoted_denials(account)`,
+  `mark_denials_noted(account)`, `warehouse_figures(account, since, now)`.
 
 Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
 every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a write on a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / holds / acks / journal / outbox (the verbs).
+records (returned values), postings / holds / acks / journal / outbox / ratings (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
@@ -90,6 +93,7 @@ from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
 from daemon.store.postings import DecodedPostings, PostingVerbs
+from daemon.store.ratings import RatingVerbs, WarehouseFigures
 from daemon.store.records import (
     Action,
     ActionOutcome,
@@ -133,9 +137,10 @@ __all__ = [
     "StoreUnwritableError",
     "SyncState",
     "UpsertResult",
+    "WarehouseFigures",
     "json_timestamp",
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs):
+class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`."""

@@ -34,6 +34,18 @@ from daemon.store.records import (
 
 __all__ = ["OutboxVerbs"]
 
+
+def _raw_json(value: Any) -> Any:
+    """A payload's raw JSON (a Posting keeps Ozon's tariff as `msgspec.Raw`) as plain data."""
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value)
+    raise NotImplementedError(f"cannot store {type(value).__name__} in an alert payload")
+
+
+def _builtins(payload: Mapping[str, Any]) -> Any:
+    return msgspec.to_builtins(dict(payload), enc_hook=_raw_json)
+
+
 _ALERT_COLUMNS = (
     "id, account, event, posting_numbers, urgent, dry_run, reason, payload, created_at, sent_at"
 )
@@ -121,7 +133,7 @@ class OutboxVerbs(StoreBase):
                     int(urgent),
                     int(dry_run),
                     redact_text(reason),
-                    msgspec.json.encode(redact_value(msgspec.to_builtins(dict(payload)))).decode(),
+                    msgspec.json.encode(redact_value(_builtins(payload))).decode(),
                     created,
                     int(staged),
                 ),

@@ -297,6 +297,27 @@ def _escalations(db: Database) -> None:
     )
 
 
+@_migration("0009_ratings")
+def _ratings(db: Database) -> None:
+    db.executescript(
+        """
+        -- The last answer of each account's rating methods, read once a day: `method` is
+        -- 'summary' (/v1/rating/summary) or 'index' (/v1/rating/index/fbs/info); `value` the
+        -- answer as JSON, or NULL when Ozon answered 403 (`denied`: its code and message as
+        -- JSON); `denial_noted` once the digest has said so (it says it once per denial).
+        CREATE TABLE ratings (
+            account TEXT NOT NULL,
+            method TEXT NOT NULL CHECK (method IN ('summary', 'index')),
+            read_at TEXT NOT NULL,
+            value TEXT,
+            denied TEXT,
+            denial_noted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (account, method)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATION_NAMES: tuple[str, ...] = tuple(_NAMES)
 
 

@@ -49,7 +49,8 @@ def in_package(prefix: str) -> list[str]:
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
-        ("daemon.models", set()),
+        ("daemon.tariff", set()),
+        ("daemon.models", {"daemon.tariff"}),
         ("daemon.policy_keys", set()),
         ("daemon.alerts", set()),
         ("daemon.policy_rules", {"daemon.models"}),
@@ -59,6 +60,7 @@ def in_package(prefix: str) -> list[str]:
                 "daemon.models",
                 "daemon.policy_keys",
                 "daemon.policy_rules",
+                "daemon.policy_notices",
                 "daemon.alerts",
                 "daemon.policy_calendar",
                 "daemon.worktime",
@@ -75,6 +77,7 @@ def in_package(prefix: str) -> list[str]:
                 "daemon.alerts",
             },
         ),
+        ("daemon.policy_notices", {"daemon.models", "daemon.policy_keys", "daemon.alerts"}),
         (
             "daemon.cancel_plan",
             {
@@ -92,8 +95,12 @@ def in_package(prefix: str) -> list[str]:
         ("daemon.metrics", set()),
         ("daemon.health", {"daemon.metrics", "daemon.redact"}),
         ("daemon.notify.words", set()),
-        ("daemon.notify.render", {"daemon.notify.words", "daemon.notify.calendar_text"}),
+        (
+            "daemon.notify.render",
+            {"daemon.notify.words", "daemon.notify.calendar_text", "daemon.notify.details"},
+        ),
         ("daemon.notify.calendar_text", {"daemon.notify.words"}),
+        ("daemon.notify.details", set()),
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
         ("daemon.advice", {"daemon.models"}),
