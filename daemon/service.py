@@ -54,6 +54,7 @@ from daemon.notify.render import render_database_unwritable
 from daemon.policy_rules import Rules
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
+from daemon.shards import Shard
 from daemon.store import Store, StoreUnwritableError
 from daemon.web.server import BoardServer, board_server, board_token
 
@@ -83,8 +84,10 @@ class Service:
         dry_run: bool = False,
         notifier: SdNotifier | None = None,
         now: Callable[[], datetime] = utc_now,
+        shard: Shard | None = None,
     ) -> None:
         self.config_path = config_path
+        self.shard = shard  # `run --shard`: kept over reloads (None: the config's own)
         self.config = config
         self.secrets = secrets
         self.dry_run = dry_run
@@ -457,7 +460,7 @@ class Service:
             self.notifier.ready(self._status_line())
 
     async def _load_and_swap(self) -> None:
-        config = load_config(self.config_path)
+        config = load_config(self.config_path).shard_view(self.shard)
         secrets = resolve_secrets(config)
         register_secrets(secrets.all_values())  # before anything can log them
         engine, outbox = self._make(config, secrets)

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=0, help="port on 127.0.0.1; 0 = any free port")
     add("--seed", type=int, default=1, help="random seed of the bulk scenario")
     add("--client-id", default=SandboxOptions.client_id, help="Client-Id to accept")
+    add("--clients", type=int, default=1, metavar="N",
+        help="serve N accounts: Client-Id, Client-Id + 1, ... each with its own postings "
+        "(seed + i), Api-Key (with -i appended but the first) and rate limit")  # fmt: skip
     add("--api-key", default=SandboxOptions.api_key, help="Api-Key to accept")
     add("--no-events", action="store_true", help="no scheduled changes as time passes")
     add("--ready-file", type=Path, help="write base_url and credentials (JSON) here when ready")
@@ -145,6 +148,7 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         api_key=args.api_key,
         knobs=knobs,
         events=not args.no_events,
+        clients=args.clients,
     )
 
 
