@@ -22,6 +22,7 @@ from daemon.sandbox.app import SandboxOptions
 from daemon.sandbox.knobs import CANCEL_OUTCOMES, KNOB_HELP, Knobs, parse_duration
 from daemon.sandbox.runner import run_forever
 from daemon.sandbox.scenario import SCENARIOS
+from daemon.sandbox.tenants import MAX_CLIENTS
 
 __all__ = ["build_parser", "main", "options_from_args"]
 
@@ -110,6 +111,8 @@ def _percent(name: str, value: str) -> float:
 
 def options_from_args(args: argparse.Namespace) -> SandboxOptions:
     """Turn parsed arguments into SandboxOptions; ValueError names a bad knob value."""
+    if not 1 <= args.clients <= MAX_CLIENTS:
+        raise ValueError(f"--clients must be 1..{MAX_CLIENTS}: {args.clients}")
     knobs = Knobs()
     changes: dict[str, Any] = {
         "rate_limit": args.rate_limit,
