@@ -1,8 +1,10 @@
 """`ozon-sync run`: the long-running daemon under systemd.
 
     start: open the store (writer lock), build the engine, start the scheduler,
-           READY=1, watchdog; a first cycle for every account at once (spread by a few seconds)
-    every poll_interval per account: a full cycle (accounts offset, never in lockstep)
+           READY=1, watchdog; a first cycle for every account, 2 s apart (closer with so many
+           accounts that they would not all start within one poll interval)
+    every poll_interval per account after its first: a full cycle (accounts stay spread over
+           the interval, never in lockstep; one starting over 10 s late logs `cycle_late`)
     after each cycle: STATUS=, metrics, a one-shot wake-up at the next moment a posting crosses
            a threshold, then the after-cycle pipeline `once` runs too (daemon.aftercycle:
            digest, key expiry, pruning, delivery, heartbeat)
@@ -66,7 +68,8 @@ CYCLE_BOUND = timedelta(minutes=30)  # a cycle running longer than this is wedge
 STOP_GRACE = 25.0  # seconds to let cycles in flight finish on SIGTERM
 FLUSH_GRACE = 10.0  # seconds to deliver what is queued on SIGTERM
 DELIVERY_EVERY = timedelta(seconds=30)  # retries and quiet-hours releases
-FIRST_CYCLE_SPREAD = 2.0  # seconds between the first cycles of two accounts
+FIRST_CYCLE_SPREAD = timedelta(seconds=2)  # between the first cycles of two accounts, at most
+LATE_AFTER = timedelta(seconds=10)  # a scheduled cycle starting later than this is logged
 MIN_WAKE_DELAY = timedelta(milliseconds=10)
 WAKE_HORIZON_INTERVALS = 2  # a cycle lists the events due within two poll intervals
 UNWRITABLE_CYCLES = 3  # failed cycles in a row on a database refusing writes, then exit 74
@@ -104,6 +107,7 @@ class Service:
         self._last: dict[str, CycleResult] = {}
         self._overdue: dict[str, int] = {}
         self._agenda: dict[str, list[tuple[datetime, str]]] = {}
+        self._phase: dict[str, datetime] = {}  # each account's first cycle: its schedule
         self._live_rules: dict[str, Rules] = {}  # each account's rules, as configured now
         self._publish_rules(config)
         names = [account.name for account in config.accounts]
@@ -226,20 +230,32 @@ class Service:
         daemon, now = self.config.daemon, self.now()
         for name in self.scheduler.names():
             self.scheduler.remove(name)
-        count = len(self.config.accounts)
         interval = daemon.poll_interval
+        spacing = first_cycle_spacing(interval, len(self.config.accounts))
+        self._phase.clear()
         for index, account in enumerate(self.config.accounts):
-            # The first cycles run at once (a few seconds apart); later ones are spread over the
-            # interval so accounts never poll in lockstep.
-            first = now + timedelta(seconds=index * FIRST_CYCLE_SPREAD)
-            self.scheduler.once_at(f"first:{account.name}", first, self._job_cycle(account.name))
-            offset = interval * index / count
+            # Each account's first cycle comes `spacing` after the previous one's, and its
+            # later cycles every interval after its first: the accounts stay spread over the
+            # interval (never in lockstep), and hundreds of them all sync in the first one.
+            first = now + index * spacing
+            self._phase[account.name] = first
             self.scheduler.every(
-                f"sync:{account.name}", interval, self._job_cycle(account.name),
-                first_at=now + interval + offset,
-            )  # fmt: skip
+                f"sync:{account.name}", interval, self._job_cycle(account.name), first_at=first
+            )
         self.scheduler.every("deliver", DELIVERY_EVERY, self._deliver, now + DELIVERY_EVERY)
         self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
+
+    def _note_lag(self, name: str) -> None:
+        """Warn when a scheduled cycle starts more than LATE_AFTER behind its time (a loop
+        too busy for its accounts: time to shard, docs/scale.md)."""
+        phase = self._phase.get(name)
+        if phase is None:
+            return
+        now, interval = self.now(), self.config.daemon.poll_interval
+        due = phase + ((now - phase) // interval) * interval if now >= phase else phase
+        lag = (now - due).total_seconds()
+        if lag > LATE_AFTER.total_seconds():
+            log.warning("cycle_late", account=name, lag=round(lag, 3), due=due.isoformat())
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -272,6 +288,7 @@ class Service:
 
     def _job_cycle(self, name: str) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
+            self._note_lag(name)
             await self._cycle(name)
 
         return job
@@ -491,6 +508,12 @@ class Service:
         self.health.configure(config.daemon.poll_interval, names, self.now())
         self._schedule()
         log.info("config_reloaded", accounts=names)
+
+
+def first_cycle_spacing(interval: timedelta, accounts: int) -> timedelta:
+    """Time between the first cycles of two accounts: FIRST_CYCLE_SPREAD, or less with so many
+    accounts that they would not all start within one poll interval."""
+    return min(FIRST_CYCLE_SPREAD, interval / max(accounts, 1))
 
 
 class _all_locks:
