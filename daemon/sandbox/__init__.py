@@ -7,8 +7,9 @@ process (`SandboxProcess`, `python -m daemon.sandbox`).
 
 Module map (each imports only modules before it): clock, model, index, knobs, body -> blocks ->
 wire -> store -> lifecycle -> events -> scenario -> paging -> methods -> app -> tenants -> admin
--> server -> runner -> command; process (stdlib only). The package imports only the standard library and
-msgspec; nothing outside `daemon/sandbox`, so the daemon's layers never leak into the simulation.
+-> server -> runner -> command; process (stdlib only). The package imports only the standard
+library and msgspec; nothing outside `daemon/sandbox`, so the daemon's layers never leak into
+the simulation.
 """
 
 from daemon.sandbox.app import Call, SandboxOptions
