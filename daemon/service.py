@@ -254,8 +254,10 @@ class Service:
         now, interval = self.now(), self.config.daemon.poll_interval
         due = phase + ((now - phase) // interval) * interval if now >= phase else phase
         lag = (now - due).total_seconds()
-        if lag > LATE_AFTER.total_seconds():
-            log.warning("cycle_late", account=name, lag=round(lag, 3), due=due.isoformat())
+        late = lag > LATE_AFTER.total_seconds()
+        (log.warning if late else log.debug)(
+            "cycle_late" if late else "cycle_due", account=name, lag=round(lag, 3)
+        )
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -445,13 +447,18 @@ class Service:
 
     async def _pipeline(self, result: CycleResult | None = None) -> None:
         """The after-cycle pipeline of `once` (daemon.aftercycle); after a cycle (`result`)
-        with a heartbeat ping saying whether every account is fine."""
+        for that account alone (its digest and key expiry: with every account's after every
+        cycle, hundreds of overlapping pipelines asked Ozon for the same keys again and again),
+        with a heartbeat ping saying whether every account is fine; at digest_at for all."""
         if self.store is None or self.engine is None or self.outbox is None:
             return
         error = None if result is None or result.ok else str(result.error)
         heartbeat = self.heartbeat if result is not None else None
+        jobs = self.engine.jobs
+        if result is not None:
+            jobs = [job for job in jobs if job.name == result.account]
         await after_cycle(
-            self.store, self.engine.jobs, self.config.daemon, self.outbox, self.now,
+            self.store, jobs, self.config.daemon, self.outbox, self.now,
             heartbeat=heartbeat, ok=self.health.all_ok, error=error,
         )  # fmt: skip
 

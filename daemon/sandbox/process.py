@@ -125,9 +125,11 @@ class SandboxProcess:
         result: dict[str, Any] = self._admin("POST", "knobs", changes)
         return result
 
-    def action(self, action: str, **fields: Any) -> dict[str, Any]:
-        """Run a scenario verb in the child (`ship`, `split`, `add_posting`, `advance`...)."""
-        result: dict[str, Any] = self._admin("POST", "action", {"action": action, **fields})
+    def action(self, action: str, *, client_id: str = "", **fields: Any) -> dict[str, Any]:
+        """Run a scenario verb in the child (`ship`, `split`, `add_posting`, `advance`...), on
+        client 0 or the client `client_id` names (`--clients`)."""
+        body = {"action": action, **fields}
+        result: dict[str, Any] = self._admin("POST", "action", body, client_id=client_id)
         return result
 
     def calls(self, client_id: str = "") -> list[dict[str, Any]]:
