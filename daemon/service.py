@@ -31,6 +31,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -72,6 +73,7 @@ FIRST_CYCLE_SPREAD = timedelta(seconds=2)  # between the first cycles of two acc
 LATE_AFTER = timedelta(seconds=10)  # a scheduled cycle starting later than this is logged
 MIN_WAKE_DELAY = timedelta(milliseconds=10)
 WAKE_HORIZON_INTERVALS = 2  # a cycle lists the events due within two poll intervals
+STATUS_ACCOUNTS = 5  # more accounts than this: STATUS= sums them up
 UNWRITABLE_CYCLES = 3  # failed cycles in a row on a database refusing writes, then exit 74
 
 
@@ -421,16 +423,7 @@ class Service:
         return full_cycle
 
     def _status_line(self) -> str:
-        parts = []
-        for name, result in sorted(self._last.items()):
-            state = "ok" if result.ok else "FAILING"
-            at = result.started.astimezone(self.config.daemon.zone)
-            overdue = self._overdue.get(name, 0)
-            parts.append(
-                f"{name}: {state}, last sync {at:%H:%M:%S}, {result.watched} watched, "
-                f"{overdue} overdue"
-            )
-        return "; ".join(parts) or "starting"
+        return status_line(self._last, self._overdue, self.config.daemon.zone)
 
     async def _deliver(self) -> None:
         if self.outbox is not None:
@@ -515,6 +508,31 @@ class Service:
         self.health.configure(config.daemon.poll_interval, names, self.now())
         self._schedule()
         log.info("config_reloaded", accounts=names)
+
+
+def status_line(last: dict[str, CycleResult], overdue: dict[str, int], zone: ZoneInfo) -> str:
+    """systemd's STATUS= after a cycle: every account's state, last sync and counts; with more
+    than STATUS_ACCOUNTS accounts one summary (formatting hundreds of accounts after every
+    cycle cost more than the cycles, and systemctl shows one line anyway)."""
+    if len(last) > STATUS_ACCOUNTS:
+        failing = sorted(name for name, result in last.items() if not result.ok)
+        latest = max(result.started for result in last.values()).astimezone(zone)
+        watched = sum(result.watched for result in last.values())
+        names = ", ".join(failing[:3]) + (", ..." if len(failing) > 3 else "")
+        return (
+            f"{len(last)} accounts: {len(last) - len(failing)} ok, {len(failing)} FAILING"
+            f"{f' ({names})' if failing else ''}, last sync {latest:%H:%M:%S}, {watched} watched, "
+            f"{sum(overdue.get(name, 0) for name in last)} overdue"
+        )
+    parts = []
+    for name, result in sorted(last.items()):
+        state = "ok" if result.ok else "FAILING"
+        at = result.started.astimezone(zone)
+        parts.append(
+            f"{name}: {state}, last sync {at:%H:%M:%S}, {result.watched} watched, "
+            f"{overdue.get(name, 0)} overdue"
+        )
+    return "; ".join(parts) or "starting"
 
 
 def first_cycle_spacing(interval: timedelta, accounts: int) -> timedelta:
