@@ -30,9 +30,10 @@ from daemon.cli_app import (
 from daemon.config import Config, ConfigError, Secret
 from daemon.engine import OnceOutcome, tune_gc, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
+from daemon.merged import Databases
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.redact import RedactingStream
-from daemon.shards import Shard
+from daemon.shards import Shard, database_files
 from daemon.store import Store, StoreError, StoreLockedError
 from daemon.views import hold_all_line
 from daemon.web.settings import BoardListenError
@@ -81,8 +82,14 @@ def once(ctx: typer.Context, dry_run: DryRun = False, shard: ShardOption = None)
 
 
 def _shard_view(config: Config, shard: Shard | None) -> Config:
-    """The config as this process's shard runs it (daemon.shards), logged when sharded."""
+    """The config as this process's shard runs it (daemon.shards), logged when sharded. A
+    shard database that does not exist yet gets the other databases' holds first."""
     view = config.shard_view(shard)
+    target = view.database_path()
+    others = [p for p in database_files(config.base_database_path()) if p != target]
+    if others and not target.exists():
+        carried = Databases(tuple(others)).carry_holds(target, utc_now())
+        log.info("holds_carried", database=str(target), holds=carried, sources=len(others))
     if view.daemon.shard.sharded:
         log.info(
             "shard_selected", shard=str(view.daemon.shard), accounts=len(view.accounts),

@@ -10,7 +10,10 @@ shard owns an account:
 - `history`: every database's journal, merged newest first;
 - `hold` / `ack`: the databases where the number names cached postings (`hold --force` of a
   number cached nowhere: every database, since any shard may sync it next); `release` and
-  `hold --all` / `release --all`: every database.
+  `hold --all` / `release --all`: every database;
+- `run` / `once` of a shard whose database does not exist yet (M grew): the holds of the
+  others are copied into it first (`carry_holds`), so no held posting is cancelled by its new
+  shard.
 
 `Databases.of(paths, fallback)` takes the files found (`shards.database_files`) and the path to
 use when there is none yet. Imports the store, `hold` and the standard library.
@@ -147,6 +150,21 @@ class Databases:
         with self._open("annotate") as stores:
             for store in stores:
                 store.hold_all(until, now)
+
+    def carry_holds(self, target: Path, now: datetime) -> int:
+        """Copy the holds (and an emergency stop) in force at `now` in these databases into
+        `target`, created if missing: the database of a shard that did not exist before M
+        changed, whose accounts come from the others. Returns how many holds it copied."""
+        carried = 0
+        with self._open("reader") as stores, Store.open(target, mode="annotate") as new:
+            for store in stores:
+                for number, until in store.holds(now).own().items():
+                    new.hold(number, until, now)
+                    carried += 1
+                stop = store.global_hold(now)
+                if stop is not None and new.global_hold(now) is None:
+                    new.hold_all(stop.until, now)
+        return carried
 
     def release_all(self, now: datetime) -> bool:
         """`release --all` in every database; True when a stop was in force in any."""

@@ -173,3 +173,28 @@ def test_a_bad_shard_key_is_a_config_error_naming_it(command: str, make_daemon: 
     result = daemon.run(*args)
     assert result.returncode == 78, explain(result)
     assert_plain_last_line(result, "daemon.shard", '"1/one" is not a shard')
+
+
+def test_a_shard_started_after_m_grew_keeps_the_holds_made_before(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon
+) -> None:
+    sb = start_sandbox("--clients", "4", "--scenario", "bulk", "--postings", "5",
+                       "--rate-limit", "0")  # fmt: skip
+    accounts = [
+        AccountSpec(f"shop-{i}", c["client_id"], c["api_key"]) for i, c in enumerate(sb.clients)
+    ]
+    daemon = make_daemon(sb.base_url, accounts=accounts)
+    daemon.once_ok()  # one process, one database
+    item = next(p for p in daemon.status() if shard_of(_client_of(accounts, p["account"]), 2) == 1)
+    held = daemon.run("hold", item["posting_number"])
+    assert held.returncode == 0, explain(held)
+    result = daemon.run("once", "--shard", "1/2")  # M went from 1 to 2: a new database
+    assert result.returncode == 0, explain(result)
+    assert (daemon.config.parent / "state-1.db").exists()
+    shard = {p["posting_number"]: p["held"] for p in daemon.status("--shard", "1/2")}
+    assert shard[item["posting_number"]] is True
+    assert '"holds_carried"' in result.stderr
+
+
+def _client_of(accounts: list[AccountSpec], name: str) -> str:
+    return next(a.client_id for a in accounts if a.name == name)
