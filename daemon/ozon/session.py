@@ -46,7 +46,7 @@ from daemon.ozon.errors import (
 from daemon.ozon.outage import Outage
 from daemon.ozon.parse import NotJSON, ParseError, parse_error_body
 from daemon.ozon.pool import Lease
-from daemon.ozon.ratelimit import RateLimiter
+from daemon.ozon.ratelimit import RateLimiter, retry_after
 
 __all__ = ["RequestEvent", "Session"]
 
@@ -316,7 +316,7 @@ class Session:
                 code,
                 message,
                 path,
-                retry_after=_retry_after(response.headers.get("Retry-After"), self._wall_clock()),
+                retry_after=retry_after(response.headers.get("Retry-After"), self._wall_clock()),
                 text=f"Ozon rate-limited Client-Id {self._client_id} (429 on {path}: {detail})",
             )
         circle_open = "circle is open" in message.lower()
@@ -387,22 +387,3 @@ def _release(response: httpx.Response) -> None:
 def _describe(err: Exception) -> str:
     text = str(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
