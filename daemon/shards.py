@@ -89,17 +89,18 @@ def shard_database(path: Path, shard: Shard) -> Path:
 
 def database_files(path: Path) -> list[Path]:
     """The configured database `path` (if it exists) and every shard database beside it
-    (`<stem>-<N><suffix>`), the unsharded one first, then by N. Empty when there is none."""
+    (`<stem>-<N><suffix>`, N below MAX_SHARDS: `ozon-sync-2026.db` is no shard's), the
+    unsharded one first, then by N. Empty when there is none."""
     found: list[tuple[int, Path]] = []
     if path.is_file():
         found.append((-1, path))
-    pattern = re.compile(re.escape(path.stem) + r"-(\d{1,6})" + re.escape(path.suffix) + "$")
+    pattern = re.compile(re.escape(path.stem) + r"-(\d{1,4})" + re.escape(path.suffix) + "$")
     try:
         entries = list(path.parent.iterdir())
     except OSError:  # a folder we cannot list: only the configured file, if any
         entries = []
     for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if match is not None and entry.is_file():
+        if match is not None and int(match[1]) < MAX_SHARDS and entry.is_file():
             found.append((int(match[1]), entry))
     return [file for _, file in sorted(found)]

@@ -94,7 +94,8 @@ def test_the_databases_of_every_shard_are_found_beside_the_configured_one(tmp_pa
     base = tmp_path / "ozon-sync.db"
     assert database_files(base) == []
     names = "ozon-sync-1.db ozon-sync-10.db ozon-sync-0.db ozon-sync.db ozon-sync-0.db-wal"
-    for name in f"{names} ozon-sync-0.db.lock ozon-sync-x.db other-0.db".split():
+    others = "ozon-sync-0.db.lock ozon-sync-x.db other-0.db ozon-sync-2026.db ozon-sync-1-2.db"
+    for name in f"{names} {others}".split():
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in database_files(base)] == [
         "ozon-sync.db", "ozon-sync-0.db", "ozon-sync-1.db", "ozon-sync-10.db",
