@@ -268,9 +268,16 @@ def report(lines: list[dict[str, Any]], sampler: Sampler, t0: float, accounts: i
            messages: Messages, exit_code: int | None) -> dict[str, Any]:  # fmt: skip
     """The numbers of one run."""
     # Account i's cycles are due at phase_i + k x poll (service.first_cycle_spacing: its first
-    # cycle comes i x spacing after the start); its interval k is [due_k, due_k + poll).
+    # cycle comes i x spacing after the start); its interval k is [due_k, due_k + poll). The
+    # phase is read from its first `cycle_due` line (logged when the job starts, `lag` after
+    # its due time), else estimated from the start.
     spacing = min(2.0, poll / accounts)
     phase = {f"shop-{i:04d}": t0 + i * spacing for i in range(accounts)}
+    seen: set[str] = set()
+    for ln in lines:
+        if ln.get("event") in ("cycle_due", "cycle_late") and ln["account"] not in seen:
+            seen.add(ln["account"])
+            phase[ln["account"]] = ln["t"] - ln["lag"]
     finished_all = [ln for ln in lines if ln.get("event") == "cycle_finished"]
     rows = []
     for k in range(intervals):
