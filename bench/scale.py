@@ -170,6 +170,8 @@ def stamp(moment: datetime) -> str:
 def measure(accounts: int, postings: int, poll: int, intervals: int, work: Path) -> dict[str, Any]:
     """One run; see the module docstring."""
     work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("state*"):  # every run starts from an empty database
+        old.unlink()
     receiver = Receiver()
     sandbox = h.SandboxProcess(
         "--clients", str(accounts), "--scenario", "bulk", "--postings", str(postings),
