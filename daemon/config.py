@@ -32,6 +32,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     create_model,
 )
@@ -67,6 +68,7 @@ from daemon.secrets import (
     set_sources,
     source_names,
 )
+from daemon.shards import Shard, ShardError, shard_database
 from daemon.web.settings import BoardSection
 
 __all__ = [
@@ -120,6 +122,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _shard(value: Any) -> Shard:
+    if isinstance(value, Shard):
+        return value
+    try:
+        return Shard.parse(value)
+    except ShardError as err:
+        raise PydanticCustomError("shard", "{problem}", {"problem": str(err)}) from None
+
+
+ShardText = Annotated[Shard, BeforeValidator(_shard), PlainSerializer(str, return_type=str)]
+
+
 class DaemonSection(_Strict):
     database: DatabasePath | None = None
     poll_interval: DurationAtLeast("10s") = timedelta(minutes=5)  # type: ignore[valid-type]
@@ -129,6 +143,8 @@ class DaemonSection(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     digest_at: ClockTime = time(9, 0)
     keep_history: DurationAtLeast("1d", LONGEST_DURATION) = timedelta(days=90)  # type: ignore[valid-type]
+    shard: ShardText = Shard()
+    shard_port_offset: bool = True
 
     @property
     def zone(self) -> ZoneInfo:
@@ -333,6 +349,31 @@ class Config(_Strict):
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:
+        """This process's state database: the configured one (`base_database_path`) for shard
+        0/1, else `ozon-sync-N.db` beside it for `daemon.shard` N/M (daemon.shards)."""
+        return shard_database(self.base_database_path(env), self.daemon.shard)
+
+    def shard_view(self, shard: Shard | None = None) -> Config:
+        """This config as the process of `shard` (default: `daemon.shard`) runs it: only the
+        accounts it owns, `daemon.shard` set to it, and with `daemon.shard_port_offset` the
+        `[health]` and `[board]` listen ports moved up by N so that shards on one host never
+        collide. Raises ConfigError when a moved port would pass 65535."""
+        shard = shard or self.daemon.shard
+        update: dict[str, Any] = {
+            "daemon": self.daemon.model_copy(update={"shard": shard}),
+            "accounts": [a for a in self.accounts if shard.owns(a.client_id)],
+        }
+        if shard.sharded and self.daemon.shard_port_offset:
+            problems: list[str] = []
+            health = _moved(self.health.listen, shard.index, "health.listen", problems)
+            board = _moved(self.board.listen, shard.index, "board.listen", problems)
+            if problems:
+                raise ConfigError(self.path, problems)
+            update["health"] = self.health.model_copy(update={"listen": health})
+            update["board"] = self.board.model_copy(update={"listen": board})
+        return self.model_copy(update=update)
+
+    def base_database_path(self, env: Mapping[str, str] | None = None) -> Path:
         """Where the state database lives (CONTRACT section 3): `daemon.database` (relative to the
         config file's folder), else `$STATE_DIRECTORY/ozon-sync.db`, else ./ozon-sync.db."""
         env = os.environ if env is None else env
@@ -359,6 +400,22 @@ class Config(_Strict):
         if data["health"].get("heartbeat_url") is not None:
             data["health"]["heartbeat_url"] = "***"
         return data
+
+
+def _moved(listen: str | None, offset: int, key: str, problems: list[str]) -> str | None:
+    """`listen` ("host:port") with its port moved up by `offset` (port 0 stays: any port)."""
+    if listen is None or offset == 0:
+        return listen
+    host, _, port = listen.rpartition(":")
+    if int(port) == 0:
+        return listen
+    if int(port) + offset > 65535:
+        problems.append(
+            f"{key}: port {port} + shard {offset} passes 65535; lower the port or set "
+            "daemon.shard_port_offset = false"
+        )
+        return listen
+    return f"{host}:{int(port) + offset}"
 
 
 def _set_fields(override: BaseModel) -> dict[str, Any]:
@@ -448,6 +505,8 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
     problems += shared_client_id_problems(raw.get("accounts"))
     if problems or config is None:
         raise ConfigError(path, problems)
+    shard = config.daemon.shard  # every shard of it must be able to listen (ports moved by N)
+    config.shard_view(Shard(shard.count - 1, shard.count))
     return config.model_copy(update={"path": path.resolve() if path else None})
 
 

@@ -50,6 +50,8 @@ class SandboxOptions:
     `clock` returns the sandbox's "now" (default: real UTC time); `monotonic` times the rate
     limit window (tests inject fakes). `max_calls` bounds the recorded call list. `prewarm`
     serializes every posting once at start so the first paging is as fast as the next.
+    `clients` is how many accounts the sandbox serves (daemon.sandbox.tenants); each app is
+    one of them.
     """
 
     scenario: str = "bulk"
@@ -62,6 +64,7 @@ class SandboxOptions:
     events: bool = True
     prewarm: bool = True
     max_calls: int = 100_000
+    clients: int = 1
     clock: Callable[[], datetime] | None = None
     monotonic: Callable[[], float] = time.monotonic
 

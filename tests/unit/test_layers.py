@@ -89,6 +89,7 @@ def in_package(prefix: str) -> list[str]:
             },
         ),
         ("daemon.durations", set()),
+        ("daemon.shards", set()),
         ("daemon.redact", set()),
         ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
