@@ -106,7 +106,8 @@ class Scheduler:
 
     def shutdown(self) -> None:
         """Stop the scheduler. APScheduler's asyncio executor cancels the jobs still running
-        (whatever `wait` says), so call this only after they finished: `pause` first."""
+        (whatever `wait` says; each logs `job_cancelled`), so call this only after they had
+        their chance to finish: `pause` first."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
