@@ -86,6 +86,7 @@ def sample(pid: int, started: float) -> dict[str, Any] | None:
         "cpu_s": round((int(fields[11]) + int(fields[12])) / TICKS, 2),
         "fds": fds,
         "threads": int(fields[17]),
+        "load1": round(os.getloadavg()[0], 2),  # the machine's, for judging the numbers
     }
 
 
@@ -117,6 +118,9 @@ def resources(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "fds": [second[0]["fds"], second[-1]["fds"], max(s["fds"] for s in samples)],
         "threads": [second[0]["threads"], second[-1]["threads"],
                     max(s["threads"] for s in samples)],
+        "load_average_1m": [min(s["load1"] for s in samples),
+                            round(statistics.median(s["load1"] for s in samples), 2),
+                            max(s["load1"] for s in samples)],
         "cpu_seconds": round(cpu, 1),
         "cpu_share": round(cpu / elapsed, 3) if elapsed > 0 else None,
     }  # fmt: skip
@@ -407,6 +411,8 @@ def summary_table(result: dict[str, Any], met: dict[str, bool]) -> str:
         {"what": "threads 2nd half first / last / max", "value": str(res.get("threads")),
          "met": met["threads_flat"]},
         {"what": "CPU share of one core", "value": res.get("cpu_share"), "met": True},
+        {"what": "load average (1 min) min / median / max", "met": True,
+         "value": " / ".join(str(v) for v in res.get("load_average_1m", []))},
         {"what": "errors (+ non-JSON lines)", "value": f"{log['errors']} (+{log['not_json']})",
          "met": met["no_errors"]},
         {"what": "warnings per hour (routine)",
