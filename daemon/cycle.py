@@ -272,14 +272,12 @@ class _Cycle:
             self.result.unreadable += 1
             self.unreadable.add(problem.posting_number)
             key = LedgerKey(problem.posting_number or "?", Mark.UNREADABLE, problem.field)
-            if mark(self.store, self.job.name, [key], self.now):
-                log.warning(
-                    "posting_unreadable",
-                    account=self.job.name,
-                    posting_number=problem.posting_number,
-                    field=problem.field,
-                    reason=problem.message,
-                )
+            fields = {"account": self.job.name, "posting_number": problem.posting_number,
+                      "field": problem.field, "reason": problem.message}  # fmt: skip
+            if mark(self.store, self.job.name, [key], self.now):  # once, across restarts too
+                log.warning("posting_unreadable", **fields)
+            else:
+                log.debug("posting_unreadable", repeated=True, **fields)
 
     async def _departures(self, watched_before: set[str], last_success: datetime | None) -> None:
         """Find out why watched postings are no longer listed; mark those that left."""
@@ -306,7 +304,10 @@ class _Cycle:
             except OzonAPIError as err:
                 if err.status != 404 or isinstance(err, OzonAuthError):
                     raise
-                log.warning("posting_not_found", account=job.name, posting_number=number)
+                job.findings.report(
+                    log, "posting_not_found", ("posting_not_found", number), account=job.name,
+                    posting_number=number, reason="Ozon answered 404 to reading it",
+                )  # fmt: skip
             self.result.reread += 1
         still = [p for p in final.values() if policy.is_watched(p, job.rules)]
         if still:  # listed outside the window or between pages: keep watching

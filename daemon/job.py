@@ -2,8 +2,8 @@
 key check: `AccountJob`.
 
 Imports the Ozon client (its type), the policy's rules, `daemon.alerts.batch` (the route
-resolver) and the working calendars' type (`daemon.worktime`); never config, the store or the
-CLI.
+resolver), the working calendars' type (`daemon.worktime`) and `daemon.logs` (findings);
+never config, the store or the CLI.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from daemon.alerts.batch import RouteResolver, no_routes
+from daemon.logs import Findings
 from daemon.ozon.client import OzonClient
 from daemon.policy_rules import Rules
 from daemon.worktime import WarehouseCalendars
@@ -29,7 +30,9 @@ class AccountJob:
     soon, for precise wake-ups. `live_rules`: see `current_rules`. `shop`: the names of the
     config's entries with this account's Client-Id (itself included; empty when not known),
     for the cancel claims they share. `calendars`: the working calendar of each warehouse
-    (`[[calendars]]`; empty: clock time everywhere)."""
+    (`[[calendars]]`; empty: clock time everywhere). `findings`: what was already
+    logged as a warning about this account (a posting not found, its key's expiry unreadable),
+    so it is logged once, not every cycle (kept for the life of the job: a reload forgets)."""
 
     name: str
     client: OzonClient
@@ -41,6 +44,7 @@ class AccountJob:
     live_rules: Callable[[], Rules] | None = None
     shop: tuple[str, ...] = ()
     calendars: WarehouseCalendars = field(default_factory=WarehouseCalendars)
+    findings: Findings = field(default_factory=Findings, compare=False, repr=False)
 
     def current_rules(self) -> Rules:
         """The account's rules as configured right now: a SIGHUP reload publishes its rules

@@ -333,6 +333,18 @@ class SandboxApp:
             self._now()
             return self.store.numbers(status)
 
+    def deadlines(self) -> list[dict[str, Any]]:
+        """Every posting's number, status, `shipment_date` and `in_process_at` (RFC 3339), in
+        insertion order: what a benchmark measures alert lateness against."""
+        with self.lock:
+            self._now()
+            return [
+                {"posting_number": p.posting_number, "status": p.status,
+                 "shipment_date": format_us(p.shipment_date),
+                 "in_process_at": format_us(p.in_process_at)}
+                for p in self.store.all()
+            ]  # fmt: skip
+
     def advance(self, seconds: float) -> None:
         """Move sandbox time forward (scheduled events fall due on the next request)."""
         self.clock.advance(seconds)
