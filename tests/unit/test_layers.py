@@ -61,6 +61,7 @@ def in_package(prefix: str) -> list[str]:
                 "daemon.policy_keys",
                 "daemon.policy_rules",
                 "daemon.policy_notices",
+                "daemon.policy_types",
                 "daemon.alerts",
                 "daemon.policy_calendar",
                 "daemon.worktime",
@@ -77,6 +78,7 @@ def in_package(prefix: str) -> list[str]:
                 "daemon.alerts",
             },
         ),
+        ("daemon.policy_types", {"daemon.models", "daemon.alerts", "daemon.worktime"}),
         ("daemon.policy_notices", {"daemon.models", "daemon.policy_keys", "daemon.alerts"}),
         (
             "daemon.cancel_plan",
