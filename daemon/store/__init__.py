@@ -39,7 +39,8 @@ Verbs (see each docstring):
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
   LedgerKeys of daemon.models).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
-  int | None` (a claim is the shop's: one per Client-Id and posting),
+  int | None` (a claim is the shop's: one per Client-Id and posting; none after a claim
+  whose outcome was ever unknown),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
   `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
   action decided against without a claim; history: `cancel_skipped`),
