@@ -188,8 +188,7 @@ class CancelOutcomes:
             )
         else:
             reason = (
-                f"outcome unknown; a re-read shows it {state}: not cancelled; ozon-sync "
-                f"{NOT_AGAIN}"
+                f"outcome unknown; a re-read shows it {state}: not cancelled; ozon-sync {NOT_AGAIN}"
             )
         key = LedgerKey(number, Event.CANCEL_FAILED, f"not-applied#{action.id}")
         self._failed(action.id, key, fresh, reason, claimed_by=action.account)
