@@ -1,27 +1,35 @@
-"""The cancellation executor: claim, re-read, guards, send, record (issues 7, 15 and 20).
+"""The cancellation executor: re-read, guards, claim, send, record (issues 7, 15 and 20).
 
 One `CancelExecutor` per account and cycle (the engine drives it around `run_cycle`); it
 builds on `daemon.cancel_outcome.CancelOutcomes`, which records every outcome with its alert
 and settles claims of unknown outcome (`resolve_unknown`, at the start of every cycle).
 
-    execute(selected)   after a complete listing, on the policy's selections (soonest first).
+    execute(selected)   after a complete listing, on the policy's selections (soonest first),
+                        less those a request of the shop may have reached already.
                         `sends` is THE dry-run decision, made here at the side effect: false
                         (cancel.enabled false or --dry-run) journals each selection once as
                         planned and reports it as `would_cancel`, sending nothing. Otherwise
                         `plan_cycle` (daemon.cancel_plan; `max_per_cycle` less what the
                         shop sent earlier in the poll interval; with respect_advice, the
                         postings the ship-or-cancel advice says to ship are held back), then
-                        per posting: hold? -> claim (compare-and-set, per Client-Id) -> `get`
-                        -> unchanged since the listing? -> still selected? -> advice still
-                        not "ship"? -> the first configured reason Ozon allows -> right before
-                        the request: live `enabled`, hold / hold --all, clock -> `cancel` ->
-                        record. Not sent by decision: `cancel_skipped`
+                        per posting: hold? -> `get` -> unchanged since the listing? -> still
+                        selected? -> advice still not "ship"? -> the first configured reason
+                        Ozon allows -> right before the request: live `enabled`, hold /
+                        hold --all, clock -> claim (compare-and-set per Client-Id) ->
+                        `cancel` -> record. Not sent: `cancel_skipped` in the journal (with a
+                        `cancel_failed` alert once per deadline when the seller must act)
     finish()            logs the cycle's cancel summary
 
-A posting never gets a second cancel request unless the first is known to have failed.
-Alerts are deduplicated by ledger keys: `would_cancel` once per posting and deadline (and once
-more when the advice holds it back), a refusal once per posting and deadline (and no new
-attempt for it), an unknown outcome once per attempt.
+A cancel request is never sent twice. The claim is made right before the request, nothing
+awaited in between, so a claim is a request that may have reached Ozon: one left open by a
+killed process is an unknown outcome. Once a request may have reached Ozon (a claim done,
+open, or of unknown outcome, even one settled since as not applied), the store refuses every
+new claim on the posting by the shop (its Client-Id, under any account name); only a request
+known not to have been applied (Ozon's clear refusal, a 429, never sent) may be followed by
+another, in a later cycle after a new re-read. Alerts are deduplicated by ledger keys:
+`would_cancel` once per posting and deadline (and once more when the advice holds it back), a
+refusal once per posting and deadline (and no new attempt for it), an unknown outcome once
+per attempt and its closing as not applied once.
 
 The ship-or-cancel advice (`daemon.advice`) needs Ozon's error index and ratings: read once per
 cycle, only when a cancel is about to be sent with respect_advice on (a 403 or a failed read is

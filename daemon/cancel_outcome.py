@@ -6,16 +6,23 @@ and the `run` service's settling re-reads use it alone:
 
     resolve_unknown()   each open cancel claim of the shop that this account settles (its own;
                         one of an entry no longer in the config, by the entry watching the
-                        posting's warehouse) is re-read with `get`: cancelled -> done +
-                        `cancelled`; still open within SETTLE (10 min) of the claim, or an
-                        unclear read (a 404 too) -> stays unknown; still open after SETTLE ->
-                        failed, one more try allowed (once per deadline); else failed
+                        posting's warehouse) is re-read with `get` (a claim the process left
+                        without an outcome is first marked unknown: the claim is made right
+                        before the request, so it may have reached Ozon): cancelled by the
+                        seller -> done + `cancelled` (the cached posting too); still open
+                        within SETTLE (10 min) of the claim, or an unclear read (a 404 too) ->
+                        stays unknown; not cancelled after SETTLE -> failed, "not applied",
+                        told once (urgent `cancel_failed`: the outcome is unknown, the status
+                        Ozon shows, it is never sent again, cancel it by hand or ship it)
     next_read()         when the next settling re-read is due: SETTLE_READS after each open
                         claim (about +10 s, +1 min, +5 min); the cycles re-read it after that
 
-Every outcome is one commit with its alert (`daemon.alerts.batch`). The seller is told once
-per finding (the alert's ledger key), and the log says it as a warning once, then at debug
-level: a finding that repeats every re-read or cycle is no news.
+A request that may have reached Ozon is never followed by another: the store refuses a new
+claim after a claim whose outcome was ever unknown. Every outcome is one commit with its alert
+(`daemon.alerts.batch`); a confirmed cancel also marks the cached posting cancelled and no
+longer watched in that commit, so `status` and the board agree with `history` at once. The
+seller is told once per finding (the alert's ledger key), and the log says it as a warning
+once, then at debug level: a finding that repeats every re-read or cycle is no news.
 
 Never raises for Ozon errors; store errors propagate. Imports the alerts path,
 `daemon.cancel_plan`, the job, ozon errors, store, policy and models; never the cycle, config,

@@ -17,6 +17,7 @@ next run would see after waiting that long; everything else is the real process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sqlite3
@@ -81,10 +82,15 @@ def alerts(daemon: Daemon, number: str, event: str) -> list[str]:
 def age_claims(database: Path, minutes: float = 11) -> int:
     """Move every open cancel claim `minutes` into the past (the daemon must not run): as if
     that much time had passed since the request. Returns how many were moved."""
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute(
-            "SELECT id, claimed_at FROM actions WHERE kind = 'cancel' AND finished_at IS NULL"
-        ).fetchall()
+    if not database.exists():
+        return 0
+    with sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=5) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT id, claimed_at FROM actions WHERE kind = 'cancel' AND finished_at IS NULL"
+            ).fetchall()
+        except sqlite3.OperationalError:  # killed before the schema was made
+            return 0
         for claim, claimed_at in rows:
             moment = datetime.fromisoformat(claimed_at.replace("Z", "+00:00"))
             earlier = (moment - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -150,9 +156,11 @@ def assert_told_once_and_never_sent_again(sb: SandboxProcess, daemon: Daemon, nu
     assert event == "cancel_failed" and NOT_AGAIN in reason, steps
     assert "still shows it awaiting_packaging" in reason, reason
     assert "one more try" not in reason
+    sent = len(sb.cancel_requests(number))
+    assert sent <= 1
     for _ in range(2):
         daemon.once_ok()
-    assert len(sb.cancel_requests(number)) == 1, "a cancellation is never sent twice"
+    assert len(sb.cancel_requests(number)) == sent, "a cancellation is never sent twice"
     assert journal(daemon, number) == steps, "nothing more was tried"
     told = [r for r in alerts(daemon, number, "cancel_failed") if NOT_AGAIN in r]
     assert len(told) == 1, told
@@ -237,7 +245,10 @@ def test_killed_after_the_claim_while_the_request_is_on_its_way_it_is_never_sent
     wait_for(lambda: claim_outcomes(daemon.database, number) == [None], "the claim", 180)
     running.kill()  # the claim is made right before the request: it may have reached Ozon
     sb.set_knobs(latency=0)
-    wait_for(lambda: sb.cancel_requests(number) != [], "Ozon to take the request", 30)
+    # Usually Ozon takes it after its 4 s (a busy machine may kill the process before the
+    # request left it: the daemon cannot tell, and must act the same).
+    with contextlib.suppress(pytest.fail.Exception):
+        wait_for(lambda: sb.cancel_requests(number) != [], "Ozon to take the request", 15)
 
     daemon.once_ok()
 
@@ -293,6 +304,7 @@ def test_once_killed_at_random_moments_never_sends_a_cancel_twice(
     requests = sb.cancel_requests()
     summary = f"seed {seed}: {kills} kills in {tries} tries; requests {requests}"
     history = daemon.history()
+    print(summary)
     for number in to_cancel:
         sent = requests.get(number, [])
         assert len(sent) <= 1, f"{summary}: {number} got {len(sent)} cancel requests"
