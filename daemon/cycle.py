@@ -50,7 +50,10 @@ __all__ = ["Cycle", "CycleResult", "run_cycle"]
 
 log = structlog.get_logger(__name__)
 
-LATE_CANCEL = "cancelled by ozon-sync: Ozon applied it after its outcome was reported unknown"
+LATE_CANCEL = (
+    "cancelled after ozon-sync reported its request not applied: Ozon applied that request "
+    "late, or it was cancelled by hand in the seller portal"
+)
 
 LOOK_BACK = timedelta(days=90)  # overdue postings stay visible this long
 LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year

@@ -42,7 +42,8 @@ Verbs (see each docstring):
   LedgerKeys of daemon.models), `fired_times(account, keys) -> {key: datetime}` (when each
   recorded key was recorded).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
-  int | None` (a claim is the shop's: one per Client-Id and posting),
+  int | None` (a claim is the shop's: one per Client-Id and posting; none after a claim
+  whose outcome was ever unknown),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
   `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
   action decided against without a claim; history: `cancel_skipped`),

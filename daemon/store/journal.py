@@ -125,17 +125,22 @@ class JournalVerbs(StoreBase):
 
         None means a claim for the same account (or the same `client_id`, the shop: another
         config entry of it, or the account under its old name), posting, kind and dry-run flag
-        exists that is open, done or of unknown outcome: only the call that created a claim may
-        act, so a posting never gets a second cancel unless the first is known to have failed.
-        Record the intent before acting and `finish_action` after.
+        exists that is open, done, of unknown outcome, or was ever of unknown outcome (even if
+        later settled as failed: its request may have reached Ozon): only the call that
+        created a claim may act, so a posting never gets a second cancel unless every earlier
+        one is known not to have been applied (refused, or never sent). Record the intent
+        right before acting and `finish_action` after.
         """
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
-                "client_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "client_id) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM actions "
+                "WHERE posting_number = ? AND kind = ? AND dry_run = ? AND unknown_at IS NOT NULL "
+                "AND (account = ? OR (? != '' AND client_id = ?))) ON CONFLICT DO NOTHING",
                 (
                     account, posting_number, kind, int(dry_run), redact_text(reason),
-                    to_text(now), client_id,
+                    to_text(now), client_id, posting_number, kind, int(dry_run), account,
+                    client_id, client_id,
                 ),
             )  # fmt: skip
             return cursor.lastrowid if cursor.rowcount == 1 else None
