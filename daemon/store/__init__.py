@@ -20,9 +20,10 @@ Verbs (see each docstring):
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
   -> list[CachedPosting]` (pass a `DecodedPostings` as `decoded` to re-read only what
-  changed), `posting(number, now, *, account)`, `watched_numbers(account)`,
-  `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
-  `digest_counts(account, now) -> DigestCounts`.
+  changed), `posting(number, now, *, account)`, `watched_numbers(account)`.
+- Reports on them (read-only, `reports`): `posting_history(number, *, account)`,
+  `deadline_moves(account, after, before)`, `digest_counts(account, now) -> DigestCounts`,
+  `watched_due_between(account, start, end) -> list[Posting]`.
 - Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
   `release(number) -> bool`, `holds(now) -> Holds` (a mapping number -> until that counts
@@ -72,7 +73,8 @@ every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / holds / acks / journal / outbox / ratings (the verbs).
+records (returned values), postings / reports / holds / acks / journal / outbox / ratings (the
+verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
@@ -111,6 +113,7 @@ from daemon.store.records import (
     UpsertResult,
     json_timestamp,
 )
+from daemon.store.reports import ReportVerbs
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -143,5 +146,5 @@ __all__ = [
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
+class Store(PostingVerbs, ReportVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`."""
