@@ -364,7 +364,10 @@ def release(
             sys.stdout.write(holding.release_all_text(store.release_all(utc_now())))
             return
         assert posting is not None  # noqa: S101 - checked above
-        released = holding.release(store, posting)
+        try:
+            released = holding.release(store, posting)
+        except holding.HoldRefused as err:
+            raise CommandError(EXIT.USAGE, f"release: {err}") from err
     sys.stdout.write(holding.released_text(posting, released))
 
 

@@ -299,13 +299,13 @@ class PostingVerbs(StoreBase):
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
-        too), sorted, each once. Cheap: no decoding."""
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        too), sorted, each once. Cheap: no decoding. The prefix is compared as it is (not a LIKE
+        pattern: any text works, case counts)."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT posting_number FROM postings WHERE posting_number LIKE ? "
-                "ESCAPE '\\' ORDER BY posting_number",
-                (pattern,),
+                "SELECT DISTINCT posting_number FROM postings "
+                "WHERE substr(posting_number, 1, length(?1)) = ?1 ORDER BY posting_number",
+                (prefix,),
             )
             return [row[0] for row in rows]
 
