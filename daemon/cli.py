@@ -106,14 +106,13 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--config",
             "-c",
             metavar="FILE",
             help="Config file [default: $OZON_SYNC_CONFIG, else ./config.toml, else "
             "/etc/ozon-sync/config.toml].",
-            dir_okay=False,
         ),
     ] = None,
     version: Annotated[
@@ -124,7 +123,9 @@ def _root(
     ] = False,
 ) -> None:
     """Deadline watch for Ozon FBS/rFBS postings."""
-    ctx.obj = State(config_path=config)
+    if config is not None and not config.strip():  # a folder or a missing file: load_config
+        raise ConfigError(None, ["--config is empty; give the path of the config file"])
+    ctx.obj = State(config_path=None if config is None else Path(config))
 
 
 def _config(ctx: typer.Context) -> Config:
