@@ -72,6 +72,11 @@ and daemon.models; never config, policy, ozon, notify or anything above them.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
 from daemon.store.acks import AckVerbs
 from daemon.store.base import DEFAULT_BUSY_TIMEOUT, FULL_CHECK_MAX_BYTES, Mode
 from daemon.store.errors import (
@@ -92,6 +97,7 @@ from daemon.store.records import (
     ActionOutcome,
     Alert,
     CachedPosting,
+    DamagedValue,
     Delivery,
     DigestCounts,
     HistoryEntry,
@@ -135,4 +141,29 @@ __all__ = [
 
 
 class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs):
-    """The state cache of one database file; open it with `Store.open(path, mode=...)`."""
+    """The state cache of one database file; open it with `Store.open(path, mode=...)`.
+
+    Every public verb turns a value it cannot decode (a row damaged outside ozon-sync, which
+    SQLite's integrity check does not see) into StoreCorruptError naming the file; a cached
+    posting that cannot be decoded is the exception: see `postings`."""
+
+
+def _naming_the_file(verb: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(verb)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return verb(self, *args, **kwargs)
+        except DamagedValue as err:
+            raise StoreCorruptError(
+                f'the state database "{self.path}" holds a value that cannot be read ({err}); '
+                "ozon-sync left it untouched: restore a backup, or move it aside to start an "
+                "empty one",
+                path=self.path,
+            ) from err
+
+    return guarded
+
+
+for _name, _verb in inspect.getmembers(Store, inspect.isfunction):
+    if not _name.startswith("_") and _name not in {"close", "transaction"}:
+        setattr(Store, _name, _naming_the_file(_verb))

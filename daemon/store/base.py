@@ -118,16 +118,19 @@ class StoreBase:
                     "is not migrated yet; run `ozon-sync once` (or restart the daemon) first",
                     path=self.path,
                 )
+            schema.check_complete(db, self.path)
             return
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=wal")
         if not schema.pending(db):
+            schema.check_complete(db, self.path)
             return  # the usual case: no write at open, so `hold` never waits here
         conn.execute("BEGIN IMMEDIATE")
         try:
             # A second process may have migrated meanwhile; re-check inside the transaction.
             schema.check_compatible(db, self.path)
             schema.apply_migrations(db)
+            schema.check_complete(db, self.path)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -10,8 +10,10 @@ Imports only the standard library, msgspec (the models' codec) and the store's m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -22,9 +24,11 @@ import msgspec
 from daemon.models import Posting
 from daemon.store.acks import CURRENT_ACK
 from daemon.store.base import StoreBase
+from daemon.store.errors import StoreError
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
     CachedPosting,
+    DamagedValue,
     DigestCounts,
     HoldAll,
     PostingChange,
@@ -34,8 +38,11 @@ from daemon.store.records import (
     optional_from_text,
     to_text,
 )
+from daemon.store.records import damaged as damaged_value
 
 __all__ = ["PostingVerbs"]
+
+_log = logging.getLogger(__name__)
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Posting)
@@ -65,7 +72,11 @@ _HISTORY = """
     INSERT INTO posting_history (account, posting_number, at, field, old, new)
     VALUES (?, ?, ?, ?, ?, ?)
 """
-_STORED = "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure"
+_STORED = (
+    "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure, p.status, "
+    "p.shipment_date, p.account, p.posting_number"
+)
+_STORED_COLUMNS = 10
 _ANNOTATIONS = f"""
     h.posting_number IS NOT NULL, h.until, a.by_name, a.at
     FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
@@ -94,7 +105,7 @@ def _departure(posting: Posting) -> str:
     return "cancelled" if posting.status.startswith("cancel") else "shipped"
 
 
-_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None"]
+_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None", bool]
 
 
 class DecodedPostings:
@@ -261,17 +272,21 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
             rows = conn.execute(sql, params).fetchall()
             missing = [row[3] for row in rows if (*row[:3], bool(row[4])) not in known]
-            fetched = {
-                stored[0]: _stored(stored[1:])
-                for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),))
-            }
+            fetched: dict[int, _Stored | None] = {}
+            damaged: list[tuple[str, str, DamagedValue, bool]] = []
+            for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),)):
+                fetched[stored[0]] = _decoded(stored[1:], damaged)
+        self._repair(damaged)
         entries: dict[tuple[str, str, str, bool], _Stored] = {}
         made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
         found = []
         for row in rows:
             key = (row[0], row[1], row[2], bool(row[4]))
             stored = known.get(key) or fetched[row[3]]
-            entries[key] = stored
+            if stored is None:
+                continue  # not even its status and deadline can be read: `_repair` said so
+            if not stored[6]:  # one shown from its columns alone is read again next time
+                entries[key] = stored
             annotations = (*row[5:], *_held(row[5], row[6], now, everything))
             previous = made_before.get(key)
             if previous is not None and previous[0] == annotations:
@@ -294,8 +309,34 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
         if row is None:
             return None
-        annotations = (*row[9:], *_held(row[9], row[10], now, everything))
-        return _cached(row[0], _stored(row[3:9]), annotations)
+        damaged: list[tuple[str, str, DamagedValue, bool]] = []
+        stored = _decoded(row[3 : 3 + _STORED_COLUMNS], damaged)
+        self._repair(damaged)
+        if stored is None:
+            return None
+        at = 3 + _STORED_COLUMNS
+        annotations = (*row[at:], *_held(row[at], row[at + 1], now, everything))
+        return _cached(row[0], stored, annotations)
+
+    def _repair(self, damaged: list[tuple[str, str, DamagedValue, bool]]) -> None:
+        """Warn about each cached posting whose copy could not be decoded and, when this store
+        may write, clear its content hash so that the next sync rewrites it from Ozon's data
+        (an unchanged posting is otherwise never rewritten). Nothing is deleted."""
+        for account, number, problem, shown in damaged:
+            _log.warning(
+                'cached posting %s of account "%s" cannot be read from the state database '
+                '"%s" (%s); %s until ozon-sync reads it from Ozon again',
+                number, account, self.path, problem,
+                "shown from its status and deadline alone" if shown else "left out",
+            )  # fmt: skip
+        if not damaged or self.mode == "reader":
+            return
+        # A read must not fail for want of its repair.
+        with contextlib.suppress(StoreError), self._write() as conn:
+            conn.executemany(
+                "UPDATE postings SET hash = '' WHERE account = ? AND posting_number = ?",
+                [(account, number) for account, number, _, _ in damaged],
+            )
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
@@ -394,17 +435,44 @@ def _history_rows(
     return rows
 
 
-def _stored(row: tuple[Any, ...]) -> _Stored:
-    """(data, watched, first_seen, last_changed, departed_at, departure) as read, decoded."""
-    data, watched, first_seen, last_changed, departed_at, departure = row
-    return (
-        _DECODER.decode(data),
-        bool(watched),
-        from_text(first_seen),
-        from_text(last_changed),
-        optional_from_text(departed_at),
-        departure,
-    )
+def _decoded(
+    row: tuple[Any, ...], damaged: list[tuple[str, str, DamagedValue, bool]]
+) -> _Stored | None:
+    """The _STORED columns of a row, decoded: (posting, watched, first_seen, last_changed,
+    departed_at, departure, degraded).
+
+    A posting whose JSON copy cannot be decoded (damaged outside ozon-sync) is rebuilt from its
+    own status and deadline columns (`degraded` True), so it still shows; a row whose columns
+    cannot be read either gives None. Either is added to `damaged` (account, number, problem,
+    shown) for `_repair`."""
+    data, watched, first_seen, last_changed, departed_at, departure = row[:6]
+    status, deadline, account, number = row[6:]
+    degraded = False
+    try:
+        try:
+            posting = _DECODER.decode(data)
+            if posting.posting_number != number:
+                raise damaged_value("a copy of another posting:", posting.posting_number)
+        except (msgspec.DecodeError, TypeError, DamagedValue) as err:
+            problem = err if isinstance(err, DamagedValue) else damaged_value("posting", data)
+            damaged.append((account, number, problem, True))
+            degraded = True
+            deadline = from_text(deadline)
+            posting = Posting(posting_number=number, status=status, shipment_date=deadline)
+        return (
+            posting,
+            bool(watched),
+            from_text(first_seen),
+            from_text(last_changed),
+            optional_from_text(departed_at),
+            departure,
+            degraded,
+        )
+    except DamagedValue as err:
+        if damaged and damaged[-1][1] == number:
+            damaged.pop()
+        damaged.append((account, number, err, False))
+        return None
 
 
 def _held(
@@ -424,7 +492,7 @@ def _held(
 def _cached(account: str, stored: _Stored, annotations: tuple[Any, ...]) -> CachedPosting:
     """A cached posting with its `annotations`: (has_hold, until, acknowledged by, at, held,
     held_until), the last two from `_held`."""
-    posting, watched, first_seen, last_changed, departed_at, departure = stored
+    posting, watched, first_seen, last_changed, departed_at, departure, _ = stored
     _, _, acked_by, acked_at, held, held_until = annotations
     return CachedPosting(
         account=account,
