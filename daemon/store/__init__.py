@@ -61,11 +61,16 @@ Verbs (see each docstring):
 - Journal and upkeep: `history(limit=50) -> list[HistoryEntry]`, `prune(older_than)`.
 
 Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
-every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a write on a
+every other StoreError to 74). A database damaged where SQLite's integrity check does not look
+(a table, column or index dropped; a value that cannot be decoded) raises StoreCorruptError,
+except a cached posting's JSON copy: that posting is shown from its status and deadline columns
+with a warning, and a store that may write marks it to be rewritten by the next sync.
+Misuse (a naive datetime, an unknown action id, a write on a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / holds / acks / journal / outbox (the verbs).
+records (returned values), cached (rows read back as cached postings), postings / holds /
+acks / journal / outbox (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """

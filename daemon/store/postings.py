@@ -24,28 +24,24 @@ import msgspec
 from daemon.models import Posting
 from daemon.store.acks import CURRENT_ACK
 from daemon.store.base import StoreBase
+from daemon.store.cached import DecodedPostings, Stored, cached, decode_row, held
 from daemon.store.errors import StoreError
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
     CachedPosting,
     DamagedValue,
     DigestCounts,
-    HoldAll,
     PostingChange,
     UpsertResult,
     from_text,
-    later_end,
-    optional_from_text,
     to_text,
 )
-from daemon.store.records import damaged as damaged_value
 
-__all__ = ["PostingVerbs"]
+__all__ = ["DecodedPostings", "PostingVerbs"]
 
 _log = logging.getLogger(__name__)
 
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(Posting)
 
 _EXISTING = """
     SELECT posting_number, hash, watched, status, shipment_date FROM postings
@@ -105,30 +101,6 @@ def _departure(posting: Posting) -> str:
     return "cancelled" if posting.status.startswith("cancel") else "shipped"
 
 
-_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None", bool]
-
-
-class DecodedPostings:
-    """Postings decoded by earlier `postings(..., decoded=...)` reads, by account, number,
-    content hash and watch flag (so an entry is right as long as those four match).
-
-    A caller that reads the same postings again and again (the board: every 15 s for every
-    screen) keeps one and passes it each time: then only postings whose content changed since
-    are read in full and decoded. Holds and acknowledgements are read fresh every time. Safe
-    to share between threads: each read replaces the mapping whole, with what it saw. (One
-    approximation: a posting whose content changed and changed back between two reads keeps
-    the `last_changed` of the first read.)
-    """
-
-    __slots__ = ("entries", "made")
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str, str, bool], _Stored] = {}
-        # The CachedPosting made last time from each entry, with the hold and acknowledgement
-        # it was made with: the same again gives the same (frozen) object, not a new one.
-        self.made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
-
-
 class PostingVerbs(StoreBase):
     """Verbs on cached postings and digest counts (mixed into Store)."""
 
@@ -173,11 +145,13 @@ class PostingVerbs(StoreBase):
                     )
                     continue
                 _, old_hash, watched, old_status, old_deadline = row
+                try:
+                    previous = from_text(old_deadline)
+                except DamagedValue:  # damaged outside ozon-sync: rewrite it, report no move
+                    previous, old_hash = posting.shipment_date, ""
                 if old_hash == digest and watched:
                     continue
-                changed.append(
-                    PostingChange(posting, old_status, from_text(old_deadline), bool(watched))
-                )
+                changed.append(PostingChange(posting, old_status, previous, bool(watched)))
                 deadline = to_text(posting.shipment_date)
                 updates.append((posting.status, deadline, digest, data, now_text, account, number))
                 history.extend(
@@ -272,12 +246,12 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
             rows = conn.execute(sql, params).fetchall()
             missing = [row[3] for row in rows if (*row[:3], bool(row[4])) not in known]
-            fetched: dict[int, _Stored | None] = {}
+            fetched: dict[int, Stored | None] = {}
             damaged: list[tuple[str, str, DamagedValue, bool]] = []
             for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),)):
-                fetched[stored[0]] = _decoded(stored[1:], damaged)
+                fetched[stored[0]] = decode_row(stored[1:], damaged)
         self._repair(damaged)
-        entries: dict[tuple[str, str, str, bool], _Stored] = {}
+        entries: dict[tuple[str, str, str, bool], Stored] = {}
         made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
         found = []
         for row in rows:
@@ -287,12 +261,12 @@ class PostingVerbs(StoreBase):
                 continue  # not even its status and deadline can be read: `_repair` said so
             if not stored[6]:  # one shown from its columns alone is read again next time
                 entries[key] = stored
-            annotations = (*row[5:], *_held(row[5], row[6], now, everything))
+            annotations = (*row[5:], *held(row[5], row[6], now, everything))
             previous = made_before.get(key)
             if previous is not None and previous[0] == annotations:
                 item = previous[1]
             else:
-                item = _cached(row[0], stored, annotations)
+                item = cached(row[0], stored, annotations)
             made[key] = (annotations, item)
             found.append(item)
         if decoded is not None:
@@ -310,13 +284,13 @@ class PostingVerbs(StoreBase):
         if row is None:
             return None
         damaged: list[tuple[str, str, DamagedValue, bool]] = []
-        stored = _decoded(row[3 : 3 + _STORED_COLUMNS], damaged)
+        stored = decode_row(row[3 : 3 + _STORED_COLUMNS], damaged)
         self._repair(damaged)
         if stored is None:
             return None
         at = 3 + _STORED_COLUMNS
-        annotations = (*row[at:], *_held(row[at], row[at + 1], now, everything))
-        return _cached(row[0], stored, annotations)
+        annotations = (*row[at:], *held(row[at], row[at + 1], now, everything))
+        return cached(row[0], stored, annotations)
 
     def _repair(self, damaged: list[tuple[str, str, DamagedValue, bool]]) -> None:
         """Warn about each cached posting whose copy could not be decoded and, when this store
@@ -433,77 +407,3 @@ def _history_rows(
     if deadline != old_deadline:
         rows.append((account, number, at, "shipment_date", old_deadline, deadline))
     return rows
-
-
-def _decoded(
-    row: tuple[Any, ...], damaged: list[tuple[str, str, DamagedValue, bool]]
-) -> _Stored | None:
-    """The _STORED columns of a row, decoded: (posting, watched, first_seen, last_changed,
-    departed_at, departure, degraded).
-
-    A posting whose JSON copy cannot be decoded (damaged outside ozon-sync) is rebuilt from its
-    own status and deadline columns (`degraded` True), so it still shows; a row whose columns
-    cannot be read either gives None. Either is added to `damaged` (account, number, problem,
-    shown) for `_repair`."""
-    data, watched, first_seen, last_changed, departed_at, departure = row[:6]
-    status, deadline, account, number = row[6:]
-    degraded = False
-    try:
-        try:
-            posting = _DECODER.decode(data)
-            if posting.posting_number != number:
-                raise damaged_value("a copy of another posting:", posting.posting_number)
-        except (msgspec.DecodeError, TypeError, DamagedValue) as err:
-            problem = err if isinstance(err, DamagedValue) else damaged_value("posting", data)
-            damaged.append((account, number, problem, True))
-            degraded = True
-            deadline = from_text(deadline)
-            posting = Posting(posting_number=number, status=status, shipment_date=deadline)
-        return (
-            posting,
-            bool(watched),
-            from_text(first_seen),
-            from_text(last_changed),
-            optional_from_text(departed_at),
-            departure,
-            degraded,
-        )
-    except DamagedValue as err:
-        if damaged and damaged[-1][1] == number:
-            damaged.pop()
-        damaged.append((account, number, err, False))
-        return None
-
-
-def _held(
-    has_hold: object, until: str | None, now: datetime, everything: HoldAll | None
-) -> tuple[bool, datetime | None]:
-    """(held, held_until) at `now` of a posting with a hold row (`has_hold`, its `until`).
-    While the emergency stop `everything` lasts every posting is held, until the later end of
-    its own hold and that one."""
-    held_until = optional_from_text(until)
-    held = bool(has_hold) and (held_until is None or held_until > now)
-    if everything is not None:
-        held_until = later_end(held_until, everything.until) if held else everything.until
-        held = True
-    return held, held_until
-
-
-def _cached(account: str, stored: _Stored, annotations: tuple[Any, ...]) -> CachedPosting:
-    """A cached posting with its `annotations`: (has_hold, until, acknowledged by, at, held,
-    held_until), the last two from `_held`."""
-    posting, watched, first_seen, last_changed, departed_at, departure, _ = stored
-    _, _, acked_by, acked_at, held, held_until = annotations
-    return CachedPosting(
-        account=account,
-        posting=posting,
-        watched=watched,
-        held=held,
-        held_until=held_until,
-        first_seen=first_seen,
-        last_changed=last_changed,
-        departed_at=departed_at,
-        departure=departure,
-        acknowledged_by=acked_by,
-        acknowledged_at=optional_from_text(acked_at),
-    )

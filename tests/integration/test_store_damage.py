@@ -176,3 +176,17 @@ def test_a_posting_whose_deadline_cannot_be_read_either_is_left_out(db_path: Pat
         assert [item.posting_number for item in store.postings(NOW)] == ["1000-0002-1"]
         assert store.posting(NUMBER, NOW) is None
         assert store.posting_numbers() == [NUMBER, "1000-0002-1"]  # still cached: nothing lost
+
+
+def test_a_sync_rewrites_a_deadline_column_it_cannot_read_without_reporting_a_move(
+    db_path: Path,
+) -> None:
+    sql(db_path, "UPDATE postings SET shipment_date = 'x' WHERE posting_number = ?", NUMBER)
+    with Store.open(db_path) as store:
+        result = store.upsert_postings("shop-1", [posting(), posting("1000-0002-1", 8)], NOW)
+        (change,) = result.changed
+        assert change.posting.posting_number == NUMBER and not change.deadline_changed
+        assert store.posting(NUMBER, NOW) is not None
+    assert sql(db_path, "SELECT shipment_date FROM postings WHERE posting_number = ?", NUMBER) == [
+        ("2026-05-01T13:00:00.000000Z",)
+    ]
