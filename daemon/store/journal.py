@@ -211,7 +211,7 @@ class JournalVerbs(StoreBase):
             cursor = conn.execute(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
                 "outcome, outcome_reason, finished_at) VALUES (?, ?, ?, ?, '', ?, 'skipped', ?, ?)",
-                (account, posting_number, kind, int(dry_run), at, reason, at),
+                (account, posting_number, kind, int(dry_run), at, redact_text(reason), at),
             )
             assert cursor.lastrowid is not None  # noqa: S101 - an INSERT always sets it
             return cursor.lastrowid

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from daemon import logs
+from daemon import logs, redact
 from daemon.logs import configure_logging, redact_text, register_secrets, secret_fragments
 
 API_KEY = "a1b2c3d4-0000-4111-8222-abcdefabcdef"
@@ -21,8 +21,10 @@ ROUTE = "tgram://123456789:AAH-bot-token-xyz/-100987654"
 def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     configure_logging("info", "json", stream=out)
+    saved = (redact._secrets, redact._masker)
     register_secrets([API_KEY, ROUTE])
     yield out
+    redact._secrets, redact._masker = saved
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == "ozon-sync":
