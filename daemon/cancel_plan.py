@@ -2,12 +2,14 @@
 
     plan_cycle(...)             the cycle-level guards: a failed cycle, the clock against
                                 Ozon's Date header, the share breaker, refusals already
-                                reported, max_per_cycle
+                                reported, postings the ship-or-cancel advice says to ship
+                                (respect_advice), max_per_cycle
     dry_run_plan(...)           the same limits, as the report of a dry run
     CancelReport                what the executor did in one cycle
     changed_fields(...)         what changed between the listing and the re-read
     not_cancellable_reason(...) whether the policy still selects the re-read posting
-    reason_refusal(...)         whether Ozon allows the configured reason for the posting
+    choose_reason(...)          the first configured reason Ozon allows for the posting, or
+                                why none is, naming what it allows and the key to set
 
 PURE: no I/O, no clock; imports the policy, its keys and rules, the models and the standard
 library. The executor (`daemon.cancel`) applies them.
@@ -15,7 +17,7 @@ library. The executor (`daemon.cancel`) applies them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,15 +35,16 @@ __all__ = [
     "CancelPlan",
     "CancelReport",
     "ShopPeriod",
+    "advice_key",
     "as_cancelled",
     "changed_fields",
+    "choose_reason",
     "clock_guard",
     "dry_run_plan",
     "error_key",
     "is_cancelled",
     "not_cancellable_reason",
     "plan_cycle",
-    "reason_refusal",
     "refused_key",
     "retried_key",
 ]
@@ -51,10 +54,12 @@ MAX_CLOCK_SKEW = 120.0  # seconds between the local clock and Ozon's Date header
 
 @dataclass(frozen=True)
 class CancelPlan:
-    """The cycle-level guards' verdict: `send` in order; `held` with the reason for each."""
+    """The cycle-level guards' verdict: `send` in order; `held` with the reason for each;
+    `advised`: held because the ship-or-cancel advice says ship, with the advice's reason."""
 
     send: tuple[CancelSelection, ...]
     held: tuple[tuple[CancelSelection, str], ...]
+    advised: tuple[tuple[CancelSelection, str], ...] = ()
 
 
 @dataclass
@@ -118,6 +123,12 @@ def retried_key(posting: Posting) -> LedgerKey:
     return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"retried@{_at(posting)}")
 
 
+def advice_key(posting: Posting) -> LedgerKey:
+    """The ledger key of a cancel held back by the ship-or-cancel advice (respect_advice) for
+    the posting's current deadline: journalled (`cancel_skipped`) and told once."""
+    return LedgerKey(posting.posting_number, Event.WOULD_CANCEL, f"advice@{_at(posting)}")
+
+
 def error_key(posting: Posting) -> LedgerKey:
     """The ledger key of a cancel that failed without a refusal (retried next cycle): reported
     once per deadline."""
@@ -133,14 +144,16 @@ def plan_cycle(
     cycle_error: str | None = None,
     fired: Set[tuple[str, str, str]] = frozenset(),
     shop_selected: int = 0,
+    advised: Mapping[str, str] | None = None,
 ) -> CancelPlan:
     """Apply the cycle-level guards to the policy's `selected` (soonest deadline first).
 
     In order: a failed cycle (`cycle_error`), `clock_guard(skew)`, and the share breaker over
     all of `selected` (plus `shop_selected` of the shop's other accounts, whose watched
     postings `watched` includes) against `watched` hold back every posting; postings whose
-    refusal key is in `fired` are dropped silently (already reported); `max_per_cycle` holds
-    back the rest.
+    refusal key is in `fired` are dropped silently (already reported); those in `advised`
+    (posting number -> why the advice says ship) are held back as `advised`, taking no place
+    of `max_per_cycle`, which holds back the rest.
     """
     reason: str | None = None
     if cycle_error is not None:
@@ -157,9 +170,14 @@ def plan_cycle(
     if reason is not None:
         return CancelPlan((), tuple((s, reason) for s in selected))
     open_ = [s for s in selected if tuple(refused_key(s.posting)) not in fired]
+    advised = advised or {}
+    ship = tuple(
+        (s, advised[s.posting.posting_number]) for s in open_ if s.posting.posting_number in advised
+    )
+    open_ = [s for s in open_ if s.posting.posting_number not in advised]
     send, rest = policy.limit_per_cycle(open_, cancel.max_per_cycle)
     waiting = f"over max_per_cycle {cancel.max_per_cycle} this cycle; waits for the next cycle"
-    return CancelPlan(send, tuple((s, waiting) for s in rest))
+    return CancelPlan(send, tuple((s, waiting) for s in rest), ship)
 
 
 def dry_run_plan(
@@ -220,19 +238,34 @@ def not_cancellable_reason(
     return "the cancel rules no longer select it (" + ", ".join(state) + ")"
 
 
-def reason_refusal(
-    reasons: Iterable[PostingCancelReasons], posting_number: str, reason_id: int
-) -> str | None:
-    """None when Ozon allows `reason_id` for the posting; else why not, naming what it allows."""
+def choose_reason(
+    reasons: Iterable[PostingCancelReasons],
+    posting_number: str,
+    wanted: Sequence[int],
+    key: str = "[policy.cancel] reason_ids",
+) -> tuple[int | None, str]:
+    """The first of the configured reasons `wanted` (in order) that Ozon allows for the
+    posting, and ""; or None and why none is: the reasons Ozon allows and what to set in the
+    config (`key`) to use them."""
     entry = next((r for r in reasons if r.posting_number == posting_number), None)
-    if entry is not None and entry.allows(reason_id):
-        return None
     offered = entry.reasons if entry is not None else ()
+    for reason_id in wanted:
+        if entry is not None and entry.allows(reason_id):
+            return reason_id, ""
     allowed = ", ".join(f"{r.id} ({r.title})" if r.title else str(r.id) for r in offered)
-    return (
-        f"cancel reason {reason_id} is not allowed for this posting; Ozon allows: "
-        f"{allowed or 'none'}; nothing was sent"
-    )
+    asked = ", ".join(str(r) for r in wanted)
+    subject = (
+        f"cancel reason {asked} is not allowed" if len(wanted) == 1
+        else f"none of the cancel reasons {asked} is allowed"
+    )  # fmt: skip
+    refusal = f"{subject} for this posting; Ozon allows: {allowed or 'none'}; nothing was sent"
+    if offered:
+        wider = list(dict.fromkeys([*wanted, *(r.id for r in offered)]))
+        refusal += (
+            f"; to cancel it with a reason Ozon allows, set {key} = "
+            f"[{', '.join(str(r) for r in wider)}] (the first one Ozon allows is used)"
+        )
+    return None, refusal
 
 
 def is_cancelled(posting: Posting) -> bool:

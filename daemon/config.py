@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from daemon.alerts import EVENTS
 from daemon.calendars import CalendarSection, calendar_problems
@@ -44,12 +54,13 @@ from daemon.config_checks import (
     ZoneName,
     field_problems,
     shared_client_id_problems,
+    show,
     url_problem,
 )
 from daemon.config_checks import known as _known
 from daemon.durations import LONGEST_DURATION
 from daemon.models import cancel_message_problem
-from daemon.policy_rules import CancelRules, Rules
+from daemon.policy_rules import ESCALATION_LEVELS, CancelRules, Rules, escalate_after_problem
 from daemon.secrets import (
     Secret,
     api_key_problem,
@@ -58,6 +69,7 @@ from daemon.secrets import (
     set_sources,
     source_names,
 )
+from daemon.shards import Shard, ShardError, shard_database
 from daemon.web.settings import BoardSection
 
 __all__ = [
@@ -114,6 +126,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _shard(value: Any) -> Shard:
+    if isinstance(value, Shard):
+        return value
+    try:
+        return Shard.parse(value)
+    except ShardError as err:
+        raise PydanticCustomError("shard", "{problem}", {"problem": str(err)}) from None
+
+
+ShardText = Annotated[Shard, BeforeValidator(_shard), PlainSerializer(str, return_type=str)]
+
+
 class DaemonSection(_Strict):
     database: DatabasePath | None = None
     poll_interval: DurationAtLeast("10s") = timedelta(minutes=5)  # type: ignore[valid-type]
@@ -123,6 +147,8 @@ class DaemonSection(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     digest_at: ClockTime = time(9, 0)
     keep_history: DurationAtLeast("1d", LONGEST_DURATION) = timedelta(days=90)  # type: ignore[valid-type]
+    shard: ShardText = Shard()
+    shard_port_offset: bool = True
 
     @property
     def zone(self) -> ZoneInfo:
@@ -140,6 +166,33 @@ class OzonSection(_Strict):
 _CANCEL = CancelRules()  # the defaults of [policy.cancel]: defined once, in the policy's rules
 
 
+def _escalate_after(durations: list[timedelta]) -> list[timedelta]:
+    problem = escalate_after_problem(durations)
+    if problem is not None:
+        raise PydanticCustomError("escalate_after", "{problem}", {"problem": problem})
+    return durations
+
+
+def EscalateAfter() -> Any:
+    """`[policy] escalate_after`: up to two growing durations, counted from the first alert."""
+    duration = DurationAtLeast("1s")
+    return Annotated[list[duration], AfterValidator(_escalate_after)]  # type: ignore[valid-type]
+
+
+def _level(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= ESCALATION_LEVELS:
+        raise PydanticCustomError(
+            "level",
+            "{value} is not an escalation level: 0 (every alert it takes, the default), 1 or 2 "
+            "(only escalations of that level)",
+            {"value": show(value)},
+        )
+    return value
+
+
+Level = Annotated[int, BeforeValidator(_level)]
+
+
 class CancelSection(_Strict):
     """`[policy.cancel]`: the fields of `CancelRules` as the file writes them, with its
     defaults; `cancel_rules` turns it into them field by field."""
@@ -154,11 +207,13 @@ class CancelSection(_Strict):
     max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
     max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
     respect_advice: bool = _CANCEL.respect_advice
+    reason_ids: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] | None = None
 
     def cancel_rules(self) -> CancelRules:
         """The policy's CancelRules with these values (every field, by name)."""
         values = dict(self)
         values["statuses"] = frozenset(self.statuses)
+        values["reason_ids"] = tuple(dict.fromkeys(self.reason_ids or ()))
         return CancelRules(**values)
 
 
@@ -171,7 +226,8 @@ class PolicySection(_Strict):
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
-    tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
+    tariff_warn_before: DurationAtLeast("0s") = Rules().tariff_warn_before  # type: ignore[valid-type]
+    escalate_after: EscalateAfter() = Field(default_factory=list)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -199,6 +255,8 @@ class PolicyOverride(_Strict):
     remind_before: list[DurationAtLeast("1m")] | None = None  # type: ignore[valid-type]
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
+    remind_in: Literal["clock", "working"] | None = None
+    escalate_after: EscalateAfter() | None = None  # type: ignore[valid-type]
     cancel: CancelOverride | None = None
 
 
@@ -227,6 +285,7 @@ class NotifyRoute(_Strict):
     )
     accounts: list[str] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
+    level: Level = 0  # 0: the alerts of `events`; 1, 2: only escalations of that level
 
     def secret_fields(self) -> dict[str, str]:
         """The URL-source fields this route sets: {kind: field name}."""
@@ -272,7 +331,10 @@ class Config(_Strict):
             return self.policy
         cancel = self.policy.cancel
         if override.cancel is not None:  # the values as validated, not as serialized ("48h")
-            cancel = cancel.model_copy(update=_set_fields(override.cancel))
+            changes = _set_fields(override.cancel)
+            if "reason_id" in changes:  # the account's one reason replaces an inherited list
+                changes.setdefault("reason_ids", None)
+            cancel = cancel.model_copy(update=changes)
         update = _set_fields(override)
         update["cancel"] = cancel
         return self.policy.model_copy(update=update)
@@ -284,10 +346,38 @@ class Config(_Strict):
             watch_statuses=frozenset(section.watch_statuses),
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
+            remind_in=section.remind_in,
             cancel=section.cancel.cancel_rules(),
+            escalate_after=tuple(section.escalate_after),
+            tariff_warn_before=section.tariff_warn_before,
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:
+        """This process's state database: the configured one (`base_database_path`) for shard
+        0/1, else `ozon-sync-N.db` beside it for `daemon.shard` N/M (daemon.shards)."""
+        return shard_database(self.base_database_path(env), self.daemon.shard)
+
+    def shard_view(self, shard: Shard | None = None) -> Config:
+        """This config as the process of `shard` (default: `daemon.shard`) runs it: only the
+        accounts it owns, `daemon.shard` set to it, and with `daemon.shard_port_offset` the
+        `[health]` and `[board]` listen ports moved up by N so that shards on one host never
+        collide. Raises ConfigError when a moved port would pass 65535."""
+        shard = shard or self.daemon.shard
+        update: dict[str, Any] = {
+            "daemon": self.daemon.model_copy(update={"shard": shard}),
+            "accounts": [a for a in self.accounts if shard.owns(a.client_id)],
+        }
+        if shard.sharded and self.daemon.shard_port_offset:
+            problems: list[str] = []
+            health = _moved(self.health.listen, shard.index, "health.listen", problems)
+            board = _moved(self.board.listen, shard.index, "board.listen", problems)
+            if problems:
+                raise ConfigError(self.path, problems)
+            update["health"] = self.health.model_copy(update={"listen": health})
+            update["board"] = self.board.model_copy(update={"listen": board})
+        return self.model_copy(update=update)
+
+    def base_database_path(self, env: Mapping[str, str] | None = None) -> Path:
         """Where the state database lives (CONTRACT section 3): `daemon.database` (relative to the
         config file's folder), else `$STATE_DIRECTORY/ozon-sync.db`, else ./ozon-sync.db."""
         env = os.environ if env is None else env
@@ -314,6 +404,22 @@ class Config(_Strict):
         if data["health"].get("heartbeat_url") is not None:
             data["health"]["heartbeat_url"] = "***"
         return data
+
+
+def _moved(listen: str | None, offset: int, key: str, problems: list[str]) -> str | None:
+    """`listen` ("host:port") with its port moved up by `offset` (port 0 stays: any port)."""
+    if listen is None or offset == 0:
+        return listen
+    host, _, port = listen.rpartition(":")
+    if int(port) == 0:
+        return listen
+    if int(port) + offset > 65535:
+        problems.append(
+            f"{key}: port {port} + shard {offset} passes 65535; lower the port or set "
+            "daemon.shard_port_offset = false"
+        )
+        return listen
+    return f"{host}:{int(port) + offset}"
 
 
 def _set_fields(override: BaseModel) -> dict[str, Any]:
@@ -405,6 +511,8 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
     problems += shared_client_id_problems(raw.get("accounts"))
     if problems or config is None:
         raise ConfigError(path, problems)
+    shard = config.daemon.shard  # every shard of it must be able to listen (ports moved by N)
+    config.shard_view(Shard(shard.count - 1, shard.count))
     return config.model_copy(update={"path": path.resolve() if path else None})
 
 
@@ -432,22 +540,33 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
         if len(sources) != 1:
             problems.append(f"accounts[{index}]: {_sources_problem(str(name), sources)}")
         own_cancel = _subtable(_subtable(account, "policy"), "cancel")
+        if "reason_id" in own_cancel and "reason_ids" in own_cancel:
+            problems.append(f"accounts[{index}].policy.cancel.reason_ids: {_BOTH_REASONS}")
         merged = {"reason_id": _CANCEL.reason_id, "reason_message": _CANCEL.reason_message}
-        merged.update({k: v for k, v in cancel_raw.items() if k in merged})
-        merged.update({k: v for k, v in own_cancel.items() if k in merged})
-        reason_id, message = merged["reason_id"], merged["reason_message"]
-        problem = (
-            cancel_message_problem(reason_id, message)
-            if isinstance(reason_id, int) and isinstance(message, str)
-            else None
-        )
+        merged.update({k: v for k, v in cancel_raw.items() if k in (*merged, "reason_ids")})
+        if "reason_id" in own_cancel:
+            merged.pop("reason_ids", None)
+        merged.update({k: v for k, v in own_cancel.items() if k in (*merged, "reason_ids")})
+        message = merged["reason_message"]
+        wanted = merged.get("reason_ids", [merged["reason_id"]])
+        problem = next(
+            (
+                found
+                for reason_id in (wanted if isinstance(wanted, list) else [])
+                if isinstance(reason_id, int) and isinstance(message, str)
+                and (found := cancel_message_problem(reason_id, message)) is not None
+            ),
+            None,
+        )  # fmt: skip
         if problem is not None:
             where = (
                 f"accounts[{index}].policy.cancel.reason_message"
-                if "reason_message" in own_cancel or "reason_id" in own_cancel
+                if {"reason_message", "reason_id", "reason_ids"} & set(own_cancel)
                 else "policy.cancel.reason_message"
             )
             problems.append(f"{where}: {problem}")
+    if "reason_id" in cancel_raw and "reason_ids" in cancel_raw:
+        problems.append(f"policy.cancel.reason_ids: {_BOTH_REASONS}")
     routes = raw.get("notify")
     for index, route in enumerate(routes if isinstance(routes, list) else []):
         if not isinstance(route, dict):
@@ -464,6 +583,12 @@ def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
     if len(beats) > 1:
         problems.append("health: set at most one of " + ", ".join(beats))
     return list(dict.fromkeys(problems))  # the same reason problem once, not once per account
+
+
+_BOTH_REASONS = (
+    "set either reason_id (one reason) or reason_ids (a list, the first one Ozon allows for a "
+    "posting is used), not both"
+)
 
 
 def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -1,7 +1,8 @@
 """One sync cycle for one account: fetch -> store -> policy -> alerts in the outbox.
 
     list unfulfilled postings (wide cutoff window, watched statuses), page by page:
-        upsert the page (worker thread) -> decide reminders / overdue / deadline moves
+        upsert the page (worker thread) -> decide reminders / overdue / deadline moves /
+            escalations of what nobody acknowledged
     if the listing completed:
         list postings whose status changed since the last success (with overlap)
         re-read watched postings that vanished without explanation (bounded, `get`)
@@ -12,13 +13,15 @@
     sync state -> api_error / recovered
 
 Each batch of postings is cached, decided and alerted in ONE store transaction (cached
-postings, ledger keys and outbox rows: daemon.alerts.batch), and so are the departures with
+postings, ledger keys and outbox rows: daemon.alerts.batch; what an alert shows besides the
+deadline, such as the advice: daemon.alert_facts), and so are the departures with
 their cancelled_elsewhere alerts and the sync state with api_error / recovered. Alerts are
 staged: the engine releases them at the end of the account's cycle (one message per event).
 
 Never raises for Ozon trouble: the result says whether the account's cycle succeeded and why
-not. Imports the alerts path, the job, ozon, store, policy and models; never config, the cancel
-executor, the CLI or the scheduler.
+not. Escalations (daemon.escalation: a posting whose ladder alert nobody acknowledged) are
+decided with the other alerts of their batch. Imports the alerts path, the job, ozon, store,
+policy, escalation and models; never config, the cancel executor, the CLI or the scheduler.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from daemon import policy
+from daemon import escalation, policy
+from daemon.alert_facts import alert_facts
 from daemon.alerts import Event, Mark
 from daemon.alerts.batch import AlertBatch, batch, mark
 from daemon.job import AccountJob
@@ -102,6 +106,10 @@ class _Cycle:
         self.now = now
         self.result = CycleResult(account=job.name, started=now)
         self.holds = store.holds(now)
+        # who took which posting in hand: escalation stops there (read only when it is on)
+        rules = job.rules
+        self.acked = store.acknowledged_numbers(job.name) if rules.escalate_after else set()
+        self.ratings = store.account_ratings(job.name)  # for the advice in overdue alerts
         self.seen: set[str] = set()
         self.unreadable: set[str] = set()  # listed, but in a shape that cannot be used
         self.selected: list[CancelSelection] = []
@@ -211,6 +219,7 @@ class _Cycle:
             previous_shipment_date=before,
             held=number in self.holds,
             held_until=self.holds.get(number),
+            calendar=self.job.calendars.for_warehouse(posting.warehouse_id),
         )
 
     def _decide(
@@ -222,23 +231,38 @@ class _Cycle:
             d.posting.posting_number for d in departed
         ]
         fired = self.store.fired_keys(self.job.name, numbers) if numbers else set()
-        decisions = policy.decide(watched, self.now, self.job.rules, fired, departed)
+        rules, now = self.job.rules, self.now
+        decisions = policy.decide(watched, now, rules, fired, departed)
         for alert in decisions.alerts:
-            alerts.add(alert.event, alert.key, alert.posting, alert.reason)
+            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
+        # nobody acknowledged a posting's ladder alert: the next level hears of it
+        times = self.store.fired_times(self.job.name, escalation.ladder_keys(watched, now, rules))
+        ladder = escalation.Ladder(rules, self.acked, times)
+        steps = ladder.due(watched, now, fired)
+        for step in steps:
+            alerts.escalate(step.event, step.key, step.posting, step.reason, level=step.level,
+                            after=step.after)  # fmt: skip
         self.selected.extend(decisions.selected)
         self.result.watched += decisions.watched
         known: set[tuple[str, str, str]] = set(fired)
         known.update(decisions.ledger_keys())
-        wake = policy.next_wakeup(watched, self.now, self.job.rules, known)
+        known.update(step.key for step in steps)
+        wake = _earliest(
+            policy.next_wakeup(watched, now, rules, known), ladder.next_moment(watched, now, known)
+        )
         if wake is None:
             return
         if self.result.next_wakeup is None or wake < self.result.next_wakeup:
             self.result.next_wakeup = wake
-        horizon = self.now + self.job.wake_horizon
+        horizon = now + self.job.wake_horizon
         if wake <= horizon:  # only pages with something due soon pay for the per-posting look
             for item in watched:
-                moment = policy.next_wakeup((item,), self.now, self.job.rules, known)
+                moment = _earliest(
+                    policy.next_wakeup((item,), now, rules, known),
+                    ladder.next_moment((item,), now, known),
+                )
                 if moment is not None and moment <= horizon:
                     self.result.agenda.append((moment, item.posting.posting_number))
 
@@ -248,14 +272,12 @@ class _Cycle:
             self.result.unreadable += 1
             self.unreadable.add(problem.posting_number)
             key = LedgerKey(problem.posting_number or "?", Mark.UNREADABLE, problem.field)
-            if mark(self.store, self.job.name, [key], self.now):
-                log.warning(
-                    "posting_unreadable",
-                    account=self.job.name,
-                    posting_number=problem.posting_number,
-                    field=problem.field,
-                    reason=problem.message,
-                )
+            fields = {"account": self.job.name, "posting_number": problem.posting_number,
+                      "field": problem.field, "reason": problem.message}  # fmt: skip
+            if mark(self.store, self.job.name, [key], self.now):  # once, across restarts too
+                log.warning("posting_unreadable", **fields)
+            else:
+                log.debug("posting_unreadable", repeated=True, **fields)
 
     async def _departures(self, watched_before: set[str], last_success: datetime | None) -> None:
         """Find out why watched postings are no longer listed; mark those that left."""
@@ -282,7 +304,10 @@ class _Cycle:
             except OzonAPIError as err:
                 if err.status != 404 or isinstance(err, OzonAuthError):
                     raise
-                log.warning("posting_not_found", account=job.name, posting_number=number)
+                job.findings.report(
+                    log, "posting_not_found", ("posting_not_found", number), account=job.name,
+                    posting_number=number, reason="Ozon answered 404 to reading it",
+                )  # fmt: skip
             self.result.reread += 1
         still = [p for p in final.values() if policy.is_watched(p, job.rules)]
         if still:  # listed outside the window or between pages: keep watching
@@ -336,6 +361,11 @@ class _Cycle:
                 if store.mark_api_error_alerted(job.name):
                     alerts.note(Event.API_ERROR, str(error))
         self._count(alerts)
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    """The earliest of the moments given (None when none is)."""
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 def _selection_order(selection: CancelSelection) -> tuple[datetime, str]:

@@ -4,8 +4,10 @@
 one OzonClient per account and turns the config into the pure policy's rules and the cycle's
 jobs. One account's cycle (`run_account_cycle`): settle cancels of unknown outcome, the sync
 cycle, the cancel executor on its selections, then release the alerts all three staged (one
-message per event). It never exits the process or maps errors to exit codes (that is the
-CLI's job), and it changes nothing process-wide: `tune_gc` is for the entry points.
+message per event). Between cycles the `run` service asks `next_settle_read` and runs
+`settle` then: the re-reads of claims whose outcome is unknown (`run_account_settle`). It
+never exits the process or maps errors to exit codes (that is the CLI's job), and it changes
+nothing process-wide: `tune_gc` is for the entry points.
 
 Imports config, cycle, cancel, the alerts path, ozon, store and notify; nothing imports it but
 the CLI, the service, the after-cycle pipeline and the demo.
@@ -26,6 +28,7 @@ import structlog
 from daemon.alerts.batch import release
 from daemon.calendars import build_calendars, quiet_schedule
 from daemon.cancel import CancelExecutor
+from daemon.cancel_outcome import CancelOutcomes
 from daemon.cancel_plan import ShopPeriod
 from daemon.config import Account, Config, ResolvedSecrets
 from daemon.cycle import CycleResult, run_cycle, run_focused
@@ -41,6 +44,7 @@ __all__ = [
     "OnceOutcome",
     "make_client",
     "run_account_cycle",
+    "run_account_settle",
     "run_account_wakeup",
     "tune_gc",
     "utc_now",
@@ -65,6 +69,7 @@ def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
                 events=frozenset(route.events),
                 accounts=frozenset(route.accounts),
                 quiet_hours=quiet_schedule(route.quiet_hours, calendars),
+                level=route.level,
             )
             for index, route in enumerate(config.notify)
         ]
@@ -153,6 +158,15 @@ async def run_account_cycle(
     return result
 
 
+async def run_account_settle(store: Store, job: AccountJob, now: Callable[[], datetime]) -> None:
+    """The settling re-reads of one account's cancel claims whose outcome is unknown (no
+    listing, no new request), their alerts released at the end. Never raises for Ozon errors."""
+    outcomes = CancelOutcomes(store, job, now())
+    await outcomes.resolve_unknown()
+    outcomes.finish()
+    release(store, now(), job.routes, job.name)
+
+
 async def run_account_wakeup(
     store: Store, job: AccountJob, now: Callable[[], datetime], numbers: Sequence[str]
 ) -> CycleResult:
@@ -190,9 +204,13 @@ class Engine:
         self.store = store
         self.now = now
         self.router = build_router(config, secrets)
+        _, self.calendars = build_calendars(config.calendars, config.daemon.timezone)
         self.jobs: list[AccountJob] = []
         self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
         self._budgets: dict[str, ShopPeriod] = {}  # per Client-Id: its poll interval
+        shops: dict[str, tuple[str, ...]] = {}
+        for account in config.accounts:
+            shops[account.client_id] = (*shops.get(account.client_id, ()), account.name)
         for account in config.accounts:
             rules = config.rules_for(account)
             live = None if live_rules is None else _live(live_rules, account.name, rules)
@@ -209,6 +227,8 @@ class Engine:
                     dry_run=dry_run,
                     wake_horizon=wake_horizon,
                     live_rules=live,
+                    shop=shops[account.client_id],
+                    calendars=self.calendars,
                 )
             )
 
@@ -234,6 +254,16 @@ class Engine:
     async def focused(self, name: str, numbers: Sequence[str]) -> CycleResult:
         """A precise wake-up of one account for the postings `numbers` (see run_focused)."""
         return await run_account_wakeup(self.store, self.job(name), self.now, numbers)
+
+    def next_settle_read(self, name: str) -> datetime | None:
+        """When the account's next settling re-read of an unknown cancel outcome is due."""
+        return CancelOutcomes(self.store, self.job(name), self.now()).next_read()
+
+    async def settle(self, name: str) -> None:
+        """The account's settling re-reads (`run_account_settle`), one shop at a time."""
+        job = self.job(name)
+        async with self._shops.setdefault(job.client.client_id, asyncio.Lock()):
+            await run_account_settle(self.store, job, self.now)
 
     async def cycle_all(self) -> OnceOutcome:
         """One cycle of every account, concurrently; a failing account never stops the others."""

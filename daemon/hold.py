@@ -48,7 +48,7 @@ __all__ = [
 ORDER_NUMBER = re.compile(r"^\d+-\d+$")
 """An order number: digits, a dash, digits (`12345678-0001`); its postings add `-N`."""
 NUMBER_MAX = 64
-"""The longest posting number a cached posting can have (`daemon.ozon.parse` refuses longer
+"""The longest posting number a cached posting can have (`daemon.ozon.posting` refuses longer
 ones from Ozon; Ozon's own are like 12345678-0001-1)."""
 CLOSEST = 3
 SHORTLIST = 100

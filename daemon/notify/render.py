@@ -15,11 +15,15 @@ account. A posting deadline of year 2100 or later is Ozon's "no deadline" and sh
 Payload (built by the cycle, stored in the outbox as JSON):
     {"event": "reminder", "account": "shop-1", "total": 3,
      "postings": [{"posting_number", "status", "warehouse", "shipment_date" (RFC 3339),
-                   "reason", ...}, ...],        # the most urgent first; may be cut short
+                   "reason", "working_seconds_left" (when a calendar applies; the outbox
+                   adds it at sending time), ...}, ...],  # the most urgent first; may be cut
      "reason": "...",                            # account-level events (api_error, ...)
-     "digest": {...}}                            # digest counts, for event "digest"
+     "digest": {...}}                            # digest counts, for event "digest", with
+                                                 # "closed_days" (notify.calendar_text)
 
-Imports only the standard library and its word tables (`notify.words`).
+Imports only the standard library, its word tables (`notify.words`), the digest's calendar
+lines (`notify.calendar_text`) and the event-specific lines (`notify.details`: the advice, a
+tariff step, missing data, the digest's ratings).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from daemon.notify.calendar_text import closed_days_text
+from daemon.notify.details import detail_lines, digest_lines
 from daemon.notify.words import STATUSES, UNITS, WORDS
 
 __all__ = [
@@ -169,13 +175,21 @@ def has_deadline(moment: datetime) -> bool:
     return moment.year < NO_DEADLINE_YEAR
 
 
-def _deadline_line(deadline: datetime, now: datetime, zone: ZoneInfo, language: str) -> str:
+def _deadline_line(
+    deadline: datetime, now: datetime, zone: ZoneInfo, language: str, working: object = None
+) -> str:
+    """The deadline, the time left and, when `working` (seconds) is given and the deadline is
+    ahead, the working time left beside it."""
     w = _words(language)
     if not has_deadline(deadline):
         return f"{w['deadline']}: {w['no_deadline']}"
-    return (
+    line = (
         f"{w['deadline']}: {deadline_text(deadline, zone)}, {_left_text(deadline, now, language)}"
     )
+    if isinstance(working, int) and not isinstance(working, bool) and deadline > now:
+        span_text = span(timedelta(seconds=max(0, working)), language)
+        line += w["working_left"].format(span=span_text)
+    return line
 
 
 def _left_text(deadline: datetime, now: datetime, language: str) -> str:
@@ -202,7 +216,8 @@ def _posting_lines(
         f"{status_text(str(item.get('status', '')), language)}"
         f" | {w['warehouse']}: {clean(str(item.get('warehouse') or '-'))}"
     )
-    lines = [head, "  " + _deadline_line(deadline, now, zone, language)]
+    working = item.get("working_seconds_left")
+    lines = [head, "  " + _deadline_line(deadline, now, zone, language, working)]
     if event in {
         "would_cancel",
         "cancelled",
@@ -211,6 +226,7 @@ def _posting_lines(
         "deadline_changed",
     } and item.get("reason"):
         lines.append(f"  {w['reason']}: {clean(str(item['reason']))}")
+    lines += detail_lines(item, event, zone, language, clean)  # advice, tariff, missing data
     return lines
 
 
@@ -331,7 +347,8 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     postings: Sequence[Mapping[str, Any]] = alert.get("postings") or []
     if event == "digest":
         digest = _render_digest(alert, account, language)
-        return _Draft(digest.title, digest.body, ())
+        days = closed_days_text(alert, language, lambda moment: deadline_text(moment, zone), clean)
+        return _Draft(digest.title, digest.body + days, ())
     if not postings:
         reason = clean(str(alert.get("reason", "")), REASON_CAP)
         head = f"{w['account']}: {account}\n{reason}".strip()
@@ -345,6 +362,13 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     title = (
         f"[{account}] {w[event]}: {total} {noun}, {w['next']} {_left_text(first, now, language)}"
     )
+    head = f"{w['account']}: {account}"
+    escalation = alert.get("escalation")
+    if isinstance(escalation, Mapping):  # nobody acknowledged: told to the next level
+        level = int(escalation.get("level", 1))
+        after = span(timedelta(seconds=int(escalation.get("after_seconds", 0))), language)
+        title = f"{w['escalated'].format(level=level)} · {title}"
+        head += "\n" + w["not_acked"].format(after=after)
     blocks = [
         "\n".join(_posting_lines(item, now, zone, language, event)) for item in ordered[:MAX_LISTED]
     ]
@@ -354,7 +378,9 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     if total > MAX_LISTED:
         blocks.append(w["more"].format(n=total - MAX_LISTED))
         numbers.append(())
-    return _Draft(title, f"{w['account']}: {account}", tuple(blocks), tuple(numbers))
+    if event == "at_risk":
+        head += f"\n{w['at_risk_note']}"
+    return _Draft(title, head, tuple(blocks), tuple(numbers))
 
 
 def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Message:
@@ -370,7 +396,11 @@ def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Mes
         (w["d_late"], counts.get("shipped_late_24h", 0)),
         (w["d_share"], share_text),
     ]
-    body = "\n".join([f"{w['account']}: {account}"] + [f"{name}: {value}" for name, value in rows])
+    body = "\n".join(
+        [f"{w['account']}: {account}"]
+        + [f"{name}: {value}" for name, value in rows]
+        + digest_lines(counts, language, clean)  # Ozon's ratings, per-warehouse figures
+    )
     overdue = counts.get("overdue", 0)
     title = f"[{account}] {w['digest']}: {counts.get('watched', 0)} / {overdue} {w['overdue']}"
     return Message(title=title, body=body)

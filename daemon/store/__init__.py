@@ -34,10 +34,13 @@ Verbs (see each docstring):
 - Acknowledgements (who took a posting in hand, for its current deadline):
   `acknowledge(account, number, shipment_date, by, now)`, `acknowledged_numbers(account)`;
   `postings`/`posting` show the one in force as `acknowledged_by`/`acknowledged_at`, and
-  `history` each one as `acknowledged`.
+  `history` each one as `acknowledged`. Escalations (nobody acknowledged; the next level
+  was told): `record_escalations(account, [(number, deadline, level, reason)], now)`,
+  written by the alerts path with the alert; `history` shows each as `escalated`.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
-  LedgerKeys of daemon.models).
+  LedgerKeys of daemon.models), `fired_times(account, keys) -> {key: datetime}` (when each
+  recorded key was recorded).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
   int | None` (a claim is the shop's: one per Client-Id and posting),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
@@ -59,6 +62,9 @@ Verbs (see each docstring):
   `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
   `alert(id)`.
 - Journal and upkeep: `history(limit=50) -> list[HistoryEntry]`, `prune(older_than)`.
+- Ozon's numbers (`daemon.store.ratings`): `record_ratings(account, summary, index, now)`,
+  `account_ratings(account) -> AccountRatings`, `unnoted_denials(account)`,
+  `mark_denials_noted(account)`, `warehouse_figures(account, since, now)`.
 
 Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
 every other StoreError to 74). A database damaged where SQLite's integrity check does not look
@@ -70,7 +76,7 @@ reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
 records (returned values), cached (rows read back as cached postings), postings / holds /
-acks / journal / outbox (the verbs).
+acks / journal / outbox / ratings (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
@@ -81,6 +87,8 @@ import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from daemon.store.acks import AckVerbs
 from daemon.store.base import DEFAULT_BUSY_TIMEOUT, FULL_CHECK_MAX_BYTES, Mode
@@ -97,6 +105,7 @@ from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
 from daemon.store.postings import DecodedPostings, PostingVerbs
+from daemon.store.ratings import RatingVerbs, WarehouseFigures
 from daemon.store.records import (
     Action,
     ActionOutcome,
@@ -141,11 +150,12 @@ __all__ = [
     "StoreUnwritableError",
     "SyncState",
     "UpsertResult",
+    "WarehouseFigures",
     "json_timestamp",
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs):
+class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`.
 
     Every public verb turns a value it cannot decode (a row damaged outside ozon-sync, which
@@ -158,7 +168,7 @@ def _naming_the_file(verb: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
             return verb(self, *args, **kwargs)
-        except DamagedValue as err:
+        except (DamagedValue, msgspec.DecodeError) as err:  # stored by us: damaged since
             raise StoreCorruptError(
                 f'the state database "{self.path}" holds a value that cannot be read ({err}); '
                 "ozon-sync left it untouched: restore a backup, or move it aside to start an "

@@ -3,7 +3,8 @@
 The hot path is `upsert_postings`: each posting is encoded once (msgspec JSON, the codec of the
 models' own Structs) and hashed; the stored hashes of just the given postings are read with one
 query per call, and only new or changed rows are written, with `executemany`, in one transaction.
-A cycle over unchanged data therefore writes no row at all.
+A cycle over unchanged data therefore writes no row at all. Ozon's JSON of the shipping-speed
+tariff is kept only for postings past their deadline (see `_encode`).
 
 Imports only the standard library, msgspec (the models' codec) and the store's modules.
 """
@@ -42,6 +43,7 @@ __all__ = ["DecodedPostings", "PostingVerbs"]
 _log = logging.getLogger(__name__)
 
 _ENCODER = msgspec.json.Encoder()
+_NULL = msgspec.Raw(b"null")
 
 _EXISTING = """
     SELECT posting_number, hash, watched, status, shipment_date FROM postings
@@ -88,9 +90,18 @@ _STORED_BY_ROWID = (
 )
 
 
-def _encode(posting: Posting) -> tuple[bytes, str]:
+def _encode(posting: Posting, now: datetime) -> tuple[bytes, str]:
     """The posting's JSON (UTF-8 bytes, stored as TEXT by `CAST(? AS TEXT)` in SQLite without
-    decoding it in Python: an unchanged posting never pays for that) and its content hash."""
+    decoding it in Python: an unchanged posting never pays for that) and its content hash.
+
+    Ozon's JSON of the shipping-speed tariff (about 1.2 KB) is kept only for a posting past its
+    deadline at `now`, the one the ship-or-cancel advice of `status`/the board needs it for; an
+    alert reads it from the posting just synced. Without it a row fits 4 to a database page,
+    with it 1 (it was read for every posting of every sync only to be written here)."""
+    if posting.shipment_date > now and (
+        len(posting.tariffication) > 4 or len(posting.tariffication_steps) > 4
+    ):
+        posting = msgspec.structs.replace(posting, tariffication=_NULL, tariffication_steps=_NULL)
     data = _ENCODER.encode(posting)
     return data, hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -119,7 +130,7 @@ class PostingVerbs(StoreBase):
         now_text = to_text(now)
         given: dict[str, tuple[Posting, bytes, str]] = {}
         for posting in postings:
-            given[posting.posting_number] = (posting, *_encode(posting))
+            given[posting.posting_number] = (posting, *_encode(posting, now))
         new: list[Posting] = []
         changed: list[PostingChange] = []
         inserts: list[tuple[Any, ...]] = []
@@ -176,7 +187,7 @@ class PostingVerbs(StoreBase):
         departure time. Returns how many cached rows were changed.
         """
         now_text = to_text(now)
-        given = {p.posting_number: (p, *_encode(p)) for p in postings}
+        given = {p.posting_number: (p, *_encode(p, now)) for p in postings}
         updates: list[dict[str, Any]] = []
         history: list[tuple[str, ...]] = []
         with self._write() as conn:
@@ -331,6 +342,21 @@ class PostingVerbs(StoreBase):
                 "SELECT posting_number FROM postings WHERE account = ? AND watched = 1", (account,)
             )
             return {row[0] for row in rows}
+
+    def watched_due_between(self, account: str, start: datetime, end: datetime) -> list[Posting]:
+        """`account`'s watched postings whose shipment_date is in [start, end), soonest first
+        (decodes only those: for a digest's look at the days ahead)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_STORED} FROM postings AS p WHERE p.account = ? AND p.watched = 1 "  # noqa: S608 - constant text
+                "AND p.shipment_date >= ? AND p.shipment_date < ? "
+                "ORDER BY p.shipment_date, p.posting_number",
+                (account, to_text(start), to_text(end)),
+            ).fetchall()
+        damaged: list[tuple[str, str, DamagedValue, bool]] = []
+        found = [decode_row(row, damaged) for row in rows]
+        self._repair(damaged)
+        return [stored[0] for stored in found if stored is not None]
 
     def posting_history(
         self, posting_number: str, *, account: str | None = None

@@ -167,8 +167,10 @@ async def test_a_cancel_and_its_alert_are_one_commit_so_a_process_dying_next_los
     first, second = overdue(sb, hours=60), overdue(sb)
     sent: list[str] = []
 
-    async def dying(self: CancelExecutor, claim: int, selection: Any, fresh: Any) -> None:
-        await send(self, claim, selection, fresh)
+    async def dying(
+        self: CancelExecutor, claim: int, selection: Any, fresh: Any, reason_id: int
+    ) -> None:
+        await send(self, claim, selection, fresh, reason_id)
         sent.append(fresh.posting_number)
         if len(sent) == 2:
             raise RuntimeError("killed")

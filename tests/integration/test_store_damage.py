@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.models import Posting
+from daemon.models import AccessDenied, Posting
 from daemon.store import Store, StoreCorruptError, schema
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -190,3 +190,11 @@ def test_a_sync_rewrites_a_deadline_column_it_cannot_read_without_reporting_a_mo
     assert sql(db_path, "SELECT shipment_date FROM postings WHERE posting_number = ?", NUMBER) == [
         ("2026-05-01T13:00:00.000000Z",)
     ]
+
+
+def test_an_unreadable_rating_denial_raises_store_corrupt_error(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        store.record_ratings("shop-1", AccessDenied(path="/v1/rating/summary"), None, NOW)
+    sql(db_path, "UPDATE ratings SET denied = '{oops'")
+    with Store.open(db_path, mode="reader") as store, pytest.raises(StoreCorruptError):
+        store.unnoted_denials("shop-1")

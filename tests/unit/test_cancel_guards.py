@@ -11,11 +11,11 @@ import pytest
 
 from daemon.cancel_plan import (
     changed_fields,
+    choose_reason,
     clock_guard,
     dry_run_plan,
     not_cancellable_reason,
     plan_cycle,
-    reason_refusal,
     refused_key,
 )
 from daemon.models import CancelReason, Posting, PostingCancelReasons
@@ -136,6 +136,26 @@ def test_plan_cycle_skips_postings_refused_for_their_deadline_before_counting_ma
     )
     assert plan.send == (chosen[1], chosen[2])
     assert [s for s, _ in plan.held] == [chosen[3]]
+
+
+def test_plan_cycle_holds_back_postings_the_advice_says_to_ship_before_max_per_cycle() -> None:
+    chosen = selections(4)
+    advised = {chosen[0].posting.posting_number: "the advice says ship (red zone)"}
+    plan = plan_cycle(
+        chosen, watched=4, cancel=CancelRules(max_share=1.0, max_per_cycle=2), skew=0,
+        advised=advised,
+    )  # fmt: skip
+    assert plan.advised == ((chosen[0], "the advice says ship (red zone)"),)
+    assert plan.send == (chosen[1], chosen[2])  # the advised one takes no place
+    assert [s for s, _ in plan.held] == [chosen[3]]
+
+
+def test_the_cycle_guards_hold_back_everything_before_the_advice_is_asked() -> None:
+    chosen = selections(2)
+    advised = {chosen[0].posting.posting_number: "ship"}
+    plan = plan_cycle(chosen, watched=20, cancel=CancelRules(), skew=None, advised=advised)
+    assert plan.send == () and plan.advised == ()
+    assert [s for s, _ in plan.held] == chosen  # the clock guard: all held, none advised
 
 
 @pytest.mark.parametrize(
@@ -288,11 +308,37 @@ def reasons(number: str, *ids: int) -> list[PostingCancelReasons]:
         "empty answer",
     ],
 )
-def test_reason_refusal_names_the_reasons_ozon_allows(
+def test_a_refused_reason_names_the_reasons_ozon_allows(
     answer: list[PostingCancelReasons], allowed: bool, named: str
 ) -> None:
-    refusal = reason_refusal(answer, "P-1", 402)
-    assert (refusal is None) == allowed
-    if refusal is not None:
+    chosen, refusal = choose_reason(answer, "P-1", (402,))
+    assert (chosen == 402) == allowed and (refusal == "") == allowed
+    if not allowed:
         assert named in refusal
         assert "402 is not allowed" in refusal
+
+
+@pytest.mark.parametrize(
+    ("wanted", "offered", "chosen"),
+    [
+        ((402, 352), (352, 400, 402), 402),
+        ((402, 352), (352, 400), 352),
+        ((400, 402, 352), (352, 402), 402),
+        ((402, 352), (400,), None),
+    ],
+    ids=["the first allowed", "the second when the first is not", "order of the list", "none"],
+)
+def test_the_first_configured_reason_ozon_allows_is_chosen(
+    wanted: tuple[int, ...], offered: tuple[int, ...], chosen: int | None
+) -> None:
+    assert choose_reason(reasons("P-1", *offered), "P-1", wanted)[0] == chosen
+
+
+def test_a_refusal_says_which_key_to_set_with_a_list_ozon_would_accept() -> None:
+    _, refusal = choose_reason(reasons("P-1", 352, 400), "P-1", (402,))
+    assert "set [policy.cancel] reason_ids = [402, 352, 400]" in refusal
+    assert "the first one Ozon allows is used" in refusal
+    _, refusal = choose_reason(reasons("P-1", 400), "P-1", (402, 352))
+    assert refusal.startswith("none of the cancel reasons 402, 352 is allowed")
+    _, refusal = choose_reason(reasons("P-1"), "P-1", (402,))
+    assert "reason_ids" not in refusal  # nothing to set when Ozon allows none

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from daemon.hold import NUMBER_MAX, ORDER_NUMBER, HoldRefused, closest_numbers, posting_number
-from daemon.ozon.parse import MAX_NUMBER_LENGTH
+from daemon.ozon.posting import MAX_NUMBER_LENGTH
 
 CACHED = ["12345678-0001-1", "12345678-0001-2", "87654321-0042-1", "55555555-0005-3"]
 

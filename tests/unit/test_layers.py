@@ -49,14 +49,35 @@ def in_package(prefix: str) -> list[str]:
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
-        ("daemon.models", set()),
+        ("daemon.tariff", set()),
+        ("daemon.models", {"daemon.tariff"}),
         ("daemon.policy_keys", set()),
         ("daemon.alerts", set()),
         ("daemon.policy_rules", {"daemon.models"}),
         (
             "daemon.policy",
-            {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
+            {
+                "daemon.models",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.policy_notices",
+                "daemon.alerts",
+                "daemon.policy_calendar",
+                "daemon.worktime",
+            },
         ),
+        ("daemon.policy_calendar", {"daemon.policy_keys", "daemon.worktime"}),
+        (
+            "daemon.escalation",
+            {
+                "daemon.models",
+                "daemon.policy",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.alerts",
+            },
+        ),
+        ("daemon.policy_notices", {"daemon.models", "daemon.policy_keys", "daemon.alerts"}),
         (
             "daemon.cancel_plan",
             {
@@ -68,14 +89,19 @@ def in_package(prefix: str) -> list[str]:
             },
         ),
         ("daemon.durations", set()),
+        ("daemon.shards", set()),
         ("daemon.redact", set()),
         ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
-        ("daemon.bounded_http", set()),
-        ("daemon.health", {"daemon.metrics", "daemon.bounded_http", "daemon.redact"}),
+        ("daemon.health", {"daemon.metrics", "daemon.redact"}),
         ("daemon.notify.words", set()),
-        ("daemon.notify.render", {"daemon.notify.words"}),
+        (
+            "daemon.notify.render",
+            {"daemon.notify.words", "daemon.notify.calendar_text", "daemon.notify.details"},
+        ),
+        ("daemon.notify.calendar_text", {"daemon.notify.words"}),
+        ("daemon.notify.details", set()),
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
         ("daemon.advice", {"daemon.models"}),
@@ -169,6 +195,9 @@ def calls_of(name: str) -> set[str]:
 def test_the_cancel_executor_does_not_import_the_cycle_nor_the_cycle_the_executor() -> None:
     assert "daemon.cycle" not in daemon_imports("daemon.cancel")
     assert "daemon.cancel" not in daemon_imports("daemon.cycle")
+    outcome = daemon_imports("daemon.cancel_outcome")
+    assert not outcome & {"daemon.cycle", "daemon.cancel", "daemon.config", "daemon.engine"}
+    assert "daemon.cancel_outcome" not in daemon_imports("daemon.cycle")
 
 
 @pytest.mark.parametrize("verb", ["enqueue_alert", "record_alert_keys", "discard_staged"])
