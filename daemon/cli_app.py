@@ -17,7 +17,14 @@ from typing import Annotated
 import typer
 
 from daemon import __version__
-from daemon.config import Config, ResolvedSecrets, default_config_path, load_config, resolve_secrets
+from daemon.config import (
+    Config,
+    ConfigError,
+    ResolvedSecrets,
+    default_config_path,
+    load_config,
+    resolve_secrets,
+)
 from daemon.logs import configure_logging, register_secrets
 from daemon.merged import Databases
 from daemon.shards import Shard, ShardError, database_files, shard_database
@@ -87,14 +94,13 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--config",
             "-c",
             metavar="FILE",
             help="Config file [default: $OZON_SYNC_CONFIG, else ./config.toml, else "
             "/etc/ozon-sync/config.toml].",
-            dir_okay=False,
         ),
     ] = None,
     version: Annotated[
@@ -105,7 +111,9 @@ def _root(
     ] = False,
 ) -> None:
     """Deadline watch for Ozon FBS/rFBS postings."""
-    ctx.obj = State(config_path=config)
+    if config is not None and not config.strip():  # a folder or a missing file: load_config
+        raise ConfigError(None, ["--config is empty; give the path of the config file"])
+    ctx.obj = State(config_path=None if config is None else Path(config))
 
 
 def load(ctx: typer.Context) -> Config:

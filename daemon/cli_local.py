@@ -146,7 +146,11 @@ def release(
         sys.stdout.write(holding.release_all_text(stores.release_all(utc_now())))
         return
     assert posting is not None  # noqa: S101 - checked above
-    sys.stdout.write(holding.released_text(posting, stores.release(posting)))
+    try:
+        released = stores.release(posting)
+    except holding.HoldRefused as err:
+        raise CommandError(EXIT.USAGE, f"release: {err}") from err
+    sys.stdout.write(holding.released_text(posting, released))
 
 
 def ack(

@@ -43,6 +43,7 @@ from daemon.config_checks import (
     DurationAtLeast,
     EnvName,
     ListenAddress,
+    OzonId,
     QuietHours,
     SourceName,
     ZoneName,
@@ -75,6 +76,9 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api-seller.ozon.ru"
 DEFAULT_DATABASE_NAME = "ozon-sync.db"
+MIN_REQUESTS_PER_SECOND = 1.0
+"""The lowest `max_requests_per_second`: the pause between two requests then stays within the
+shortest `timeout` allowed (1s), and a cycle of a few hundred pages within minutes, not hours."""
 
 
 UNFULFILLED_STATUSES: tuple[str, ...] = (
@@ -121,7 +125,7 @@ class OzonSection(_Strict):
     base_url: BaseUrl = DEFAULT_BASE_URL
     timeout: DurationAtLeast("1s") = timedelta(seconds=30)  # type: ignore[valid-type]
     retry_for: DurationAtLeast("0s") = timedelta(minutes=2)  # type: ignore[valid-type]
-    max_requests_per_second: Annotated[float, Field(gt=0, le=50)] = 20
+    max_requests_per_second: Annotated[float, Field(ge=MIN_REQUESTS_PER_SECOND, le=50)] = 20
 
 
 _CANCEL = CancelRules()  # the defaults of [policy.cancel]: defined once, in the policy's rules
@@ -136,7 +140,7 @@ class CancelSection(_Strict):
     statuses: Annotated[list[str], _known("cancellable status", CANCELLABLE_STATUSES)] = Field(
         default_factory=lambda: sorted(_CANCEL.statuses)
     )
-    reason_id: Annotated[int, Field(gt=0)] = _CANCEL.reason_id
+    reason_id: OzonId = _CANCEL.reason_id
     reason_message: str = _CANCEL.reason_message
     max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
     max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
@@ -201,7 +205,7 @@ class Account(_Strict):
     api_key_file: SourceName | None = None
     api_key_credential: SourceName | None = None
     api_key: str | None = Field(default=None, repr=False)
-    warehouse_ids: list[int] = Field(default_factory=list)
+    warehouse_ids: list[OzonId] = Field(default_factory=list)
     policy: PolicyOverride | None = None
 
     def secret_fields(self) -> dict[str, str]:

@@ -44,9 +44,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     syntax error.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no TOML error
     except FileNotFoundError:
         raise ConfigError(path, [f"file {path} does not exist"]) from None
+    except IsADirectoryError:
+        raise ConfigError(path, [f"{path} is a folder, not a config file"]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(path, [f"file {path} cannot be read ({reason(err)})"]) from None
     try:

@@ -69,17 +69,28 @@ Verbs (see each docstring):
   `mark_denials_noted(account)`, `warehouse_figures(account, since, now)`.
 
 Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
-every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a write on a
+every other StoreError to 74). A database damaged where SQLite's integrity check does not look
+(a table, column or index dropped; a value that cannot be decoded) raises StoreCorruptError,
+except a cached posting's JSON copy: that posting is shown from its status and deadline columns
+with a warning, and a store that may write marks it to be rewritten by the next sync.
+Misuse (a naive datetime, an unknown action id, a write on a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / reports / holds / acks / journal / outbox / ratings (the
-verbs).
+records (returned values), cached (rows read back as cached postings), postings / reports /
+holds / acks / journal / outbox / ratings (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
 
 from daemon.store.acks import AckVerbs
 from daemon.store.base import DEFAULT_BUSY_TIMEOUT, FULL_CHECK_MAX_BYTES, Mode
@@ -102,6 +113,7 @@ from daemon.store.records import (
     ActionOutcome,
     Alert,
     CachedPosting,
+    DamagedValue,
     Delivery,
     DigestCounts,
     HistoryEntry,
@@ -114,6 +126,7 @@ from daemon.store.records import (
     json_timestamp,
 )
 from daemon.store.reports import ReportVerbs
+from daemon.store.syncstate import SyncStateVerbs
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -146,5 +159,39 @@ __all__ = [
 ]
 
 
-class Store(PostingVerbs, ReportVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
-    """The state cache of one database file; open it with `Store.open(path, mode=...)`."""
+class Store(
+    PostingVerbs,
+    ReportVerbs,
+    HoldVerbs,
+    AckVerbs,
+    JournalVerbs,
+    OutboxVerbs,
+    RatingVerbs,
+    SyncStateVerbs,
+):
+    """The state cache of one database file; open it with `Store.open(path, mode=...)`.
+
+    Every public verb turns a value it cannot decode (a row damaged outside ozon-sync, which
+    SQLite's integrity check does not see) into StoreCorruptError naming the file; a cached
+    posting that cannot be decoded is the exception: see `postings`."""
+
+
+def _naming_the_file(verb: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(verb)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return verb(self, *args, **kwargs)
+        except (DamagedValue, msgspec.DecodeError) as err:  # stored by us: damaged since
+            raise StoreCorruptError(
+                f'the state database "{self.path}" holds a value that cannot be read ({err}); '
+                "ozon-sync left it untouched: restore a backup, or move it aside to start an "
+                "empty one",
+                path=self.path,
+            ) from err
+
+    return guarded
+
+
+for _name, _verb in inspect.getmembers(Store, inspect.isfunction):
+    if not _name.startswith("_") and _name not in {"close", "transaction"}:
+        setattr(Store, _name, _naming_the_file(_verb))

@@ -27,7 +27,10 @@ from daemon.store.records import (
     Delivery,
     HistoryEntry,
     PruneResult,
+    damaged,
     from_text,
+    json_from_text,
+    numbers_from_text,
     optional_from_text,
     to_text,
 )
@@ -185,7 +188,7 @@ class OutboxVerbs(StoreBase):
                 attempts=row[11],
                 next_try_at=from_text(row[12]),
                 last_error=row[13],
-                sent_postings=frozenset(json.loads(row[14])),
+                sent_postings=frozenset(numbers_from_text(row[14])),
             )
             for row in rows
         ]
@@ -332,7 +335,7 @@ class OutboxVerbs(StoreBase):
         entries = []
         for at, rank, _, account, what, numbers, dry_run, reason in rows:
             if rank == 0:
-                event, posting_numbers = what, tuple(json.loads(numbers))
+                event, posting_numbers = what, numbers_from_text(numbers)
             else:
                 event, posting_numbers = (
                     # a planned (dry-run) cancellation reads as what it is: would_cancel
@@ -390,11 +393,18 @@ def _alert(row: tuple[Any, ...]) -> Alert:
         id=row[0],
         account=row[1],
         event=row[2],
-        posting_numbers=tuple(json.loads(row[3])),
+        posting_numbers=numbers_from_text(row[3]),
         urgent=bool(row[4]),
         dry_run=bool(row[5]),
         reason=row[6],
-        payload=json.loads(row[7]),
+        payload=_payload(row[7]),
         created_at=from_text(row[8]),
         sent_at=optional_from_text(row[9]),
     )
+
+
+def _payload(text: str) -> dict[str, Any]:
+    payload = json_from_text(text)
+    if not isinstance(payload, dict):
+        raise damaged("an alert payload that is no JSON object:", text)
+    return payload

@@ -12,8 +12,10 @@ Imports only the standard library, msgspec (the models' codec) and the store's m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
@@ -24,23 +26,24 @@ import msgspec
 from daemon.models import Posting
 from daemon.store.acks import CURRENT_ACK
 from daemon.store.base import StoreBase
+from daemon.store.cached import DecodedPostings, Stored, cached, decode_row, held
+from daemon.store.errors import StoreError
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
     CachedPosting,
-    HoldAll,
+    DamagedValue,
     PostingChange,
     UpsertResult,
     from_text,
-    later_end,
-    optional_from_text,
     to_text,
 )
 
-__all__ = ["PostingVerbs"]
+__all__ = ["DecodedPostings", "PostingVerbs"]
+
+_log = logging.getLogger(__name__)
 
 _ENCODER = msgspec.json.Encoder()
 _NULL = msgspec.Raw(b"null")
-_DECODER = msgspec.json.Decoder(Posting)
 
 _EXISTING = """
     SELECT posting_number, hash, watched, status, shipment_date FROM postings
@@ -67,7 +70,11 @@ _HISTORY = """
     INSERT INTO posting_history (account, posting_number, at, field, old, new)
     VALUES (?, ?, ?, ?, ?, ?)
 """
-_STORED = "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure"
+_STORED = (
+    "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure, p.status, "
+    "p.shipment_date, p.account, p.posting_number"
+)
+_STORED_COLUMNS = 10
 _ANNOTATIONS = f"""
     h.posting_number IS NOT NULL, h.until, a.by_name, a.at
     FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
@@ -103,30 +110,6 @@ def _departure(posting: Posting) -> str:
     if posting.status == "cancelled_from_split_pending":
         return "split"
     return "cancelled" if posting.status.startswith("cancel") else "shipped"
-
-
-_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None"]
-
-
-class DecodedPostings:
-    """Postings decoded by earlier `postings(..., decoded=...)` reads, by account, number,
-    content hash and watch flag (so an entry is right as long as those four match).
-
-    A caller that reads the same postings again and again (the board: every 15 s for every
-    screen) keeps one and passes it each time: then only postings whose content changed since
-    are read in full and decoded. Holds and acknowledgements are read fresh every time. Safe
-    to share between threads: each read replaces the mapping whole, with what it saw. (One
-    approximation: a posting whose content changed and changed back between two reads keeps
-    the `last_changed` of the first read.)
-    """
-
-    __slots__ = ("entries", "made")
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str, str, bool], _Stored] = {}
-        # The CachedPosting made last time from each entry, with the hold and acknowledgement
-        # it was made with: the same again gives the same (frozen) object, not a new one.
-        self.made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
 
 
 class PostingVerbs(StoreBase):
@@ -173,11 +156,13 @@ class PostingVerbs(StoreBase):
                     )
                     continue
                 _, old_hash, watched, old_status, old_deadline = row
+                try:
+                    previous = from_text(old_deadline)
+                except DamagedValue:  # damaged outside ozon-sync: rewrite it, report no move
+                    previous, old_hash = posting.shipment_date, ""
                 if old_hash == digest and watched:
                     continue
-                changed.append(
-                    PostingChange(posting, old_status, from_text(old_deadline), bool(watched))
-                )
+                changed.append(PostingChange(posting, old_status, previous, bool(watched)))
                 deadline = to_text(posting.shipment_date)
                 updates.append((posting.status, deadline, digest, data, now_text, account, number))
                 history.extend(
@@ -272,23 +257,27 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
             rows = conn.execute(sql, params).fetchall()
             missing = [row[3] for row in rows if (*row[:3], bool(row[4])) not in known]
-            fetched = {
-                stored[0]: _stored(stored[1:])
-                for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),))
-            }
-        entries: dict[tuple[str, str, str, bool], _Stored] = {}
+            fetched: dict[int, Stored | None] = {}
+            damaged: list[tuple[str, str, DamagedValue, bool]] = []
+            for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),)):
+                fetched[stored[0]] = decode_row(stored[1:], damaged)
+        self._repair(damaged)
+        entries: dict[tuple[str, str, str, bool], Stored] = {}
         made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
         found = []
         for row in rows:
             key = (row[0], row[1], row[2], bool(row[4]))
             stored = known.get(key) or fetched[row[3]]
-            entries[key] = stored
-            annotations = (*row[5:], *_held(row[5], row[6], now, everything))
+            if stored is None:
+                continue  # not even its status and deadline can be read: `_repair` said so
+            if not stored[6]:  # one shown from its columns alone is read again next time
+                entries[key] = stored
+            annotations = (*row[5:], *held(row[5], row[6], now, everything))
             previous = made_before.get(key)
             if previous is not None and previous[0] == annotations:
                 item = previous[1]
             else:
-                item = _cached(row[0], stored, annotations)
+                item = cached(row[0], stored, annotations)
             made[key] = (annotations, item)
             found.append(item)
         if decoded is not None:
@@ -305,18 +294,44 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
         if row is None:
             return None
-        annotations = (*row[9:], *_held(row[9], row[10], now, everything))
-        return _cached(row[0], _stored(row[3:9]), annotations)
+        damaged: list[tuple[str, str, DamagedValue, bool]] = []
+        stored = decode_row(row[3 : 3 + _STORED_COLUMNS], damaged)
+        self._repair(damaged)
+        if stored is None:
+            return None
+        at = 3 + _STORED_COLUMNS
+        annotations = (*row[at:], *held(row[at], row[at + 1], now, everything))
+        return cached(row[0], stored, annotations)
+
+    def _repair(self, damaged: list[tuple[str, str, DamagedValue, bool]]) -> None:
+        """Warn about each cached posting whose copy could not be decoded and, when this store
+        may write, clear its content hash so that the next sync rewrites it from Ozon's data
+        (an unchanged posting is otherwise never rewritten). Nothing is deleted."""
+        for account, number, problem, shown in damaged:
+            _log.warning(
+                'cached posting %s of account "%s" cannot be read from the state database '
+                '"%s" (%s); %s until ozon-sync reads it from Ozon again',
+                number, account, self.path, problem,
+                "shown from its status and deadline alone" if shown else "left out",
+            )  # fmt: skip
+        if not damaged or self.mode == "reader":
+            return
+        # A read must not fail for want of its repair.
+        with contextlib.suppress(StoreError), self._write() as conn:
+            conn.executemany(
+                "UPDATE postings SET hash = '' WHERE account = ? AND posting_number = ?",
+                [(account, number) for account, number, _, _ in damaged],
+            )
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
-        too), sorted, each once. Cheap: no decoding."""
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        too), sorted, each once. Cheap: no decoding. The prefix is compared as it is (not a LIKE
+        pattern: any text works, case counts)."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT posting_number FROM postings WHERE posting_number LIKE ? "
-                "ESCAPE '\\' ORDER BY posting_number",
-                (pattern,),
+                "SELECT DISTINCT posting_number FROM postings "
+                "WHERE substr(posting_number, 1, length(?1)) = ?1 ORDER BY posting_number",
+                (prefix,),
             )
             return [row[0] for row in rows]
 
@@ -327,6 +342,21 @@ class PostingVerbs(StoreBase):
                 "SELECT posting_number FROM postings WHERE account = ? AND watched = 1", (account,)
             )
             return {row[0] for row in rows}
+
+    def watched_due_between(self, account: str, start: datetime, end: datetime) -> list[Posting]:
+        """`account`'s watched postings whose shipment_date is in [start, end), soonest first
+        (decodes only those: for a digest's look at the days ahead)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_STORED} FROM postings AS p WHERE p.account = ? AND p.watched = 1 "  # noqa: S608 - constant text
+                "AND p.shipment_date >= ? AND p.shipment_date < ? "
+                "ORDER BY p.shipment_date, p.posting_number",
+                (account, to_text(start), to_text(end)),
+            ).fetchall()
+        damaged: list[tuple[str, str, DamagedValue, bool]] = []
+        found = [decode_row(row, damaged) for row in rows]
+        self._repair(damaged)
+        return [stored[0] for stored in found if stored is not None]
 
 
 def _history_rows(
@@ -339,50 +369,3 @@ def _history_rows(
     if deadline != old_deadline:
         rows.append((account, number, at, "shipment_date", old_deadline, deadline))
     return rows
-
-
-def _stored(row: tuple[Any, ...]) -> _Stored:
-    """(data, watched, first_seen, last_changed, departed_at, departure) as read, decoded."""
-    data, watched, first_seen, last_changed, departed_at, departure = row
-    return (
-        _DECODER.decode(data),
-        bool(watched),
-        from_text(first_seen),
-        from_text(last_changed),
-        optional_from_text(departed_at),
-        departure,
-    )
-
-
-def _held(
-    has_hold: object, until: str | None, now: datetime, everything: HoldAll | None
-) -> tuple[bool, datetime | None]:
-    """(held, held_until) at `now` of a posting with a hold row (`has_hold`, its `until`).
-    While the emergency stop `everything` lasts every posting is held, until the later end of
-    its own hold and that one."""
-    held_until = optional_from_text(until)
-    held = bool(has_hold) and (held_until is None or held_until > now)
-    if everything is not None:
-        held_until = later_end(held_until, everything.until) if held else everything.until
-        held = True
-    return held, held_until
-
-
-def _cached(account: str, stored: _Stored, annotations: tuple[Any, ...]) -> CachedPosting:
-    """A cached posting with its `annotations`: (has_hold, until, acknowledged by, at, held,
-    held_until), the last two from `_held`."""
-    posting, watched, first_seen, last_changed, departed_at, departure = stored
-    _, _, acked_by, acked_at, held, held_until = annotations
-    return CachedPosting(
-        account=account,
-        posting=posting,
-        watched=watched,
-        held=held,
-        held_until=held_until,
-        first_seen=first_seen,
-        last_changed=last_changed,
-        departed_at=departed_at,
-        departure=departure,
-        acknowledged_by=acked_by,
-        acknowledged_at=optional_from_text(acked_at),
-    )

@@ -86,15 +86,3 @@ class ReportVerbs(StoreBase):
             shipped_last_14d=shipped,
             shipped_late_last_14d=late,
         )
-
-    def watched_due_between(self, account: str, start: datetime, end: datetime) -> list[Posting]:
-        """`account`'s watched postings whose shipment_date is in [start, end), soonest first
-        (decodes only those: for a digest's look at the days ahead)."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT data FROM postings WHERE account = ? AND watched = 1 "
-                "AND shipment_date >= ? AND shipment_date < ? "
-                "ORDER BY shipment_date, posting_number",
-                (account, to_text(start), to_text(end)),
-            ).fetchall()
-        return [_DECODER.decode(row[0]) for row in rows]

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from daemon import logs
+from daemon import logs, redact
 from daemon.logs import (
     Findings,
     configure_logging,
@@ -29,8 +29,10 @@ LOG = structlog.get_logger("t")
 def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     configure_logging("info", "json", stream=out)
+    saved = (redact._secrets, redact._masker)
     register_secrets([API_KEY, ROUTE])
     yield out
+    redact._secrets, redact._masker = saved
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == "ozon-sync":
