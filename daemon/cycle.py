@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 
@@ -227,7 +228,7 @@ class _Cycle:
         fired = self.store.fired_keys(self.job.name, numbers) if numbers else set()
         decisions = policy.decide(watched, self.now, self.job.rules, fired, departed)
         for alert in decisions.alerts:
-            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            facts = partial(alert_facts, alert.event, alert.posting, self.now, self.ratings)
             alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
         self.selected.extend(decisions.selected)
