@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 
@@ -235,7 +236,7 @@ class Cycle:
         rules, now = self.job.rules, self.now
         decisions = policy.decide(watched, now, rules, fired, departed)
         for alert in decisions.alerts:
-            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            facts = partial(alert_facts, alert.event, alert.posting, self.now, self.ratings)
             alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
         # nobody acknowledged a posting's ladder alert: the next level hears of it
