@@ -1,13 +1,13 @@
 """Config field types with clear errors, and pydantic's errors as dotted-path problems.
 
-The types (`DurationAtLeast`, `ClockTime`, `QuietHours`, `ZoneName`, `BaseUrl`,
-`ListenAddress`, `ClientId`, `DatabasePath`, `EnvName`, `SourceName`) check one value each and
-raise `PydanticCustomError` with a message that names the problem; `field_problems(err)` turns a
+The types (`DurationAtLeast`, `ClockTime`, `QuietHours`, `ZoneName`, `BaseUrl`, `ListenAddress`,
+`ClientId`, `DatabasePath`, `EnvName`, `SourceName`, `OzonId`) check one value each and raise
+`PydanticCustomError` with a message that names the problem; `field_problems(err)` turns a
 `ValidationError` into one line per bad key, each starting with its dotted path
-(`policy.remind_before[1]`). The value of a secret key (an API key, a URL holding a token, or
-where either is read from) is never shown in a problem. `url_problem` and `zone_problem` judge a
-resolved URL and a zone name; `shared_client_id_problems` checks that two `[[accounts]]` share a
-Client-Id only to split one shop by warehouse.
+(`policy.remind_before[1]`). The value of a secret key (an API key, a URL holding a token, or where
+either is read from) is never shown in a problem. `url_problem` and `zone_problem` judge a resolved
+URL and a zone name; `shared_client_id_problems` checks that two `[[accounts]]` share a Client-Id
+only to split one shop by warehouse.
 
 Imports pydantic, the standard library and `daemon.durations`; `daemon.config` builds its
 models from these types.
@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, ValidationError
 from pydantic_core import PydanticCustomError
 
 from daemon.durations import (
@@ -258,6 +258,9 @@ def _source_name(value: Any) -> Any:
     return value
 
 
+INT64_MAX = 2**63 - 1
+OzonId = Annotated[int, Field(gt=0, le=INT64_MAX)]
+"""An id sent to Ozon (a warehouse, a cancel reason): a positive int64, as its API takes."""
 ZoneName = Annotated[str, BeforeValidator(_zone)]
 BaseUrl = Annotated[str, BeforeValidator(_base_url)]
 ListenAddress = Annotated[str, BeforeValidator(_listen)]

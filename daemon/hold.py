@@ -27,6 +27,7 @@ from daemon.store import CachedPosting, Store
 
 __all__ = [
     "ACK_NAME_MAX",
+    "NUMBER_MAX",
     "ORDER_NUMBER",
     "HoldRefused",
     "HoldTarget",
@@ -38,6 +39,7 @@ __all__ = [
     "held_text",
     "hold",
     "hold_all_text",
+    "posting_number",
     "release",
     "release_all_text",
     "released_text",
@@ -45,9 +47,13 @@ __all__ = [
 
 ORDER_NUMBER = re.compile(r"^\d+-\d+$")
 """An order number: digits, a dash, digits (`12345678-0001`); its postings add `-N`."""
+NUMBER_MAX = 64
+"""The longest posting number a cached posting can have (`daemon.ozon.posting` refuses longer
+ones from Ozon; Ozon's own are like 12345678-0001-1)."""
 CLOSEST = 3
 SHORTLIST = 100
 ACK_NAME_MAX = 64
+_SHOWN = 24  # characters of a refused number the message quotes
 
 
 class HoldRefused(ValueError):
@@ -70,6 +76,28 @@ def _order_parts(store: Store, order: str) -> list[str]:
     return [n for n in store.posting_numbers(head) if "-" not in n[len(head) :]]
 
 
+def posting_number(text: str) -> str:
+    """`text` as typed, stripped, when it can be a posting or order number: 1 to NUMBER_MAX
+    printable characters (what the cache can hold). Raises HoldRefused saying why not, quoting
+    at most the first few characters of it."""
+    number = text.strip()
+    if not number:
+        raise HoldRefused("give a posting number such as 12345678-0001-1")
+    shown = number if len(number) <= _SHOWN else number[:_SHOWN] + "..."
+    shown = shown.encode("unicode_escape").decode("ascii")
+    if len(number) > NUMBER_MAX:
+        raise HoldRefused(
+            f'"{shown}" ({len(number)} characters) is not a posting number: Ozon\'s are like '
+            f"12345678-0001-1, at most {NUMBER_MAX} characters"
+        )
+    if not number.isprintable():
+        raise HoldRefused(
+            f'"{shown}" holds control or line-break characters; a posting number is like '
+            "12345678-0001-1"
+        )
+    return number
+
+
 def find_target(
     store: Store,
     text: str,
@@ -81,14 +109,12 @@ def find_target(
     """The postings `text` names: a cached posting number, or an order number with cached
     postings; with `force`, an uncached posting number as it is.
 
-    Raises HoldRefused for an empty text, for an order number with no cached posting (even
-    with `force`: holding it would protect nothing), and, without `force`, for a number no
-    cached posting has (naming the closest cached numbers). `verb` is the command the
-    messages advise ("ack" has no --force).
+    Raises HoldRefused for a text that is no number (see `posting_number`), for an order
+    number with no cached posting (even with `force`: holding it would protect nothing), and,
+    without `force`, for a number no cached posting has (naming the closest cached numbers).
+    `verb` is the command the messages advise ("ack" has no --force).
     """
-    number = text.strip()
-    if not number:
-        raise HoldRefused("give a posting number such as 12345678-0001-1")
+    number = posting_number(text)
     if store.posting(number, now) is not None:
         return HoldTarget((number,), None, _cached(store, [number], now))
     parts = _order_parts(store, number)
@@ -126,6 +152,8 @@ def closest_numbers(number: str, candidates: Iterable[str], n: int = CLOSEST) ->
     shortlist comes first: characters equal at the same place, counted from the start or from
     the end (so a missing or extra digit still lines up one side).
     """
+    if not number or len(number) > NUMBER_MAX:  # no cached number is like that: skip the work
+        return []
     reverse = number[::-1]
 
     def alike(candidate: str) -> int:
@@ -155,12 +183,11 @@ def hold(
 
 def release(store: Store, text: str) -> list[str]:
     """Release the hold on the posting `text` names, or on every held posting of the order it
-    names; returns the posting numbers released (empty: nothing was held)."""
-    number = text.strip()
-    if number and store.release(number):
+    names; returns the posting numbers released (empty: nothing was held). Raises HoldRefused
+    for a text that is no number (see `posting_number`)."""
+    number = posting_number(text)
+    if store.release(number):
         return [number]
-    if not number:
-        return []
     return [part for part in _order_parts(store, number) if store.release(part)]
 
 

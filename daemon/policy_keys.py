@@ -9,6 +9,7 @@ built only here:
     overdue              "#<k>@<D>"          "#0@2026-11-26T10:00:00Z" (first), "#1@..." (repeat 1)
     deadline_changed     "<old D>-><new D>"  "2026-11-26T10:00:00Z->2026-11-27T10:00:00Z"
     would_cancel         "@<D>"              "@2026-11-26T10:00:00Z"
+    at_risk              "@<D>"              "@2026-11-26T10:00:00Z"
     cancelled_elsewhere  "cancelled"
     tariff_step          "@<T>"              "@2026-11-26T10:00:01Z"
     needs_data           "<list>=<skus>;..." "products_requiring_gtd=1658203344,1702299810"
@@ -35,6 +36,7 @@ from functools import lru_cache
 __all__ = [
     "CANCELLED_ELSEWHERE_STEP",
     "ESCALATED",
+    "at_risk_step",
     "deadline_changed_step",
     "escalation_step",
     "format_span",
@@ -105,6 +107,12 @@ def escalation_step(level: int, deadline: datetime) -> str:
 
 def would_cancel_step(deadline: datetime) -> str:
     """The ledger step of the `would_cancel` report for a posting with `deadline`."""
+    return f"@{rfc3339(deadline)}"
+
+
+def at_risk_step(deadline: datetime) -> str:
+    """The ledger step of the `at_risk` alert for a posting with `deadline`: once per
+    posting and deadline (a moved deadline can be at risk again)."""
     return f"@{rfc3339(deadline)}"
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "ESCALATION_LEVELS",
     "KNOWN_STATUSES",
     "NO_CANCEL_SUBSTATUSES",
+    "REMIND_IN",
     "CancelRules",
     "Rules",
     "escalate_after_problem",
@@ -48,6 +49,9 @@ NO_CANCEL_SUBSTATUSES = frozenset({
     "sent_by_seller",
 })
 # fmt: on
+# How `remind_before` steps count time: clock time, or the working time of the posting's
+# warehouse calendar (clock time where no calendar applies).
+REMIND_IN = ("clock", "working")
 
 
 def escalate_after_problem(durations: Sequence[timedelta]) -> str | None:
@@ -104,16 +108,22 @@ class Rules:
     watch_statuses: frozenset[str] = frozenset({"awaiting_packaging", "awaiting_deliver"})
     remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
     overdue_repeat: timedelta = timedelta(hours=12)
+    remind_in: str = "clock"  # "working": remind_before counts the warehouse's working time
     cancel: CancelRules = field(default_factory=CancelRules)
     # After how long an unacknowledged ladder alert goes to the level-1, then level-2 routes
     # (counted from the alert; daemon.escalation). Empty: no escalation.
     escalate_after: tuple[timedelta, ...] = ()
+    tariff_warn_before: timedelta = timedelta(hours=2)  # "0s": no tariff_step warnings
 
     def __post_init__(self) -> None:
+        if self.remind_in not in REMIND_IN:
+            raise ValueError(
+                f"remind_in must be one of {', '.join(REMIND_IN)}, not {self.remind_in!r}"
+            )
         if any(step <= timedelta(0) for step in self.remind_before):
             raise ValueError("every remind_before step must be positive")
-        if self.overdue_repeat < timedelta(0):
-            raise ValueError("overdue_repeat must not be negative")
+        if self.overdue_repeat < timedelta(0) or self.tariff_warn_before < timedelta(0):
+            raise ValueError("overdue_repeat and tariff_warn_before must not be negative")
         problem = escalate_after_problem(self.escalate_after)
         if problem is not None:
             raise ValueError(f"escalate_after {problem}")

@@ -7,6 +7,12 @@ through `redact_text` before it is stored (the store's writers call it), logged 
 processor in `daemon.logs`), rendered or printed (stdout and stderr are `RedactingStream`s), so
 a secret that an error echoes is never kept or shown.
 
+What is masked: a long secret (SHORT characters or more) wherever it appears, and any run of RUN
+consecutive characters of one (but a URL's: its host is shown) together with the rest of that
+secret it continues, so an echo of a key minus its last character shows nothing of it; a short
+secret (a test key "a") only where it stands as a token of its own, never inside another word,
+a JSON field name or a config key.
+
 This module imports only the standard library; everything may import it.
 """
 
@@ -16,7 +22,8 @@ import io
 import ipaddress
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
@@ -32,10 +39,33 @@ __all__ = [
 
 MASK = "***"
 _MIN_FRAGMENT = 6
+SHORT = 8
+"""A secret shorter than this (a test key, a short URL part) is masked only where it stands as
+a token of its own, never inside another word, a JSON field name or a config key name: masking
+"a" everywhere would turn `database` into `d***t***b***se`."""
+RUN = 8
+"""Any run of this many consecutive characters of a secret (of at least this length) is masked
+together with the rest of the secret it continues: an error that echoes a key minus its last
+character, or its tail, shows none of it."""
+_MIN_DISTINCT = 4  # a run with fewer distinct characters ("0000-000") tells little, matches much
+
+
+@dataclass(frozen=True)
+class _Masker:
+    """What `redact_text` applies, replaced whole by `register_secrets` (so a reader on another
+    thread sees an old or a new one, never half of one)."""
+
+    pattern: re.Pattern[str] | None = None
+    """Every long secret as it is, every short one as a token of its own."""
+    candidates: re.Pattern[str] | None = None
+    """Stretches of text that could hold a run: RUN or more characters that secrets use."""
+    runs: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    """Each RUN-long run -> (secret, where in it) for every secret it is a part of."""
+
 
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
-_pattern: re.Pattern[str] | None = None
+_masker = _Masker()
 
 
 def secret_fragments(value: str) -> list[str]:
@@ -92,7 +122,7 @@ def network_host(host: str) -> bool:
 
 def register_secrets(values: Iterable[str]) -> None:
     """Add secret values to the redaction list (empty strings are ignored)."""
-    global _secrets, _pattern
+    global _secrets, _masker
     with _lock:
         known = set(_secrets)
         for value in values:
@@ -101,17 +131,85 @@ def register_secrets(values: Iterable[str]) -> None:
                     known.add(fragment)
         # Longest first, so a URL is masked whole before its fragments are.
         _secrets = tuple(sorted(known, key=len, reverse=True))
-        _pattern = (
-            re.compile("|".join(re.escape(secret) for secret in _secrets)) if _secrets else None
-        )
+        _masker = _build(_secrets)
+
+
+def _build(secrets: tuple[str, ...]) -> _Masker:
+    """The masker of `secrets` (longest first): every long secret as it is, the RUN-long runs
+    of every long secret but a URL (its host and scheme are no secret; its token-like parts
+    are registered on their own), and each short secret as a token of its own."""
+    if not secrets:
+        return _Masker()
+    whole = [secret for secret in secrets if len(secret) >= SHORT]
+    short = [secret for secret in secrets if len(secret) < SHORT]
+    runs: dict[str, list[tuple[str, int]]] = {}
+    for secret in whole:
+        if "://" in secret:
+            continue
+        for start in range(len(secret) - RUN + 1):
+            run = secret[start : start + RUN]
+            if len(set(run)) >= _MIN_DISTINCT:
+                runs.setdefault(run, []).append((secret, start))
+    pattern = re.compile("|".join([*map(re.escape, whole), *map(_token, short)]))
+    if not runs:
+        return _Masker(pattern)
+    alphabet = "".join(sorted({char for run in runs for char in run}))
+    candidates = re.compile(f"[{re.escape(alphabet)}]{{{RUN},}}")
+    return _Masker(pattern, candidates, {run: tuple(at) for run, at in runs.items()})
+
+
+def _token(secret: str) -> str:
+    """A pattern for `secret` standing as a token of its own: no word character glued to it,
+    and not in the place of a JSON field name (`"level":`) or a key (`name = `, `name=`),
+    which are the program's own words."""
+    head = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
+    tail = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
+    return f'{head}{re.escape(secret)}{tail}(?!":|"? ?=)'
 
 
 def redact_text(text: str) -> str:
-    """Return `text` with every registered secret replaced by the mask."""
-    pattern = _pattern
-    if pattern is None:
+    """Return `text` with every registered secret replaced by the mask: a long secret wherever
+    it appears, any RUN-long run of one together with all of that secret it continues, a short
+    one where it stands as a token of its own."""
+    masker = _masker
+    if masker.pattern is None:
         return text
-    return pattern.sub(MASK, text)
+    text = masker.pattern.sub(MASK, text)
+    if masker.candidates is None:
+        return text
+    out: list[str] = []
+    done = 0  # text[:done] is in `out`
+    runs = masker.runs
+    for stretch in masker.candidates.finditer(text):
+        at, stop = stretch.span()
+        while at <= stop - RUN:
+            places = runs.get(text[at : at + RUN])
+            if places is None:
+                at += 1
+                continue
+            start, end = _widen(text, at, done, places)
+            out += (text[done:start], MASK)
+            done = at = end
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _widen(text: str, at: int, floor: int, places: tuple[tuple[str, int], ...]) -> tuple[int, int]:
+    """The widest span around the RUN-long run at `text[at:]` that is a part of one of the
+    secrets it comes from (`places`: secret, offset in it), not reaching before `floor`."""
+    best = (at, at + RUN)
+    for secret, offset in places:
+        end, into = at + RUN, offset + RUN
+        while end < len(text) and into < len(secret) and text[end] == secret[into]:
+            end, into = end + 1, into + 1
+        start, into = at, offset
+        while start > floor and into > 0 and text[start - 1] == secret[into - 1]:
+            start, into = start - 1, into - 1
+        if end - start > best[1] - best[0]:
+            best = (start, end)
+    return best
 
 
 def redact_value(value: Any) -> Any:

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from daemon.cycle import CycleResult
 from daemon.engine import Engine
 from daemon.health import Health
@@ -33,9 +35,20 @@ from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier
 from daemon.store import Store
 
-__all__ = ["MIN_WAKE_DELAY", "Runner", "all_locks"]
+__all__ = ["MIN_WAKE_DELAY", "Runner", "all_locks", "first_cycle_spacing", "status_line"]
+
+log = structlog.get_logger("daemon.runner")
 
 MIN_WAKE_DELAY = timedelta(milliseconds=10)
+FIRST_CYCLE_SPREAD = timedelta(seconds=2)  # between the first cycles of two accounts, at most
+LATE_AFTER = timedelta(seconds=10)  # a scheduled cycle starting later than this is logged
+STATUS_ACCOUNTS = 5  # more accounts than this: STATUS= sums them up
+
+
+def first_cycle_spacing(interval: timedelta, accounts: int) -> timedelta:
+    """Time between the first cycles of two accounts: FIRST_CYCLE_SPREAD, or less with so many
+    accounts that they would not all start within one poll interval."""
+    return min(FIRST_CYCLE_SPREAD, interval / max(accounts, 1))
 
 
 class Runner:
@@ -76,11 +89,31 @@ class Runner:
         self._last: dict[str, CycleResult] = {}
         self._overdue: dict[str, int] = {}
         self._agenda: dict[str, list[tuple[datetime, str]]] = {}
+        self._phase: dict[str, datetime] = {}  # each account's first cycle: its schedule
+        self._interval = timedelta(minutes=5)
 
     def add_accounts(self, names: Iterable[str]) -> None:
         """Give every account a lock (kept across reloads)."""
         for name in names:
             self.locks.setdefault(name, asyncio.Lock())
+
+    def set_phases(self, phases: dict[str, datetime], interval: timedelta) -> None:
+        """Each account's first scheduled cycle, every `interval` after which the next is due."""
+        self._phase, self._interval = dict(phases), interval
+
+    def note_lag(self, name: str) -> None:
+        """Warn when a scheduled cycle starts more than LATE_AFTER behind its time (a loop
+        too busy for its accounts: time to shard, docs/scale.md)."""
+        phase = self._phase.get(name)
+        if phase is None:
+            return
+        now, interval = self.now(), self._interval
+        due = phase + ((now - phase) // interval) * interval if now >= phase else phase
+        lag = (now - due).total_seconds()
+        late = lag > LATE_AFTER.total_seconds()
+        (log.warning if late else log.debug)(
+            "cycle_late" if late else "cycle_due", account=name, lag=round(lag, 3)
+        )
 
     def _has(self, engine: Engine, name: str) -> bool:
         return name in {job.name for job in engine.jobs}
@@ -165,17 +198,33 @@ class Runner:
             self.schedule_settle(name)
 
     def status_line(self) -> str:
-        """What systemd shows as STATUS=: each account's state, last sync and counts."""
-        parts = []
-        for name, result in sorted(self._last.items()):
-            state = "ok" if result.ok else "FAILING"
-            at = result.started.astimezone(self.zone)
-            overdue = self._overdue.get(name, 0)
-            parts.append(
-                f"{name}: {state}, last sync {at:%H:%M:%S}, {result.watched} watched, "
-                f"{overdue} overdue"
-            )
-        return "; ".join(parts) or "starting"
+        """What systemd shows as STATUS= (see `status_line`)."""
+        return status_line(self._last, self._overdue, self.zone)
+
+
+def status_line(last: dict[str, CycleResult], overdue: dict[str, int], zone: ZoneInfo) -> str:
+    """systemd's STATUS= after a cycle: every account's state, last sync and counts; with more
+    than STATUS_ACCOUNTS accounts one summary (formatting hundreds of accounts after every
+    cycle cost more than the cycles, and systemctl shows one line anyway)."""
+    if len(last) > STATUS_ACCOUNTS:
+        failing = sorted(name for name, result in last.items() if not result.ok)
+        latest = max(result.started for result in last.values()).astimezone(zone)
+        watched = sum(result.watched for result in last.values())
+        names = ", ".join(failing[:3]) + (", ..." if len(failing) > 3 else "")
+        return (
+            f"{len(last)} accounts: {len(last) - len(failing)} ok, {len(failing)} FAILING"
+            f"{f' ({names})' if failing else ''}, last sync {latest:%H:%M:%S}, {watched} watched, "
+            f"{sum(overdue.get(name, 0) for name in last)} overdue"
+        )
+    parts = []
+    for name, result in sorted(last.items()):
+        state = "ok" if result.ok else "FAILING"
+        at = result.started.astimezone(zone)
+        parts.append(
+            f"{name}: {state}, last sync {at:%H:%M:%S}, {result.watched} watched, "
+            f"{overdue.get(name, 0)} overdue"
+        )
+    return "; ".join(parts) or "starting"
 
 
 class all_locks:

@@ -1,8 +1,10 @@
 """`ozon-sync run`: the long-running daemon under systemd.
 
     start: open the store (writer lock), build the engine, start the scheduler,
-           READY=1, watchdog; a first cycle for every account at once (spread by a few seconds)
-    every poll_interval per account: a full cycle (accounts offset, never in lockstep)
+           READY=1, watchdog; a first cycle for every account, 2 s apart (closer with so many
+           accounts that they would not all start within one poll interval)
+    every poll_interval per account after its first: a full cycle (accounts stay spread over
+           the interval, never in lockstep; one starting over 10 s late logs `cycle_late`)
     after each cycle: STATUS=, metrics, a one-shot wake-up at the next moment a posting crosses
            a threshold, then the after-cycle pipeline `once` runs too (daemon.aftercycle:
            digest, key expiry, pruning, delivery, heartbeat)
@@ -30,6 +32,7 @@ metrics, unwritable, config, store and web.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -47,9 +50,10 @@ from daemon.logs import register_secrets
 from daemon.metrics import Metrics
 from daemon.notify.outbox import Outbox
 from daemon.policy_rules import Rules
-from daemon.runner import Runner, all_locks
+from daemon.runner import Runner, all_locks, first_cycle_spacing
 from daemon.schedule import Scheduler
 from daemon.sdnotify import CycleGuard, SdNotifier, Watchdog
+from daemon.shards import Shard
 from daemon.store import Store, StoreUnwritableError
 from daemon.unwritable import WriteStreak
 from daemon.web.listeners import Listeners
@@ -62,7 +66,6 @@ CYCLE_BOUND = timedelta(minutes=30)  # a cycle running longer than this is wedge
 STOP_GRACE = 25.0  # seconds to let cycles in flight finish on SIGTERM
 FLUSH_GRACE = 10.0  # seconds to deliver what is queued on SIGTERM
 DELIVERY_EVERY = timedelta(seconds=30)  # retries and quiet-hours releases
-FIRST_CYCLE_SPREAD = 2.0  # seconds between the first cycles of two accounts
 WAKE_HORIZON_INTERVALS = 2  # a cycle lists the events due within two poll intervals
 
 
@@ -78,8 +81,10 @@ class Service:
         dry_run: bool = False,
         notifier: SdNotifier | None = None,
         now: Callable[[], datetime] = utc_now,
+        shard: Shard | None = None,
     ) -> None:
         self.config_path = config_path
+        self.shard = shard  # `run --shard`: kept over reloads (None: the config's own)
         self.config = config
         self.secrets = secrets
         self.dry_run = dry_run
@@ -190,7 +195,7 @@ class Service:
         daemon = config.daemon
         outbox = Outbox(
             self.store, engine.router, zone=daemon.zone, language=daemon.language,
-            now=self.now, on_result=self.metrics.alert,
+            now=self.now, on_result=self.metrics.alert, calendars=engine.calendars,
         )  # fmt: skip
         return engine, outbox
 
@@ -198,18 +203,19 @@ class Service:
         daemon, now = self.config.daemon, self.now()
         for name in self.scheduler.names():
             self.scheduler.remove(name)
-        count = len(self.config.accounts)
         interval = daemon.poll_interval
+        spacing = first_cycle_spacing(interval, len(self.config.accounts))
+        phases = {}
         for index, account in enumerate(self.config.accounts):
-            # The first cycles run at once (a few seconds apart); later ones are spread over the
-            # interval so accounts never poll in lockstep.
-            first = now + timedelta(seconds=index * FIRST_CYCLE_SPREAD)
-            self.scheduler.once_at(f"first:{account.name}", first, self._job_cycle(account.name))
-            offset = interval * index / count
+            # Each account's first cycle comes `spacing` after the previous one's, and its
+            # later cycles every interval after its first: the accounts stay spread over the
+            # interval (never in lockstep), and hundreds of them all sync in the first one.
+            first = phases[account.name] = now + index * spacing
             self.scheduler.every(
-                f"sync:{account.name}", interval, self._job_cycle(account.name),
-                first_at=now + interval + offset,
-            )  # fmt: skip
+                f"sync:{account.name}", interval, self._job_cycle(account.name), first_at=first
+            )
+        if self.runner is not None:
+            self.runner.set_phases(phases, interval)
         self.scheduler.every("deliver", DELIVERY_EVERY, self._deliver, now + DELIVERY_EVERY)
         self.scheduler.daily("digest", daemon.digest_at, daemon.zone, self._digest)
 
@@ -244,9 +250,17 @@ class Service:
 
     def _job_cycle(self, name: str) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
+            if self.runner is not None:
+                self.runner.note_lag(name)
             await self._cycle(name)
 
         return job
+
+    def _job_wake(self, name: str) -> Callable[[], Awaitable[None]]:
+        return functools.partial(self._wake, name)
+
+    def _job_settle(self, name: str) -> Callable[[], Awaitable[None]]:
+        return functools.partial(self._settle, name)
 
     async def _cycle(self, name: str, *, extra: bool = False) -> None:
         """One full cycle of one account (`extra`: after a wake-up), then what follows."""
@@ -266,12 +280,6 @@ class Service:
             return
         self.writes.works()
 
-    def _job_wake(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            await self._wake(name)
-
-        return job
-
     async def _wake(self, name: str) -> None:
         """Precise wake-up: re-read only the postings whose threshold is crossing now."""
         if self._stopping.is_set() or self.runner is None:
@@ -284,12 +292,6 @@ class Service:
         await self._deliver()
         if full_cycle:  # shares max_per_cycle with the regular cycle of this interval
             await self._cycle(name, extra=True)
-
-    def _job_settle(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            await self._settle(name)
-
-        return job
 
     async def _settle(self, name: str) -> None:
         """Re-read the postings of the account's cancels whose outcome is unknown; deliver."""
@@ -324,13 +326,18 @@ class Service:
 
     async def _pipeline(self, result: CycleResult | None = None) -> None:
         """The after-cycle pipeline of `once` (daemon.aftercycle); after a cycle (`result`)
-        with a heartbeat ping saying whether every account is fine."""
+        for that account alone (its digest and key expiry: with every account's after every
+        cycle, hundreds of overlapping pipelines asked Ozon for the same keys again and again),
+        with a heartbeat ping saying whether every account is fine; at digest_at for all."""
         if self.store is None or self.engine is None or self.outbox is None:
             return
         error = None if result is None or result.ok else str(result.error)
         heartbeat = self.heartbeat if result is not None else None
+        jobs = self.engine.jobs
+        if result is not None:
+            jobs = [job for job in jobs if job.name == result.account]
         await after_cycle(
-            self.store, self.engine.jobs, self.config.daemon, self.outbox, self.now,
+            self.store, jobs, self.config.daemon, self.outbox, self.now,
             heartbeat=heartbeat, ok=self.health.all_ok, error=error,
         )  # fmt: skip
 
@@ -356,7 +363,7 @@ class Service:
             self.notifier.ready(self._status_line())
 
     async def _load_and_swap(self) -> None:
-        config = load_config(self.config_path)
+        config = load_config(self.config_path).shard_view(self.shard)
         secrets = resolve_secrets(config)
         register_secrets(secrets.all_values())  # before anything can log them
         engine, outbox = self._make(config, secrets)

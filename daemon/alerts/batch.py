@@ -24,7 +24,7 @@ Imports the store, the models and `daemon.alerts`; never config, ozon, policy or
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from daemon.store import Store
 __all__ = [
     "PAYLOAD_POSTINGS",
     "AlertBatch",
+    "Details",
     "RouteResolver",
     "batch",
     "commit",
@@ -80,27 +81,40 @@ def escalation_level(payload: dict[str, Any]) -> int:
     return int(escalation.get("level", 0)) if isinstance(escalation, dict) else 0
 
 
-def posting_payload(posting: Posting, reason: str = "") -> dict[str, Any]:
-    """What the renderer needs to show one posting."""
-    return {
+Details = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
+"""What an alert shows of a posting besides its deadline (`daemon.alert_facts`), or a function
+giving it: called only for the postings a payload describes (the first PAYLOAD_POSTINGS)."""
+
+
+def posting_payload(posting: Posting, reason: str = "", details: Details = None) -> dict[str, Any]:
+    """What the renderer needs to show one posting (`details`: what the event shows besides,
+    such as the ship-or-cancel advice of an overdue alert; see `daemon.alert_facts`)."""
+    if callable(details):
+        details = details()
+    payload = {
         "posting_number": posting.posting_number,
         "status": posting.status,
         "substatus": posting.substatus,
         "warehouse": posting.warehouse_name,
+        "warehouse_id": posting.warehouse_id,  # its working calendar, when one applies
         "shipment_date": rfc3339(posting.shipment_date),
         "reason": reason,
     }
+    if details:
+        payload.update(details)
+    return payload
 
 
 class _Item:
     """One decision about a posting."""
 
-    __slots__ = ("key", "posting", "reason")
+    __slots__ = ("details", "key", "posting", "reason")
 
-    def __init__(self, key: LedgerKey, posting: Posting, reason: str) -> None:
+    def __init__(self, key: LedgerKey, posting: Posting, reason: str, details: Details) -> None:
         self.key = key
         self.posting = posting
         self.reason = reason
+        self.details = details
 
 
 class AlertBatch:
@@ -117,10 +131,18 @@ class AlertBatch:
         self.counts: dict[str, int] = {}
 
     def add(
-        self, event: Event, key: LedgerKey, posting: Posting, reason: str, *, dry_run: bool = False
+        self,
+        event: Event,
+        key: LedgerKey,
+        posting: Posting,
+        reason: str,
+        *,
+        dry_run: bool = False,
+        details: Details = None,
     ) -> None:
-        """Alert `event` about `posting` with `reason`, unless `key` is in the ledger already."""
-        self.items.setdefault((event, dry_run, 0), []).append(_Item(key, posting, reason))
+        """Alert `event` about `posting` with `reason` (and `details` for the renderer: see
+        `posting_payload`), unless `key` is in the ledger already."""
+        self.items.setdefault((event, dry_run, 0), []).append(_Item(key, posting, reason, details))
 
     def escalate(
         self,
@@ -136,7 +158,7 @@ class AlertBatch:
         nobody acknowledged it within `after`, unless `key` is in the ledger already."""
         if level < 1:
             raise ValueError(f"an escalation has a level of 1 or more, not {level}")
-        self.items.setdefault((event, False, level), []).append(_Item(key, posting, reason))
+        self.items.setdefault((event, False, level), []).append(_Item(key, posting, reason, None))
         self.afters[level] = after
 
     def mark(self, keys: Iterable[LedgerKey]) -> None:
@@ -190,7 +212,8 @@ def commit(
                 "account": account,
                 "total": len(fresh),
                 "postings": [
-                    posting_payload(i.posting, i.reason) for i in fresh[:PAYLOAD_POSTINGS]
+                    posting_payload(i.posting, i.reason, i.details)
+                    for i in fresh[:PAYLOAD_POSTINGS]
                 ],
             }
             if level:

@@ -20,9 +20,10 @@ Verbs (see each docstring):
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
   -> list[CachedPosting]` (pass a `DecodedPostings` as `decoded` to re-read only what
-  changed), `posting(number, now, *, account)`, `watched_numbers(account)`,
-  `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
-  `digest_counts(account, now) -> DigestCounts`.
+  changed), `posting(number, now, *, account)`, `watched_numbers(account)`.
+- Reports on them (read-only, `reports`): `posting_history(number, *, account)`,
+  `deadline_moves(account, after, before)`, `digest_counts(account, now) -> DigestCounts`,
+  `watched_due_between(account, start, end) -> list[Posting]`.
 - Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
   `release(number) -> bool`, `holds(now) -> Holds` (a mapping number -> until that counts
@@ -42,7 +43,8 @@ Verbs (see each docstring):
   LedgerKeys of daemon.models), `fired_times(account, keys) -> {key: datetime}` (when each
   recorded key was recorded).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
-  int | None` (a claim is the shop's: one per Client-Id and posting),
+  int | None` (a claim is the shop's: one per Client-Id and posting; none after a claim
+  whose outcome was ever unknown),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
   `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
   action decided against without a claim; history: `cancel_skipped`),
@@ -62,18 +64,33 @@ Verbs (see each docstring):
   `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
   `alert(id)`.
 - Journal and upkeep: `history(limit=50) -> list[HistoryEntry]`, `prune(older_than)`.
+- Ozon's numbers (`daemon.store.ratings`): `record_ratings(account, summary, index, now)`,
+  `account_ratings(account) -> AccountRatings`, `unnoted_denials(account)`,
+  `mark_denials_noted(account)`, `warehouse_figures(account, since, now)`.
 
 Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
-every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a write on a
+every other StoreError to 74). A database damaged where SQLite's integrity check does not look
+(a table, column or index dropped; a value that cannot be decoded) raises StoreCorruptError,
+except a cached posting's JSON copy: that posting is shown from its status and deadline columns
+with a warning, and a store that may write marks it to be rewritten by the next sync.
+Misuse (a naive datetime, an unknown action id, a write on a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / holds / acks / journal / outbox (the verbs).
+records (returned values), cached (rows read back as cached postings), postings / reports /
+holds / acks / journal / outbox / ratings (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
 
 from daemon.store.acks import AckVerbs
 from daemon.store.base import DEFAULT_BUSY_TIMEOUT, FULL_CHECK_MAX_BYTES, Mode
@@ -90,11 +107,13 @@ from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
 from daemon.store.postings import DecodedPostings, PostingVerbs
+from daemon.store.ratings import RatingVerbs, WarehouseFigures
 from daemon.store.records import (
     Action,
     ActionOutcome,
     Alert,
     CachedPosting,
+    DamagedValue,
     Delivery,
     DigestCounts,
     HistoryEntry,
@@ -106,6 +125,8 @@ from daemon.store.records import (
     UpsertResult,
     json_timestamp,
 )
+from daemon.store.reports import ReportVerbs
+from daemon.store.syncstate import SyncStateVerbs
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -133,9 +154,44 @@ __all__ = [
     "StoreUnwritableError",
     "SyncState",
     "UpsertResult",
+    "WarehouseFigures",
     "json_timestamp",
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs):
-    """The state cache of one database file; open it with `Store.open(path, mode=...)`."""
+class Store(
+    PostingVerbs,
+    ReportVerbs,
+    HoldVerbs,
+    AckVerbs,
+    JournalVerbs,
+    OutboxVerbs,
+    RatingVerbs,
+    SyncStateVerbs,
+):
+    """The state cache of one database file; open it with `Store.open(path, mode=...)`.
+
+    Every public verb turns a value it cannot decode (a row damaged outside ozon-sync, which
+    SQLite's integrity check does not see) into StoreCorruptError naming the file; a cached
+    posting that cannot be decoded is the exception: see `postings`."""
+
+
+def _naming_the_file(verb: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(verb)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return verb(self, *args, **kwargs)
+        except (DamagedValue, msgspec.DecodeError) as err:  # stored by us: damaged since
+            raise StoreCorruptError(
+                f'the state database "{self.path}" holds a value that cannot be read ({err}); '
+                "ozon-sync left it untouched: restore a backup, or move it aside to start an "
+                "empty one",
+                path=self.path,
+            ) from err
+
+    return guarded
+
+
+for _name, _verb in inspect.getmembers(Store, inspect.isfunction):
+    if not _name.startswith("_") and _name not in {"close", "transaction"}:
+        setattr(Store, _name, _naming_the_file(_verb))

@@ -60,6 +60,7 @@ class StoreBase:
         self._busy_timeout = busy_timeout
         self._lock = lock
         self._memory = memory
+        self._immutable = False  # reader of a file nobody here may write (see `open`)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_guard = threading.Lock()
@@ -95,7 +96,31 @@ class StoreBase:
         if mode == "writer":
             lock = WriterLock.acquire(db_path)
         memory = mode == "reader" and (_is_missing_or_empty(db_path) or _has_no_tables(db_path))
-        store = cls(db_path, mode, busy_timeout, lock, memory)
+        try:
+            return cls._opened(db_path, mode, busy_timeout, lock, memory)
+        except StoreUnavailableError as err:
+            if mode != "reader" or memory or _may_write(db_path):
+                raise
+            # Read-only mount, or a folder/file this user may not write: SQLite cannot make
+            # the -shm file a WAL reader needs. Reading the file as immutable is right only
+            # when no writer's log holds commits the file lacks.
+            _refuse_a_pending_log(db_path, err)
+            store = cls._opened(db_path, mode, busy_timeout, None, False, immutable=True)
+            return store
+
+    @classmethod
+    def _opened(
+        cls,
+        path: Path,
+        mode: Mode,
+        busy_timeout: float,
+        lock: WriterLock | None,
+        memory: bool,
+        *,
+        immutable: bool = False,
+    ) -> Self:
+        store = cls(path, mode, busy_timeout, lock, memory)
+        store._immutable = immutable
         try:
             with store._translated():
                 store._prepare(store._conn())
@@ -118,16 +143,19 @@ class StoreBase:
                     "is not migrated yet; run `ozon-sync once` (or restart the daemon) first",
                     path=self.path,
                 )
+            schema.check_complete(db, self.path)
             return
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=wal")
         if not schema.pending(db):
+            schema.check_complete(db, self.path)
             return  # the usual case: no write at open, so `hold` never waits here
         conn.execute("BEGIN IMMEDIATE")
         try:
             # A second process may have migrated meanwhile; re-check inside the transaction.
             schema.check_compatible(db, self.path)
             schema.apply_migrations(db)
+            schema.check_complete(db, self.path)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -156,6 +184,7 @@ class StoreBase:
             conn.execute("COMMIT")
         elif self.mode == "reader":
             uri = "file:" + urllib.parse.quote(str(self.path)) + "?mode=ro"
+            uri += "&immutable=1" if self._immutable else ""
             conn = sqlite3.connect(
                 uri,
                 uri=True,
@@ -307,6 +336,34 @@ def _check_writable(path: Path) -> None:
             "permissions (systemd: StateDirectory=) or set daemon.database",
             path=path,
         )
+
+
+def _may_write(path: Path) -> bool:
+    """True when this user may write the database and its folder (the -wal and -shm files)."""
+    try:
+        return os.access(path.parent, os.W_OK | os.X_OK) and os.access(path, os.W_OK)
+    except OSError:
+        return False
+
+
+def _refuse_a_pending_log(path: Path, err: StoreUnavailableError) -> None:
+    """Raise StoreUnavailableError when a write-ahead log beside `path` may hold commits the
+    file lacks (a writer still running, or one that died): reading the file alone would show
+    an older state as the current one."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        pending = wal.stat().st_size > 0
+    except FileNotFoundError:
+        return
+    except OSError:
+        pending = True
+    if pending:
+        raise StoreUnavailableError(
+            f'the state database "{path}" cannot be read by this user: its write-ahead log '
+            f'"{wal.name}" holds changes that only a user who may write the folder can take '
+            "up; run the command as the daemon's user, or once more after the daemon stopped",
+            path=path,
+        ) from err
 
 
 def _has_no_tables(path: Path) -> bool:

@@ -99,6 +99,13 @@ def translate_sqlite_error(err: sqlite3.Error, path: Path) -> StoreError | None:
             "and its file system are writable and healthy",
             path=path,
         )
+    if name == "SQLITE_ERROR" and detail.startswith(("no such table", "no such column")):
+        # Checked at open (schema.check_complete); a part dropped while the store is open.
+        return StoreCorruptError(
+            f"{where} is damaged ({detail}); ozon-sync left it untouched: restore a backup, "
+            "or move it aside to start an empty one",
+            path=path,
+        )
     if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM")):
         return StoreUnavailableError(
             f"{where} cannot be opened or written ({detail}); check that its folder exists, "

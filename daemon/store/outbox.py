@@ -27,12 +27,27 @@ from daemon.store.records import (
     Delivery,
     HistoryEntry,
     PruneResult,
+    damaged,
     from_text,
+    json_from_text,
+    numbers_from_text,
     optional_from_text,
     to_text,
 )
 
 __all__ = ["OutboxVerbs"]
+
+
+def _raw_json(value: Any) -> Any:
+    """A payload's raw JSON (a Posting keeps Ozon's tariff as `msgspec.Raw`) as plain data."""
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value)
+    raise NotImplementedError(f"cannot store {type(value).__name__} in an alert payload")
+
+
+def _builtins(payload: Mapping[str, Any]) -> Any:
+    return msgspec.to_builtins(dict(payload), enc_hook=_raw_json)
+
 
 _ALERT_COLUMNS = (
     "id, account, event, posting_numbers, urgent, dry_run, reason, payload, created_at, sent_at"
@@ -121,7 +136,7 @@ class OutboxVerbs(StoreBase):
                     int(urgent),
                     int(dry_run),
                     redact_text(reason),
-                    msgspec.json.encode(redact_value(msgspec.to_builtins(dict(payload)))).decode(),
+                    msgspec.json.encode(redact_value(_builtins(payload))).decode(),
                     created,
                     int(staged),
                 ),
@@ -137,12 +152,14 @@ class OutboxVerbs(StoreBase):
 
     def staged_alerts(self, account: str | None = None) -> list[Alert]:
         """The staged alerts (of one account when given), oldest first."""
+        # Through the partial index alerts_staged, named: `(? IS NULL OR account = ?)`, or
+        # ORDER BY id alone, made SQLite scan every alert ever kept, after every cycle.
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts INDEXED BY alerts_staged WHERE staged = 1"  # noqa: S608 - constant columns
         with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE staged = 1 "  # noqa: S608 - constant columns
-                "AND (? IS NULL OR account = ?) ORDER BY id",
-                (account, account),
-            ).fetchall()
+            if account is None:
+                rows = conn.execute(sql + " ORDER BY id").fetchall()
+            else:
+                rows = conn.execute(sql + " AND account = ? ORDER BY id", (account,)).fetchall()
         return [_alert(row) for row in rows]
 
     def discard_staged(self, alert_ids: Iterable[int]) -> int:
@@ -171,7 +188,7 @@ class OutboxVerbs(StoreBase):
                 attempts=row[11],
                 next_try_at=from_text(row[12]),
                 last_error=row[13],
-                sent_postings=frozenset(json.loads(row[14])),
+                sent_postings=frozenset(numbers_from_text(row[14])),
             )
             for row in rows
         ]
@@ -318,7 +335,7 @@ class OutboxVerbs(StoreBase):
         entries = []
         for at, rank, _, account, what, numbers, dry_run, reason in rows:
             if rank == 0:
-                event, posting_numbers = what, tuple(json.loads(numbers))
+                event, posting_numbers = what, numbers_from_text(numbers)
             else:
                 event, posting_numbers = (
                     # a planned (dry-run) cancellation reads as what it is: would_cancel
@@ -376,11 +393,18 @@ def _alert(row: tuple[Any, ...]) -> Alert:
         id=row[0],
         account=row[1],
         event=row[2],
-        posting_numbers=tuple(json.loads(row[3])),
+        posting_numbers=numbers_from_text(row[3]),
         urgent=bool(row[4]),
         dry_run=bool(row[5]),
         reason=row[6],
-        payload=json.loads(row[7]),
+        payload=_payload(row[7]),
         created_at=from_text(row[8]),
         sent_at=optional_from_text(row[9]),
     )
+
+
+def _payload(text: str) -> dict[str, Any]:
+    payload = json_from_text(text)
+    if not isinstance(payload, dict):
+        raise damaged("an alert payload that is no JSON object:", text)
+    return payload

@@ -1,20 +1,24 @@
-"""Store verbs about postings: the cached snapshot, its change history, digest counts.
+"""Store verbs about postings: the cached snapshot and its change history (the reports on them
+are `daemon.store.reports`).
 
 The hot path is `upsert_postings`: each posting is encoded once (msgspec JSON, the codec of the
 models' own Structs) and hashed; the stored hashes of just the given postings are read with one
 query per call, and only new or changed rows are written, with `executemany`, in one transaction.
-A cycle over unchanged data therefore writes no row at all.
+A cycle over unchanged data therefore writes no row at all. Ozon's JSON of the shipping-speed
+tariff is kept only for postings past their deadline (see `_encode`).
 
 Imports only the standard library, msgspec (the models' codec) and the store's modules.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -22,23 +26,24 @@ import msgspec
 from daemon.models import Posting
 from daemon.store.acks import CURRENT_ACK
 from daemon.store.base import StoreBase
+from daemon.store.cached import DecodedPostings, Stored, cached, decode_row, held
+from daemon.store.errors import StoreError
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
     CachedPosting,
-    DigestCounts,
-    HoldAll,
+    DamagedValue,
     PostingChange,
     UpsertResult,
     from_text,
-    later_end,
-    optional_from_text,
     to_text,
 )
 
-__all__ = ["PostingVerbs"]
+__all__ = ["DecodedPostings", "PostingVerbs"]
+
+_log = logging.getLogger(__name__)
 
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(Posting)
+_NULL = msgspec.Raw(b"null")
 
 _EXISTING = """
     SELECT posting_number, hash, watched, status, shipment_date FROM postings
@@ -65,7 +70,11 @@ _HISTORY = """
     INSERT INTO posting_history (account, posting_number, at, field, old, new)
     VALUES (?, ?, ?, ?, ?, ?)
 """
-_STORED = "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure"
+_STORED = (
+    "p.data, p.watched, p.first_seen, p.last_changed, p.departed_at, p.departure, p.status, "
+    "p.shipment_date, p.account, p.posting_number"
+)
+_STORED_COLUMNS = 10
 _ANNOTATIONS = f"""
     h.posting_number IS NOT NULL, h.until, a.by_name, a.at
     FROM postings AS p LEFT JOIN holds AS h ON h.posting_number = p.posting_number
@@ -81,9 +90,18 @@ _STORED_BY_ROWID = (
 )
 
 
-def _encode(posting: Posting) -> tuple[bytes, str]:
+def _encode(posting: Posting, now: datetime) -> tuple[bytes, str]:
     """The posting's JSON (UTF-8 bytes, stored as TEXT by `CAST(? AS TEXT)` in SQLite without
-    decoding it in Python: an unchanged posting never pays for that) and its content hash."""
+    decoding it in Python: an unchanged posting never pays for that) and its content hash.
+
+    Ozon's JSON of the shipping-speed tariff (about 1.2 KB) is kept only for a posting past its
+    deadline at `now`, the one the ship-or-cancel advice of `status`/the board needs it for; an
+    alert reads it from the posting just synced. Without it a row fits 4 to a database page,
+    with it 1 (it was read for every posting of every sync only to be written here)."""
+    if posting.shipment_date > now and (
+        len(posting.tariffication) > 4 or len(posting.tariffication_steps) > 4
+    ):
+        posting = msgspec.structs.replace(posting, tariffication=_NULL, tariffication_steps=_NULL)
     data = _ENCODER.encode(posting)
     return data, hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -92,30 +110,6 @@ def _departure(posting: Posting) -> str:
     if posting.status == "cancelled_from_split_pending":
         return "split"
     return "cancelled" if posting.status.startswith("cancel") else "shipped"
-
-
-_Stored = tuple[Posting, bool, datetime, datetime, "datetime | None", "str | None"]
-
-
-class DecodedPostings:
-    """Postings decoded by earlier `postings(..., decoded=...)` reads, by account, number,
-    content hash and watch flag (so an entry is right as long as those four match).
-
-    A caller that reads the same postings again and again (the board: every 15 s for every
-    screen) keeps one and passes it each time: then only postings whose content changed since
-    are read in full and decoded. Holds and acknowledgements are read fresh every time. Safe
-    to share between threads: each read replaces the mapping whole, with what it saw. (One
-    approximation: a posting whose content changed and changed back between two reads keeps
-    the `last_changed` of the first read.)
-    """
-
-    __slots__ = ("entries", "made")
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str, str, bool], _Stored] = {}
-        # The CachedPosting made last time from each entry, with the hold and acknowledgement
-        # it was made with: the same again gives the same (frozen) object, not a new one.
-        self.made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
 
 
 class PostingVerbs(StoreBase):
@@ -136,7 +130,7 @@ class PostingVerbs(StoreBase):
         now_text = to_text(now)
         given: dict[str, tuple[Posting, bytes, str]] = {}
         for posting in postings:
-            given[posting.posting_number] = (posting, *_encode(posting))
+            given[posting.posting_number] = (posting, *_encode(posting, now))
         new: list[Posting] = []
         changed: list[PostingChange] = []
         inserts: list[tuple[Any, ...]] = []
@@ -162,11 +156,13 @@ class PostingVerbs(StoreBase):
                     )
                     continue
                 _, old_hash, watched, old_status, old_deadline = row
+                try:
+                    previous = from_text(old_deadline)
+                except DamagedValue:  # damaged outside ozon-sync: rewrite it, report no move
+                    previous, old_hash = posting.shipment_date, ""
                 if old_hash == digest and watched:
                     continue
-                changed.append(
-                    PostingChange(posting, old_status, from_text(old_deadline), bool(watched))
-                )
+                changed.append(PostingChange(posting, old_status, previous, bool(watched)))
                 deadline = to_text(posting.shipment_date)
                 updates.append((posting.status, deadline, digest, data, now_text, account, number))
                 history.extend(
@@ -191,7 +187,7 @@ class PostingVerbs(StoreBase):
         departure time. Returns how many cached rows were changed.
         """
         now_text = to_text(now)
-        given = {p.posting_number: (p, *_encode(p)) for p in postings}
+        given = {p.posting_number: (p, *_encode(p, now)) for p in postings}
         updates: list[dict[str, Any]] = []
         history: list[tuple[str, ...]] = []
         with self._write() as conn:
@@ -261,23 +257,27 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
             rows = conn.execute(sql, params).fetchall()
             missing = [row[3] for row in rows if (*row[:3], bool(row[4])) not in known]
-            fetched = {
-                stored[0]: _stored(stored[1:])
-                for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),))
-            }
-        entries: dict[tuple[str, str, str, bool], _Stored] = {}
+            fetched: dict[int, Stored | None] = {}
+            damaged: list[tuple[str, str, DamagedValue, bool]] = []
+            for stored in conn.execute(_STORED_BY_ROWID, (json.dumps(missing),)):
+                fetched[stored[0]] = decode_row(stored[1:], damaged)
+        self._repair(damaged)
+        entries: dict[tuple[str, str, str, bool], Stored] = {}
         made: dict[tuple[str, str, str, bool], tuple[tuple[Any, ...], CachedPosting]] = {}
         found = []
         for row in rows:
             key = (row[0], row[1], row[2], bool(row[4]))
             stored = known.get(key) or fetched[row[3]]
-            entries[key] = stored
-            annotations = (*row[5:], *_held(row[5], row[6], now, everything))
+            if stored is None:
+                continue  # not even its status and deadline can be read: `_repair` said so
+            if not stored[6]:  # one shown from its columns alone is read again next time
+                entries[key] = stored
+            annotations = (*row[5:], *held(row[5], row[6], now, everything))
             previous = made_before.get(key)
             if previous is not None and previous[0] == annotations:
                 item = previous[1]
             else:
-                item = _cached(row[0], stored, annotations)
+                item = cached(row[0], stored, annotations)
             made[key] = (annotations, item)
             found.append(item)
         if decoded is not None:
@@ -294,18 +294,44 @@ class PostingVerbs(StoreBase):
             everything = hold_all_in_force(conn, now)
         if row is None:
             return None
-        annotations = (*row[9:], *_held(row[9], row[10], now, everything))
-        return _cached(row[0], _stored(row[3:9]), annotations)
+        damaged: list[tuple[str, str, DamagedValue, bool]] = []
+        stored = decode_row(row[3 : 3 + _STORED_COLUMNS], damaged)
+        self._repair(damaged)
+        if stored is None:
+            return None
+        at = 3 + _STORED_COLUMNS
+        annotations = (*row[at:], *held(row[at], row[at + 1], now, everything))
+        return cached(row[0], stored, annotations)
+
+    def _repair(self, damaged: list[tuple[str, str, DamagedValue, bool]]) -> None:
+        """Warn about each cached posting whose copy could not be decoded and, when this store
+        may write, clear its content hash so that the next sync rewrites it from Ozon's data
+        (an unchanged posting is otherwise never rewritten). Nothing is deleted."""
+        for account, number, problem, shown in damaged:
+            _log.warning(
+                'cached posting %s of account "%s" cannot be read from the state database '
+                '"%s" (%s); %s until ozon-sync reads it from Ozon again',
+                number, account, self.path, problem,
+                "shown from its status and deadline alone" if shown else "left out",
+            )  # fmt: skip
+        if not damaged or self.mode == "reader":
+            return
+        # A read must not fail for want of its repair.
+        with contextlib.suppress(StoreError), self._write() as conn:
+            conn.executemany(
+                "UPDATE postings SET hash = '' WHERE account = ? AND posting_number = ?",
+                [(account, number) for account, number, _, _ in damaged],
+            )
 
     def posting_numbers(self, prefix: str = "") -> list[str]:
         """Every cached posting number starting with `prefix` (any account, departed ones
-        too), sorted, each once. Cheap: no decoding."""
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        too), sorted, each once. Cheap: no decoding. The prefix is compared as it is (not a LIKE
+        pattern: any text works, case counts)."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT posting_number FROM postings WHERE posting_number LIKE ? "
-                "ESCAPE '\\' ORDER BY posting_number",
-                (pattern,),
+                "SELECT DISTINCT posting_number FROM postings "
+                "WHERE substr(posting_number, 1, length(?1)) = ?1 ORDER BY posting_number",
+                (prefix,),
             )
             return [row[0] for row in rows]
 
@@ -317,69 +343,20 @@ class PostingVerbs(StoreBase):
             )
             return {row[0] for row in rows}
 
-    def posting_history(
-        self, posting_number: str, *, account: str | None = None
-    ) -> list[tuple[datetime, str, str, str]]:
-        """Status and deadline changes of one posting, oldest first: (at, field, old, new)."""
+    def watched_due_between(self, account: str, start: datetime, end: datetime) -> list[Posting]:
+        """`account`'s watched postings whose shipment_date is in [start, end), soonest first
+        (decodes only those: for a digest's look at the days ahead)."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT at, field, old, new FROM posting_history WHERE posting_number = ? "
-                "AND (? IS NULL OR account = ?) ORDER BY at, id",
-                (posting_number, account, account),
+                f"SELECT {_STORED} FROM postings AS p WHERE p.account = ? AND p.watched = 1 "  # noqa: S608 - constant text
+                "AND p.shipment_date >= ? AND p.shipment_date < ? "
+                "ORDER BY p.shipment_date, p.posting_number",
+                (account, to_text(start), to_text(end)),
             ).fetchall()
-        return [(from_text(at), field, old, new) for at, field, old, new in rows]
-
-    def deadline_moves(
-        self, account: str, after: datetime, before: datetime
-    ) -> dict[str, tuple[datetime, datetime]]:
-        """Deadline moves of `account`'s postings recorded after `after` and before `before`:
-        posting number -> (the deadline before the first move, the one after the last).
-
-        A cycle that died after caching a moved posting but before recording its alerts left
-        such a row behind a last successful sync: the next cycle reads it to still report it.
-        """
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT posting_number, old, new FROM posting_history WHERE account = ? "
-                "AND field = 'shipment_date' AND at > ? AND at < ? ORDER BY at, id",
-                (account, to_text(after), to_text(before)),
-            ).fetchall()
-        moves: dict[str, tuple[datetime, datetime]] = {}
-        for number, old, new in rows:
-            first = moves[number][0] if number in moves else from_text(old)
-            moves[number] = (first, from_text(new))
-        return moves
-
-    def digest_counts(self, account: str, now: datetime) -> DigestCounts:
-        """Counts for the daily digest of `account` at `now`, from the cache alone."""
-        n = to_text(now)
-        day_ago = to_text(now - timedelta(hours=24))
-        day_ahead = to_text(now + timedelta(hours=24))
-        fortnight_ago = to_text(now - timedelta(days=14))
-        with self._read() as conn:
-            watched, due, overdue = conn.execute(
-                "SELECT count(*), coalesce(sum(shipment_date >= ? AND shipment_date < ?), 0), "
-                "coalesce(sum(shipment_date < ?), 0) FROM postings "
-                "WHERE account = ? AND watched = 1",
-                (n, day_ahead, n, account),
-            ).fetchone()
-            cancelled, late_day, shipped, late = conn.execute(
-                "SELECT coalesce(sum(departure = 'cancelled' AND departed_at >= ?), 0), "
-                "coalesce(sum(departure = 'shipped' AND shipped_late AND departed_at >= ?), 0), "
-                "coalesce(sum(departure = 'shipped'), 0), "
-                "coalesce(sum(departure = 'shipped' AND shipped_late), 0) "
-                "FROM postings WHERE account = ? AND departed_at >= ? AND departed_at <= ?",
-                (day_ago, day_ago, account, fortnight_ago, n),
-            ).fetchone()
-        return DigestCounts(
-            watched=watched,
-            due_within_24h=due,
-            overdue=overdue,
-            cancelled_last_24h=cancelled,
-            shipped_late_last_24h=late_day,
-            shipped_last_14d=shipped,
-            shipped_late_last_14d=late,
-        )
+        damaged: list[tuple[str, str, DamagedValue, bool]] = []
+        found = [decode_row(row, damaged) for row in rows]
+        self._repair(damaged)
+        return [stored[0] for stored in found if stored is not None]
 
 
 def _history_rows(
@@ -392,50 +369,3 @@ def _history_rows(
     if deadline != old_deadline:
         rows.append((account, number, at, "shipment_date", old_deadline, deadline))
     return rows
-
-
-def _stored(row: tuple[Any, ...]) -> _Stored:
-    """(data, watched, first_seen, last_changed, departed_at, departure) as read, decoded."""
-    data, watched, first_seen, last_changed, departed_at, departure = row
-    return (
-        _DECODER.decode(data),
-        bool(watched),
-        from_text(first_seen),
-        from_text(last_changed),
-        optional_from_text(departed_at),
-        departure,
-    )
-
-
-def _held(
-    has_hold: object, until: str | None, now: datetime, everything: HoldAll | None
-) -> tuple[bool, datetime | None]:
-    """(held, held_until) at `now` of a posting with a hold row (`has_hold`, its `until`).
-    While the emergency stop `everything` lasts every posting is held, until the later end of
-    its own hold and that one."""
-    held_until = optional_from_text(until)
-    held = bool(has_hold) and (held_until is None or held_until > now)
-    if everything is not None:
-        held_until = later_end(held_until, everything.until) if held else everything.until
-        held = True
-    return held, held_until
-
-
-def _cached(account: str, stored: _Stored, annotations: tuple[Any, ...]) -> CachedPosting:
-    """A cached posting with its `annotations`: (has_hold, until, acknowledged by, at, held,
-    held_until), the last two from `_held`."""
-    posting, watched, first_seen, last_changed, departed_at, departure = stored
-    _, _, acked_by, acked_at, held, held_until = annotations
-    return CachedPosting(
-        account=account,
-        posting=posting,
-        watched=watched,
-        held=held,
-        held_until=held_until,
-        first_seen=first_seen,
-        last_changed=last_changed,
-        departed_at=departed_at,
-        departure=departure,
-        acknowledged_by=acked_by,
-        acknowledged_at=optional_from_text(acked_at),
-    )

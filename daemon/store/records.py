@@ -10,6 +10,7 @@ Imports only the standard library and daemon.models.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ __all__ = [
     "ActionOutcome",
     "Alert",
     "CachedPosting",
+    "DamagedValue",
     "Delivery",
     "DigestCounts",
     "HistoryEntry",
@@ -31,8 +33,11 @@ __all__ = [
     "PruneResult",
     "SyncState",
     "UpsertResult",
+    "damaged",
     "from_text",
+    "json_from_text",
     "json_timestamp",
+    "numbers_from_text",
     "to_text",
 ]
 
@@ -47,11 +52,42 @@ def to_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class DamagedValue(ValueError):
+    """A value read from the database cannot be decoded (damaged outside ozon-sync): the verb
+    that read it raises StoreCorruptError naming the file, or skips what it belongs to."""
+
+
+def damaged(what: str, text: object) -> DamagedValue:
+    """A DamagedValue for `what` read as `text` (quoted short: it may be anything)."""
+    shown = repr(text)
+    return DamagedValue(f"{what} {shown[:40]}{'...' if len(shown) > 40 else ''}")
+
+
 @functools.lru_cache(maxsize=4096)
 def from_text(text: str) -> datetime:
     """A stored timestamp back as an aware UTC datetime. Cached: reads of many postings
-    repeat the same few times (the syncs that first saw or changed them)."""
-    return datetime.fromisoformat(text).astimezone(UTC)
+    repeat the same few times (the syncs that first saw or changed them). Raises
+    DamagedValue for text that is no timestamp."""
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except (TypeError, ValueError):
+        raise damaged("unreadable time", text) from None
+
+
+def json_from_text(text: str) -> Any:
+    """A stored JSON text back as data; raises DamagedValue for text that is no JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise damaged("unreadable JSON", text) from None
+
+
+def numbers_from_text(text: str) -> tuple[str, ...]:
+    """A stored JSON array of posting numbers; raises DamagedValue for anything else."""
+    value = json_from_text(text)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise damaged("not a list of posting numbers:", text)
+    return tuple(value)
 
 
 def optional_from_text(text: str | None) -> datetime | None:
@@ -184,6 +220,10 @@ class Holds(Mapping[str, "datetime | None"]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_posting)
+
+    def own(self) -> dict[str, datetime | None]:
+        """Each held posting's own end (None: no expiry), the emergency stop left aside."""
+        return dict(self._by_posting)
 
     def __len__(self) -> int:
         return len(self._by_posting)

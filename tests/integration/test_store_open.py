@@ -366,3 +366,17 @@ def test_hold_and_release_work_beside_a_running_writer(db_path: Path) -> None:
         with Store.open(db_path, mode="annotate") as annotator:
             assert annotator.release("1-1")
         assert not writer.postings(NOW)[0].held
+
+
+def test_a_reader_reads_a_database_in_a_folder_it_cannot_write(shared_dir: Path) -> None:
+    path = shared_dir / "state.db"
+    with Store.open(path) as store:
+        store.upsert_postings("shop-1", [posting()], NOW)
+    path.chmod(0o444)
+    shared_dir.chmod(0o555)
+    try:
+        assert open_unprivileged(path, "reader") == "opened"
+        assert open_unprivileged(path, "annotate").startswith("StoreUnavailableError")
+        assert sorted(p.name for p in shared_dir.iterdir()) == ["state.db", "state.db.lock"]
+    finally:
+        shared_dir.chmod(0o755)

@@ -298,3 +298,15 @@ async def test_bulk_upserts_in_worker_threads_run_beside_small_writes_on_the_loo
     for account in pages:
         assert len(store.watched_numbers(account)) == 500
     assert len(store.fired_keys("shop-0")) == 50
+
+
+def test_posting_numbers_by_prefix_takes_any_text_as_it_is(store: Store) -> None:
+    numbers = ["1000-0001-1", "1000-0001-2", "1000-0001-10", "1000_0001-1", "AB-1", "ab-2"]
+    store.upsert_postings("shop-1", [posting(n) for n in numbers], NOW)
+
+    assert store.posting_numbers("1000-0001-") == ["1000-0001-1", "1000-0001-10", "1000-0001-2"]
+    assert store.posting_numbers("1000_") == ["1000_0001-1"]  # `_` is no wildcard
+    assert store.posting_numbers("1000%") == []
+    assert store.posting_numbers("ab-") == ["ab-2"]  # case counts
+    assert store.posting_numbers("9" * 60_000) == []  # beyond SQLite's LIKE pattern limit
+    assert len(store.posting_numbers()) == len(numbers)

@@ -49,14 +49,25 @@ def in_package(prefix: str) -> list[str]:
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
-        ("daemon.models", set()),
+        ("daemon.tariff", set()),
+        ("daemon.models", {"daemon.tariff"}),
         ("daemon.policy_keys", set()),
         ("daemon.alerts", set()),
         ("daemon.policy_rules", {"daemon.models"}),
         (
             "daemon.policy",
-            {"daemon.models", "daemon.policy_keys", "daemon.policy_rules", "daemon.alerts"},
+            {
+                "daemon.models",
+                "daemon.policy_keys",
+                "daemon.policy_rules",
+                "daemon.policy_notices",
+                "daemon.policy_types",
+                "daemon.alerts",
+                "daemon.policy_calendar",
+                "daemon.worktime",
+            },
         ),
+        ("daemon.policy_calendar", {"daemon.policy_keys", "daemon.worktime"}),
         (
             "daemon.escalation",
             {
@@ -67,6 +78,8 @@ def in_package(prefix: str) -> list[str]:
                 "daemon.alerts",
             },
         ),
+        ("daemon.policy_types", {"daemon.models", "daemon.alerts", "daemon.worktime"}),
+        ("daemon.policy_notices", {"daemon.models", "daemon.policy_keys", "daemon.alerts"}),
         (
             "daemon.cancel_plan",
             {
@@ -78,16 +91,40 @@ def in_package(prefix: str) -> list[str]:
             },
         ),
         ("daemon.durations", set()),
+        ("daemon.shards", set()),
         ("daemon.redact", set()),
         ("daemon.logs", {"daemon.redact"}),
         ("daemon.sdnotify", set()),
         ("daemon.metrics", set()),
         ("daemon.health", {"daemon.metrics", "daemon.redact"}),
         ("daemon.notify.words", set()),
-        ("daemon.notify.render", {"daemon.notify.words"}),
+        (
+            "daemon.notify.render",
+            {
+                "daemon.notify.text",
+                "daemon.notify.digest",
+                "daemon.notify.calendar_text",
+                "daemon.notify.details",
+            },
+        ),
+        ("daemon.notify.text", {"daemon.notify.words"}),
+        ("daemon.notify.digest", {"daemon.notify.text", "daemon.notify.details"}),
+        ("daemon.notify.calendar_text", {"daemon.notify.words"}),
+        ("daemon.notify.details", set()),
         ("daemon.notify.routes", {"daemon.redact"}),
         ("daemon.worktime", set()),
         ("daemon.advice", {"daemon.models"}),
+        ("daemon.secrets", set()),
+        ("daemon.config_problems", {"daemon.models", "daemon.policy_rules", "daemon.secrets"}),
+        ("daemon.config_file", {"daemon.config_problems", "daemon.secrets"}),
+        (
+            "daemon.config_fields",
+            {"daemon.config_checks", "daemon.policy_rules", "daemon.shards"},
+        ),
+        (
+            "daemon.config_secrets",
+            {"daemon.config_checks", "daemon.config_problems", "daemon.secrets"},
+        ),
         ("daemon.web.settings", {"daemon.secrets"}),
         ("daemon.web.texts", {"daemon.notify.render"}),
     ],
