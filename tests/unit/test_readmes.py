@@ -12,11 +12,11 @@ added when it shows none); its Apprise URLs are accepted by Apprise; it explains
 code; it shows the English README's demo line exactly; and the three READMEs link to each other
 at the top.
 
-The guides also describe what other branches are building. `PENDING_*` name each option, config
-key and event a guide shows that the code does not have yet, with the branch that adds it: while
-the code lacks one it is left out of the checks (and `test_what_waits_for_other_branches` says
-so as a skip), once the code has it it is checked like any other. Empty them once those
-branches are merged.
+A guide may describe what another branch is still building. `PENDING_*` then name each option,
+config key and event it shows that the code does not have yet, with the branch that adds it:
+while the code lacks one it is left out of the checks (and `test_what_waits_for_other_branches`
+says so as a skip), once the code has it it is checked like any other; empty them once those
+branches are merged (they are empty now).
 """
 
 from __future__ import annotations
@@ -67,20 +67,14 @@ TOML_BLOCK = re.compile(r"^```toml[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 EXAMPLE_TABLE = re.compile(r"^#?[ \t]*(\[\[?)([a-z_][a-z0-9_]*)\]\]?[ \t]*(?:#.*)?$", re.MULTILINE)
 POSTING_NUMBER = re.compile(r"^\d{8}-\d{4}(?:-\d+)?$")
 WRAPPERS = {"sudo", "systemd-run", "env", "exec", "nohup", "time"}
-# What the guides show ahead of the code: (command, option) -> (branch, takes a value).
-PENDING_OPTIONS: dict[tuple[str, str], tuple[str, bool]] = {
-    ("run", "--shard"): ("s21", True),
-    ("once", "--shard"): ("s21", True),
-    ("status", "--shard"): ("s21", True),
-    ("history", "--shard"): ("s21", True),
-    ("sandbox", "--clients"): ("s21", True),
-}
+# What the guides show ahead of the code, with the branch that adds it (empty while the guides
+# show nothing the code lacks; s21's --shard, w19's and o20's events were listed here until
+# they were merged). (command, option) -> (branch, whether the option takes a value).
+PENDING_OPTIONS: dict[tuple[str, str], tuple[str, bool]] = {}
 # Dotted config keys (a list of tables is walked element by element) -> branch.
-PENDING_KEYS: dict[str, str] = {
-    "daemon.shard": "s21",
-    "daemon.shard_port_offset": "s21",
-}
-PENDING_EVENTS: dict[str, str] = {"at_risk": "w19", "tariff_step": "o20", "needs_data": "o20"}
+PENDING_KEYS: dict[str, str] = {}
+# Events a route can filter on -> branch.
+PENDING_EVENTS: dict[str, str] = {}
 # Commands run for real against the sandbox: quick, and they end by themselves.
 RUN_FOR_REAL = {"status", "history", "hold", "release", "ack", "check", "once"}
 WRAPPER_OPTIONS_WITH_VALUE = {"-u", "--user", "-g", "--group", "-p", "--property", "--unit"}
@@ -610,20 +604,36 @@ def test_the_example_config_sections_are_found() -> None:
     assert set(example_sections(text_of("config.example.toml"))) <= set(config_sections())
 
 
-def test_pending_options_are_left_out_only_while_the_cli_lacks_them() -> None:
-    missing = missing_pending_options()
-    assert set(missing) <= set(PENDING_OPTIONS)
-    shard = ("status", "--shard") in missing
-    assert without_pending(["--config", "c.toml", "status", "--shard", "1/4", "--json"]) == (
-        ["--config", "c.toml", "status", "--json"]
-        if shard
-        else ["--config", "c.toml", "status", "--shard", "1/4", "--json"]
-    )
-    assert without_pending(["status", "--shard=1/4"]) == (
-        ["status"] if shard else ["status", "--shard=1/4"]
-    )
+def test_pending_options_are_left_out_only_while_the_cli_lacks_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(PENDING_OPTIONS, ("status", "--watch"), ("x99", True))
+    monkeypatch.setitem(PENDING_OPTIONS, ("history", "--json"), ("x98", False))
+    assert missing_pending_options() == {("status", "--watch"): "x99"}
+    assert without_pending(["--config", "c.toml", "status", "--watch", "5s", "--json"]) == [
+        "--config",
+        "c.toml",
+        "status",
+        "--json",
+    ]
+    assert without_pending(["status", "--watch=5s"]) == ["status"]
+    assert without_pending(["history", "--json"]) == ["history", "--json"]  # the CLI has it
     assert without_pending(["hold", "--all", "--for", "6h"]) == ["hold", "--all", "--for", "6h"]
     assert without_pending(["--help"]) == ["--help"]
+    assert option_problems(without_pending(["status", "--watch", "5s"])) == []
+    assert option_problems(["status", "--watch", "5s"]) != []
+
+
+def test_pending_keys_and_events_are_left_out_only_while_the_code_lacks_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    block = '[daemon]\nwatchdog = "2m"\n\n[[notify]]\nurl_env = "X"\nevents = ["overdue", "paged"]'
+    assert toml_problems(block) != []
+    monkeypatch.setitem(PENDING_KEYS, "daemon.watchdog", "x99")
+    monkeypatch.setitem(PENDING_EVENTS, "paged", "x99")
+    monkeypatch.setitem(PENDING_KEYS, "daemon.timezone", "x98")  # the model has it: checked
+    assert toml_problems(block) == []
+    assert toml_problems('[daemon]\ntimezone = "Mars/Olympus"') != []
 
 
 def test_toml_examples_are_checked_by_the_daemons_own_validation() -> None:
