@@ -212,3 +212,34 @@ def test_a_url_keeps_its_host_while_its_tokens_and_their_parts_are_masked() -> N
     with only(ROUTE):
         assert redact_text(describe_url(ROUTE)) == "json://hooks.example.com:8443"
         assert redact_text("401 for T0ken-12345 and hook-Pa55wor") == "401 for *** and ***"
+
+
+@pytest.mark.parametrize(
+    "url", ["json://127.0.0.1:8080/digest", "json://127.0.0.1:8080/ozon-sync/alerts?event=overdue"]
+)
+def test_a_route_path_of_plain_words_is_not_a_secret_so_event_names_stay_readable(
+    url: str,
+) -> None:
+    # A json:// receiver at /digest masked every "digest" (the event name in the payload
+    # included), and `once` crashed on the masked event.
+    assert secret_fragments(url) == [url]
+    with only(*secret_fragments(url)):
+        assert redact_text('{"event": "digest", "route": "alerts"}') == (
+            '{"event": "digest", "route": "alerts"}'
+        )
+        assert url not in redact_text(f"posting to {url}")
+
+
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [
+        ("json://127.0.0.1:8080/hook?token=Ab3xYz9Q", "Ab3xYz9Q"),
+        ("json://127.0.0.1:8080/h/k3y0f7h3r0ut3", "k3y0f7h3r0ut3"),
+        ("json://127.0.0.1:8080/h/abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz"),
+        ("wecombot://0123456789abcdef", "0123456789abcdef"),
+    ],
+)
+def test_a_token_like_route_path_part_is_still_masked_on_its_own(url: str, token: str) -> None:
+    assert token in secret_fragments(url)
+    with only(*secret_fragments(url)):
+        assert token not in redact_text(f"the library logged {token} alone")
