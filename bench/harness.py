@@ -202,7 +202,13 @@ def peer_versions(python: str) -> dict[str, str]:
 
 
 def write_config(
-    folder: Path, sandbox: Sandbox, *, rps: float = 50, extra: str = "", poll: str = "10m"
+    folder: Path,
+    sandbox: Sandbox | SandboxProcess,
+    *,
+    rps: float = 50,
+    extra: str = "",
+    poll: str = "10m",
+    log_level: str = "info",
 ) -> Path:
     """A config.toml for one account against `sandbox` (key inline: it is the sandbox's)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,7 +219,7 @@ def write_config(
 database = "state.db"
 poll_interval = "{poll}"
 log_format = "json"
-log_level = "info"
+log_level = "{log_level}"
 
 [ozon]
 base_url = "{sandbox.base_url}"

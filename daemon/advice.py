@@ -53,6 +53,7 @@ __all__ = [
     "FEE_BANDS_AS_OF",
     "FEE_BANDS_SOURCE",
     "FEE_CAP_RUB",
+    "RULES",
     "Advice",
     "Facts",
     "FeeBand",
@@ -65,6 +66,19 @@ __all__ = [
 ]
 
 Recommendation = Literal["ship", "cancel", "decide"]
+RULES = (
+    "not_late",  # 1. not late yet -> ship
+    "free",  # 2. shipping costs nothing extra -> ship
+    "no_index",  # 3. no error index read yet -> decide
+    "no_role",  # 3. no error index: the key lacks the rating role (403) -> decide
+    "red_zone",  # 4. red zone -> ship
+    "unknown_cost",  # 5. surcharge or fee unknown -> decide
+    "currencies",  # 5. in different currencies -> decide
+    "cheaper_to_ship",  # 6. surcharge <= fee -> ship
+    "delay_critical",  # 7. dearer, delay CRITICAL, cancellation not -> cancel
+    "sale_worth",  # 8. otherwise -> decide
+)
+"""The names of the rule's steps (`Advice.rule`), in the order they are tried."""
 DEFAULT_SHIP_WITHIN = timedelta(hours=2)
 
 
@@ -127,11 +141,15 @@ class Facts:
 
 @dataclass(frozen=True)
 class Advice:
-    """The recommendation ("ship" | "cancel" | "decide"), the facts and a one-line reason."""
+    """The recommendation ("ship" | "cancel" | "decide"), the facts and a one-line reason;
+    `rule` names the step of the rule that decided (`RULES`), for messages in other languages;
+    `why` is the reason without how late the posting is (the same a moment later)."""
 
     recommendation: Recommendation
     facts: Facts
     reason: str
+    rule: str = ""
+    why: str = ""
 
 
 def index_percent(value: float) -> float:
@@ -289,43 +307,57 @@ def advise(
         index_missing=_missing(index),
         summary_missing=_missing(summary),
     )
-    recommendation, reason = _rule(facts, band)
-    return Advice(recommendation, facts, reason)
+    recommendation, rule, reason, why = _rule(facts, band)
+    return Advice(recommendation, facts, reason, rule, why)
 
 
-def _rule(facts: Facts, band: FeeBand | None) -> tuple[Recommendation, str]:
-    """The rule of the module docstring, step by step, with the reason for the first match."""
+def _rule(facts: Facts, band: FeeBand | None) -> tuple[Recommendation, str, str, str]:
+    """The rule of the module docstring, step by step: the recommendation, the name of the
+    step that decided (`RULES`), the reason for it, and that reason without how late the
+    posting is (it does not change from one moment to the next)."""
     if facts.late <= timedelta(0):
-        return "ship", "not late yet: ship it before the deadline"
+        why = "not late yet: ship it before the deadline"
+        return "ship", "not_late", why, why
     late = f"{_span(facts.late)} late"
     cost = _decimal(facts.ship_cost)
     shipping = f"shipping costs {_text(facts.ship_cost)}"
     if facts.step_soon and facts.next_step_at is not None:
         shipping += f" from {facts.next_step_at:%Y-%m-%d %H:%M} UTC (the next tariff step)"
     if cost == 0:
-        return "ship", f"{late}, but shipping costs nothing extra yet"
+        why = "shipping costs nothing extra yet"
+        return "ship", "free", f"{late}, but {why}", why
+    recommendation, rule, why = _weighed(facts, band, cost, shipping)
+    return recommendation, rule, f"{late}; {why}", why
+
+
+def _weighed(
+    facts: Facts, band: FeeBand | None, cost: Decimal | None, shipping: str
+) -> tuple[Recommendation, str, str]:
+    """Steps 3 to 8 of the rule, for a late posting whose shipping costs something."""
     if band is None or facts.index is None:
-        why = (
-            "the API key has no rating role (Ozon answered 403)"
-            if facts.index_missing == "403"
-            else "no error index from Ozon yet"
-        )
-        return "decide", f"{late}; {shipping}; {why}"
+        if facts.index_missing == "403":
+            why = "the API key has no rating role (Ozon answered 403)"
+            return "decide", "no_role", f"{shipping}; {why}"
+        return "decide", "no_index", f"{shipping}; no error index from Ozon yet"
     index = f"error index {facts.index:g} % ({band.zone})"
     if band.may_block:
-        return "ship", f"{late}; {index}: a seller cancellation may get the account blocked"
+        return "ship", "red_zone", f"{index}: a seller cancellation may get the account blocked"
     fee = _decimal(facts.fee)
     if cost is None or fee is None or facts.ship_cost is None or facts.fee is None:
-        return "decide", f"{late}; {index}; the cost of shipping or of cancelling is unknown"
+        return (
+            "decide",
+            "unknown_cost",
+            f"{index}; the cost of shipping or of cancelling is unknown",
+        )
     cancelling = f"a cancellation {_text(facts.fee)}{' (capped)' if facts.fee_capped else ''}"
     if facts.ship_cost.currency != facts.fee.currency:
-        return "decide", f"{late}; {shipping}, {cancelling}: different currencies"
+        return "decide", "currencies", f"{shipping}, {cancelling}: different currencies"
     if cost <= fee:
-        return "ship", f"{late}; {shipping}, {cancelling} at {index} and the sale"
-    dearer = f"{late}; {shipping}, more than {cancelling} at {index}"
+        return "ship", "cheaper_to_ship", f"{shipping}, {cancelling} at {index} and the sale"
+    dearer = f"{shipping}, more than {cancelling} at {index}"
     if facts.delay_status == "CRITICAL" and facts.cancellation_status != "CRITICAL":
-        return "cancel", f"{dearer}, and the shipment-delay rating is CRITICAL"
-    return "decide", f"{dearer}; the sale may still be worth it"
+        return "cancel", "delay_critical", f"{dearer}, and the shipment-delay rating is CRITICAL"
+    return "decide", "sale_worth", f"{dearer}; the sale may still be worth it"
 
 
 def holds_back_cancel(advice: Advice) -> bool:

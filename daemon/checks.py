@@ -74,10 +74,32 @@ def check_offline(config: Config, secrets: ResolvedSecrets, out: TextIO) -> None
     listen = config.health.listen
     if listen and not is_loopback(split_listen(listen)[0]):
         log.warning("health_listen_not_loopback", listen=listen, reason=NOT_LOOPBACK)
+    for reason in escalation_warnings(config):
+        log.warning("escalation_goes_nowhere", reason=reason)
     database = config.database_path()
     check_database_folder(database)
     out.write(to_toml(config.masked()))
     out.write(f"\n# database: {database}\n# config is valid\n")
+
+
+def escalation_warnings(config: Config) -> list[str]:
+    """What makes a valid escalation setting do nothing: a level that `escalate_after` reaches
+    but no route has, or a route whose level no account's `escalate_after` reaches."""
+    reached = max((len(config.rules_for(a).escalate_after) for a in config.accounts), default=0)
+    levels = {route.level for route in config.notify}
+    warnings = [
+        f"policy.escalate_after reaches level {level}, but no [[notify]] route has "
+        f"level = {level}: those escalations only go to the log"
+        for level in range(1, reached + 1)
+        if level not in levels
+    ]
+    warnings += [
+        f"notify[{index}].level = {route.level}, but no account's escalate_after reaches that "
+        "level: this route gets nothing"
+        for index, route in enumerate(config.notify)
+        if route.level > reached
+    ]
+    return warnings
 
 
 def _url_field(config: Config, index: int) -> str:

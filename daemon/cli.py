@@ -2,140 +2,45 @@
 
 This is the ONLY module that turns exceptions into exit codes and one-line messages. Commands
 build what they need from the config and call the modules below them; they print their own
-output on stdout, logs go to stderr.
+output on stdout, logs go to stderr. Here: the daemon's commands (`run`, `once`, `check`,
+`board`) and the entry point; the local-database commands are in `cli_local`, `demo` and
+`sandbox` in `cli_tools`, the shared pieces (exit codes, the app, config loading) in `cli_app`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 import sys
-from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import structlog
 import typer
 
-from daemon import __version__, checks
-from daemon import hold as holding
-from daemon.calendars import build_calendars
-from daemon.config import (
-    Config,
-    ConfigError,
-    ResolvedSecrets,
-    Secret,
-    load_config,
-    resolve_secrets,
+from daemon import checks, cli_local, cli_tools
+from daemon.cli_app import (
+    EXIT,
+    CommandError,
+    ShardOption,
+    app,
+    databases,
+    load,
+    read_shard,
+    secrets_of,
 )
-from daemon.config_checks import zone_problem
-from daemon.durations import DurationError, read_duration
+from daemon.config import Config, ConfigError, Secret
 from daemon.engine import OnceOutcome, tune_gc, utc_now
 from daemon.logs import configure_logging, redact_text, register_secrets
+from daemon.merged import Databases
 from daemon.ozon.errors import OzonAuthError, OzonError
 from daemon.redact import RedactingStream
+from daemon.shards import Shard, database_files
 from daemon.store import Store, StoreError, StoreLockedError
-from daemon.views import (
-    history_json,
-    hold_all_line,
-    print_history,
-    print_json,
-    print_status,
-    status_json,
-)
+from daemon.views import hold_all_line
 from daemon.web.settings import BoardListenError
 
 __all__ = ["EXIT", "app", "main"]
 
 log = structlog.get_logger(__name__)
-
-HISTORY_LIMIT = 1_000_000  # `history --limit` beyond this is a typo (and beyond SQLite's integers)
-
-
-class EXIT:
-    """Exit codes (sysexits), as the contract lists them."""
-
-    OK = 0
-    INTERNAL = 1
-    USAGE = 2
-    NOTIFY_FAILED = 69
-    LOCKED = 73
-    DATABASE = 74
-    UNAVAILABLE = 75
-    AUTH = 77
-    CONFIG = 78
-
-
-class CommandError(Exception):
-    """An expected failure of a command: `exit_code` and a one-line message for the user."""
-
-    def __init__(self, exit_code: int, message: str) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-app = typer.Typer(
-    name="ozon-sync",
-    help="Deadline watch for Ozon FBS/rFBS postings: reminders, overdue alerts and safe, "
-    "opt-in cancellation.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-@dataclass
-class State:
-    """What the top-level options decided, handed to every command."""
-
-    config_path: Path | None
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"ozon-sync {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            metavar="FILE",
-            help="Config file [default: $OZON_SYNC_CONFIG, else ./config.toml, else "
-            "/etc/ozon-sync/config.toml].",
-            dir_okay=False,
-        ),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Deadline watch for Ozon FBS/rFBS postings."""
-    ctx.obj = State(config_path=config)
-
-
-def _config(ctx: typer.Context) -> Config:
-    """Load the config named on the command line (or the default one) and set up logging."""
-    from daemon.config import default_config_path
-
-    state: State = ctx.obj
-    path = state.config_path or default_config_path()
-    config = load_config(path)
-    configure_logging(config.daemon.log_level, config.daemon.log_format)
-    return config
 
 
 # ---------------------------------------------------------------- commands
@@ -148,29 +53,52 @@ DryRun = Annotated[
 
 
 @app.command()
-def run(ctx: typer.Context, dry_run: DryRun = False) -> None:
+def run(ctx: typer.Context, dry_run: DryRun = False, shard: ShardOption = None) -> None:
     """Run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads the config."""
     from daemon.service import Service
 
-    config = _config(ctx)
-    secrets = _secrets(config)
+    narrow = read_shard(shard, "run")
+    config = _shard_view(load(ctx), narrow)
+    secrets = secrets_of(config)
     assert config.path is not None  # noqa: S101 - load_config always sets it
     tune_gc()
-    raise typer.Exit(asyncio.run(Service(config.path, config, secrets, dry_run=dry_run).run()))
+    service = Service(config.path, config, secrets, dry_run=dry_run, shard=narrow)
+    raise typer.Exit(asyncio.run(service.run()))
 
 
 @app.command()
-def once(ctx: typer.Context, dry_run: DryRun = False) -> None:
+def once(ctx: typer.Context, dry_run: DryRun = False, shard: ShardOption = None) -> None:
     """Run exactly one full cycle for every account (sync, decide, alert, cancel if enabled,
     deliver due alerts and a due digest), then exit."""
     from daemon.once import run_once
 
-    config = _config(ctx)
-    secrets = _secrets(config)
+    narrow = read_shard(shard, "once")
+    config = _shard_view(load(ctx), narrow)
+    secrets = secrets_of(config)
     with Store.open(config.database_path(), mode="writer") as store:
         tune_gc()
         outcome = asyncio.run(run_once(config, secrets, store, dry_run=dry_run))
     _exit_for_outcome(outcome)
+
+
+def _shard_view(config: Config, shard: Shard | None) -> Config:
+    """The config as this process's shard runs it (daemon.shards), logged when sharded. A
+    shard database that does not exist yet gets the other databases' holds first."""
+    view = config.shard_view(shard)
+    target = view.database_path()
+    others = [p for p in database_files(config.base_database_path()) if p != target]
+    if others and not target.exists():
+        carried = Databases(tuple(others)).carry_holds(target, utc_now())
+        log.info("holds_carried", database=str(target), holds=carried, sources=len(others))
+    if view.daemon.shard.sharded:
+        log.info(
+            "shard_selected", shard=str(view.daemon.shard), accounts=len(view.accounts),
+            of=len(config.accounts), database=str(view.database_path()),
+        )  # fmt: skip
+        if not view.accounts:
+            log.warning("shard_empty", shard=str(view.daemon.shard),
+                        reason="no account's Client-Id hashes to this shard")  # fmt: skip
+    return view
 
 
 def _exit_for_outcome(outcome: OnceOutcome) -> None:
@@ -181,52 +109,6 @@ def _exit_for_outcome(outcome: OnceOutcome) -> None:
     failed = outcome.first_failure()
     if failed is not None:
         raise CommandError(EXIT.UNAVAILABLE, f'account "{failed.account}": {failed.error}')
-
-
-@app.command()
-def status(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-    show_all: Annotated[
-        bool, typer.Option("--all", help="Every cached posting, not only watched ones.")
-    ] = False,
-) -> None:
-    """Show watched postings from the local state cache, soonest deadline first, and each
-    account's last successful sync. No API call, no secret needed."""
-    config = _config(ctx)
-    now = utc_now()
-    with Store.open(config.database_path(), mode="reader") as store:
-        postings = store.postings(now, include_departed=show_all)
-        states = store.sync_states()
-        stop = store.global_hold(now)
-    _, calendars = build_calendars(config.calendars, config.daemon.timezone)
-    if as_json:
-        print_json(status_json(postings, now, calendars), sys.stdout)
-        return
-    zone, interval = config.daemon.zone, config.daemon.poll_interval
-    print_status(
-        postings, states, now, zone, interval, sys.stdout, calendars=calendars, hold_all=stop
-    )
-
-
-@app.command()
-def history(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-    limit: Annotated[
-        int,
-        typer.Option("--limit", min=1, max=HISTORY_LIMIT, help="How many entries, newest first."),
-    ] = 50,
-) -> None:
-    """Show the journal, newest first: alert messages sent and cancellation actions.
-    Local database only, no secret needed."""
-    config = _config(ctx)
-    with Store.open(config.database_path(), mode="reader") as store:
-        entries = store.history(limit)
-    if as_json:
-        print_json(history_json(entries), sys.stdout)
-        return
-    print_history(entries, config.daemon.zone, sys.stdout)
 
 
 @app.command()
@@ -241,8 +123,8 @@ def check(
 ) -> None:
     """Validate the config and print it with secrets masked; unless --offline, make one cheap
     read call per account to prove its API key works; with --notify, test every route."""
-    config = _config(ctx)
-    secrets = _secrets(config)
+    config = load(ctx)
+    secrets = secrets_of(config)
     _board_token(config)  # `run` would refuse a missing or short one: so does `check`
     checks.check_offline(config, secrets, out=sys.stdout)
     _print_hold_all(config)
@@ -274,137 +156,12 @@ def check(
 def _print_hold_all(config: Config) -> None:
     """`check`'s line about the emergency stop (`hold --all`), when it is in force."""
     try:
-        with Store.open(config.database_path(), mode="reader") as store:
-            stop = store.global_hold(utc_now())
+        stop = databases(config, None).global_hold(utc_now())
     except StoreError as err:
         sys.stdout.write(f"# hold --all: unknown, the state database cannot be read ({err})\n")
         return
     if stop is not None:
         sys.stdout.write(f"# {hold_all_line(stop, config.daemon.zone)}\n")
-
-
-def _secrets(config: Config) -> ResolvedSecrets:
-    """Resolve the config's secrets and register them with the log redaction."""
-    secrets = resolve_secrets(config)
-    register_secrets(secrets.all_values())
-    return secrets
-
-
-@app.command()
-def hold(
-    ctx: typer.Context,
-    posting: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="POSTING",
-            help="Posting number, or an order number (12345678-0001): all its cached postings.",
-        ),
-    ] = None,
-    for_: Annotated[
-        str | None,
-        typer.Option("--for", metavar="DURATION", help='Hold expires after this ("2d").'),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Hold a number no cached posting has (not synced yet)."),
-    ] = False,
-    everything: Annotated[
-        bool,
-        typer.Option("--all", help="Emergency stop: no posting of any account is cancelled."),
-    ] = False,
-) -> None:
-    """Hold a posting (or every cached posting of an order): it is never cancelled and gets no
-    overdue repeats until released or until the hold expires (default: no expiry). A number
-    no cached posting has is refused (exit 2) unless --force. --all: the emergency stop.
-    Local database only."""
-    if everything == (posting is not None):
-        raise CommandError(EXIT.USAGE, "hold: give either a POSTING or --all")
-    if everything and force:
-        raise CommandError(EXIT.USAGE, "hold: --force goes with a POSTING, not with --all")
-    now = utc_now()
-    until = None
-    if for_ is not None:
-        try:
-            duration = read_duration(for_, minimum=timedelta(seconds=1))
-        except DurationError as err:
-            raise typer.BadParameter(str(err), param_hint="--for") from None
-        until = now + duration
-    config = _config(ctx)
-    with Store.open(config.database_path(), mode="annotate") as store:
-        if everything:
-            store.hold_all(until, now)
-            sys.stdout.write(holding.hold_all_text(until, config.daemon.zone))
-            return
-        assert posting is not None  # noqa: S101 - checked above
-        try:
-            target = holding.hold(store, posting, until, now, force=force)
-        except holding.HoldRefused as err:
-            raise CommandError(EXIT.USAGE, f"hold: {err}") from err
-    sys.stdout.write(holding.held_text(target, until, config.daemon.zone))
-
-
-@app.command()
-def release(
-    ctx: typer.Context,
-    posting: Annotated[
-        str | None,
-        typer.Argument(metavar="POSTING", help="Posting number, or an order number."),
-    ] = None,
-    everything: Annotated[
-        bool, typer.Option("--all", help="End the emergency stop (single holds stay).")
-    ] = False,
-) -> None:
-    """Release a held posting (or the held postings of an order), or end the emergency stop
-    with --all. Local database only."""
-    if everything == (posting is not None):
-        raise CommandError(EXIT.USAGE, "release: give either a POSTING or --all")
-    config = _config(ctx)
-    with Store.open(config.database_path(), mode="annotate") as store:
-        if everything:
-            sys.stdout.write(holding.release_all_text(store.release_all(utc_now())))
-            return
-        assert posting is not None  # noqa: S101 - checked above
-        released = holding.release(store, posting)
-    sys.stdout.write(holding.released_text(posting, released))
-
-
-@app.command()
-def ack(
-    ctx: typer.Context,
-    posting: Annotated[
-        str,
-        typer.Argument(
-            metavar="POSTING",
-            help="Posting number, or an order number (12345678-0001): all its cached postings.",
-        ),
-    ],
-    by: Annotated[
-        str | None,
-        typer.Option("--by", metavar="NAME", help="Who takes it in hand [default: your login]."),
-    ] = None,
-) -> None:
-    """Record that someone took a posting (or every cached posting of an order) in hand: it
-    stops escalation for the posting's current deadline (a moved deadline clears it), and
-    `status` and the board show the name. Local database only."""
-    try:
-        name = holding.ack_name(by if by is not None else _login_name())
-    except ValueError as err:
-        raise CommandError(EXIT.USAGE, f"ack: --by: {err}") from err
-    config = _config(ctx)
-    with Store.open(config.database_path(), mode="annotate") as store:
-        try:
-            target = holding.acknowledge(store, posting, name, utc_now())
-        except holding.HoldRefused as err:
-            raise CommandError(EXIT.USAGE, f"ack: {err}") from err
-    sys.stdout.write(holding.acknowledged_text(target, name, config.daemon.zone))
-
-
-def _login_name() -> str:
-    """The user running the command (for `ack` without --by)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no $USER and no passwd entry (some containers)
-        return f"uid {os.getuid()}"
 
 
 @app.command()
@@ -431,7 +188,7 @@ def board(
             split_listen(address)
         except ListenError as err:
             raise typer.BadParameter(str(err), param_hint="--listen") from err
-    config = _config(ctx)
+    config = load(ctx).shard_view()
     address = address or config.board.listen or f"127.0.0.1:{DEFAULT_PORT}"
     token = _board_token(config)
     raise typer.Exit(asyncio.run(serve_board(config, address, token, sys.stdout)))
@@ -447,74 +204,12 @@ def _board_token(config: Config) -> Secret | None:
     return token
 
 
-@app.command()
-def demo(
-    language: Annotated[
-        str, typer.Option("--language", help="Language of the alerts: en | zh | ru.")
-    ] = "en",
-    timezone: Annotated[
-        str, typer.Option("--timezone", help="Time zone for times in the alerts.")
-    ] = "Europe/Moscow",
-) -> None:
-    """Try ozon-sync without a config or an account: runs the daemon against the built-in
-    simulated Ozon Seller API and prints the alerts and the status table (under a minute)."""
-    from daemon.demo import run_demo
-
-    if language not in {"en", "zh", "ru"}:
-        raise typer.BadParameter("use en, zh or ru", param_hint="--language")
-    zone = zone_problem(timezone)
-    if zone is not None:
-        raise typer.BadParameter(zone, param_hint="--timezone")
-    configure_logging("warning", "auto")
-    raise typer.Exit(run_demo(sys.stdout, language=language, timezone=timezone))
-
-
-Opt = typer.Option
-
-
-@app.command()
-def sandbox(
-    port: Annotated[int, Opt(min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")] = 8765,
-    postings: Annotated[int, Opt(min=0, help="How many postings to simulate (bulk).")] = 200,
-    scenario: Annotated[str, Opt(help="bulk | demo (12, events in 20 s) | empty.")] = "bulk",
-    seed: Annotated[int, Opt(help="Random seed of the bulk scenario.")] = 1,
-    rate_limit: Annotated[int, Opt(min=0, help="Requests/s per Client-Id (0: no 429).")] = 50,
-    no_events: Annotated[bool, Opt("--no-events", help="No scheduled changes over time.")] = False,
-    fail_next: Annotated[int, Opt(min=0, help="Answer the next N requests with 503.")] = 0,
-    error_rate: Annotated[float, Opt(min=0, max=1, help="Share of requests answered 500.")] = 0.0,
-    drop_rate: Annotated[float, Opt(min=0, max=1, help="Share closed unanswered.")] = 0.0,
-    latency: Annotated[str, Opt(help='Delay before every answer ("0.2", "2s").')] = "0s",
-    malformed_page: Annotated[int, Opt(min=0, help="Broken JSON on page K of every paging.")] = 0,
-    wrap_result: Annotated[bool, Opt("--wrap-result", help='v4 lists as {"result": ...}.')] = False,
-    date_skew: Annotated[str, Opt(help='Shift the Date header ("-5m").')] = "0s",
-    cancel_outcome: Annotated[str, Opt(help="After a cancel: answer | drop | hang.")] = "answer",
-    forbid: Annotated[list[str] | None, Opt(metavar="PATH", help="403 for PATH (repeat).")] = None,
-    key_expires_in: Annotated[str, Opt(help='Key expiry after the start ("3d").')] = "180d",
-) -> None:
-    """Run the simulated Ozon Seller API on 127.0.0.1 until stopped, printing a base_url,
-    Client-Id and Api-Key to put in a config."""
-    from daemon.sandbox import Knobs, SandboxOptions, run_forever
-
-    configure_logging("info", "auto")
-    knobs = Knobs()
-    try:
-        knobs.update(
-            {
-                "rate_limit": rate_limit, "fail_next": fail_next, "error_rate": error_rate,
-                "drop_rate": drop_rate, "latency": latency, "malformed_page": malformed_page,
-                "wrap_result": wrap_result, "date_skew": date_skew,
-                "cancel_outcome": cancel_outcome, "forbidden_methods": forbid or [],
-                "key_expires_in": key_expires_in,
-            }
-        )  # fmt: skip
-        options = SandboxOptions(scenario=scenario, postings=postings, seed=seed, port=port,
-                                 knobs=knobs, events=not no_events)  # fmt: skip
-        code = run_forever(options, sys.stdout)
-    except ValueError as err:
-        raise CommandError(EXIT.USAGE, f"sandbox: {err}") from err
-    except OSError as err:
-        raise CommandError(EXIT.UNAVAILABLE, f"sandbox: cannot listen on {port}: {err}") from err
-    raise typer.Exit(code)
+# The local-database commands and the tools, in the order `--help` lists them.
+for _command in (
+    cli_local.status, cli_local.history, cli_local.hold, cli_local.release, cli_local.ack,
+    cli_tools.demo, cli_tools.sandbox,
+):  # fmt: skip
+    app.command()(_command)
 
 
 # ---------------------------------------------------------------- entry point

@@ -1,32 +1,37 @@
-"""The config file: TOML -> validated pydantic models, durations, secrets.
+"""The config file: TOML -> validated pydantic models, durations.
 
 Loading is two steps, so that commands which only read the local database never touch a secret:
 
 1. `load_config(path)` parses and validates the file. Every problem is collected and named by its
    dotted path (`policy.remind_before[1]`); a `ConfigError` carries all of them.
-2. `resolve_secrets(config)` reads the API keys and notification URLs from exactly one source each
-   (environment, file, systemd credential, inline). Only commands that talk to Ozon or to the
-   notification routes call it. Secrets are `Secret` objects whose repr never shows the value.
+2. `resolve_secrets(config)` (`daemon.config_secrets`, re-exported here) reads the API keys and
+   notification URLs from exactly one source each (environment, file, systemd credential,
+   inline). Only commands that talk to Ozon or to the notification routes call it.
 
-The field types and the wording of problems live in `daemon.config_checks`. This module imports
-pydantic, the standard library, `daemon.config_checks`, `daemon.secrets`, `daemon.policy_rules`
-(the rules it builds, whose defaults `[policy.cancel]` takes) and `daemon.alerts` (event names);
-never the store, the Ozon client or the CLI.
+The field types and the wording of problems live in `daemon.config_checks` (and
+`daemon.config_fields`), `ConfigError` and the checks that span several keys in
+`daemon.config_problems`, finding and reading the file in `daemon.config_file`. This module
+imports pydantic, the standard library, those `config_*` modules, `daemon.secrets`,
+`daemon.policy_rules` (the rules it builds, whose defaults `[policy.cancel]` takes) and
+`daemon.alerts` (event names); never the store, the Ozon client or the CLI.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 
 from daemon.alerts import EVENTS
 from daemon.calendars import CalendarSection, calendar_problems
@@ -43,20 +48,16 @@ from daemon.config_checks import (
     ZoneName,
     field_problems,
     shared_client_id_problems,
-    url_problem,
 )
 from daemon.config_checks import known as _known
+from daemon.config_fields import EscalateAfter, Level, ShardText
+from daemon.config_file import default_config_path, read_toml
+from daemon.config_problems import ConfigError, cross_problems
+from daemon.config_secrets import ResolvedSecrets, resolve_secrets
 from daemon.durations import LONGEST_DURATION
-from daemon.models import cancel_message_problem
 from daemon.policy_rules import CancelRules, Rules
-from daemon.secrets import (
-    Secret,
-    api_key_problem,
-    read_secret,
-    reason,
-    set_sources,
-    source_names,
-)
+from daemon.secrets import Secret, set_sources
+from daemon.shards import Shard, shard_database
 from daemon.web.settings import BoardSection
 
 __all__ = [
@@ -74,18 +75,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api-seller.ozon.ru"
 DEFAULT_DATABASE_NAME = "ozon-sync.db"
-SYSTEM_CONFIG_PATH = Path("/etc/ozon-sync/config.toml")
-
-
-class ConfigError(Exception):
-    """The config file cannot be used. `problems` holds one line per bad key, each starting with
-    its dotted path; `str()` is a one-line summary naming every one of them."""
-
-    def __init__(self, path: Path | None, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        where = f"config {path}" if path else "config"
-        super().__init__(f"{where} is invalid: " + "; ".join(problems))
 
 
 UNFULFILLED_STATUSES: tuple[str, ...] = (
@@ -119,6 +108,8 @@ class DaemonSection(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     digest_at: ClockTime = time(9, 0)
     keep_history: DurationAtLeast("1d", LONGEST_DURATION) = timedelta(days=90)  # type: ignore[valid-type]
+    shard: ShardText = Shard()
+    shard_port_offset: bool = True
 
     @property
     def zone(self) -> ZoneInfo:
@@ -169,7 +160,8 @@ class PolicySection(_Strict):
     )
     overdue_repeat: DurationAtLeast("0s") = timedelta(hours=12)  # type: ignore[valid-type]
     remind_in: Literal["clock", "working"] = "clock"
-    tariff_warn_before: DurationAtLeast("0s") = timedelta(hours=2)  # type: ignore[valid-type]
+    tariff_warn_before: DurationAtLeast("0s") = Rules().tariff_warn_before  # type: ignore[valid-type]
+    escalate_after: EscalateAfter() = Field(default_factory=list)  # type: ignore[valid-type]
     cancel: CancelSection = Field(default_factory=CancelSection)
 
 
@@ -197,6 +189,8 @@ class PolicyOverride(_Strict):
     remind_before: list[DurationAtLeast("1m")] | None = None  # type: ignore[valid-type]
     overdue_repeat: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
     tariff_warn_before: DurationAtLeast("0s") | None = None  # type: ignore[valid-type]
+    remind_in: Literal["clock", "working"] | None = None
+    escalate_after: EscalateAfter() | None = None  # type: ignore[valid-type]
     cancel: CancelOverride | None = None
 
 
@@ -225,6 +219,7 @@ class NotifyRoute(_Strict):
     )
     accounts: list[str] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
+    level: Level = 0  # 0: the alerts of `events`; 1, 2: only escalations of that level
 
     def secret_fields(self) -> dict[str, str]:
         """The URL-source fields this route sets: {kind: field name}."""
@@ -285,10 +280,38 @@ class Config(_Strict):
             watch_statuses=frozenset(section.watch_statuses),
             remind_before=tuple(sorted(section.remind_before, reverse=True)),
             overdue_repeat=section.overdue_repeat,
+            remind_in=section.remind_in,
             cancel=section.cancel.cancel_rules(),
+            escalate_after=tuple(section.escalate_after),
+            tariff_warn_before=section.tariff_warn_before,
         )
 
     def database_path(self, env: Mapping[str, str] | None = None) -> Path:
+        """This process's state database: the configured one (`base_database_path`) for shard
+        0/1, else `ozon-sync-N.db` beside it for `daemon.shard` N/M (daemon.shards)."""
+        return shard_database(self.base_database_path(env), self.daemon.shard)
+
+    def shard_view(self, shard: Shard | None = None) -> Config:
+        """This config as the process of `shard` (default: `daemon.shard`) runs it: only the
+        accounts it owns, `daemon.shard` set to it, and with `daemon.shard_port_offset` the
+        `[health]` and `[board]` listen ports moved up by N so that shards on one host never
+        collide. Raises ConfigError when a moved port would pass 65535."""
+        shard = shard or self.daemon.shard
+        update: dict[str, Any] = {
+            "daemon": self.daemon.model_copy(update={"shard": shard}),
+            "accounts": [a for a in self.accounts if shard.owns(a.client_id)],
+        }
+        if shard.sharded and self.daemon.shard_port_offset:
+            problems: list[str] = []
+            health = _moved(self.health.listen, shard.index, "health.listen", problems)
+            board = _moved(self.board.listen, shard.index, "board.listen", problems)
+            if problems:
+                raise ConfigError(self.path, problems)
+            update["health"] = self.health.model_copy(update={"listen": health})
+            update["board"] = self.board.model_copy(update={"listen": board})
+        return self.model_copy(update=update)
+
+    def base_database_path(self, env: Mapping[str, str] | None = None) -> Path:
         """Where the state database lives (CONTRACT section 3): `daemon.database` (relative to the
         config file's folder), else `$STATE_DIRECTORY/ozon-sync.db`, else ./ozon-sync.db."""
         env = os.environ if env is None else env
@@ -317,6 +340,22 @@ class Config(_Strict):
         return data
 
 
+def _moved(listen: str | None, offset: int, key: str, problems: list[str]) -> str | None:
+    """`listen` ("host:port") with its port moved up by `offset` (port 0 stays: any port)."""
+    if listen is None or offset == 0:
+        return listen
+    host, _, port = listen.rpartition(":")
+    if int(port) == 0:
+        return listen
+    if int(port) + offset > 65535:
+        problems.append(
+            f"{key}: port {port} + shard {offset} passes 65535; lower the port or set "
+            "daemon.shard_port_offset = false"
+        )
+        return listen
+    return f"{host}:{int(port) + offset}"
+
+
 def _set_fields(override: BaseModel) -> dict[str, Any]:
     """The fields an override table sets (not None), as validated values."""
     return {
@@ -326,70 +365,13 @@ def _set_fields(override: BaseModel) -> dict[str, Any]:
     }
 
 
-def _sources_problem(name: str, sources: dict[str, str]) -> str:
-    if not sources:
-        return (
-            f'account "{name}" sets no API key; set one of api_key_env, api_key_file, '
-            "api_key_credential, api_key"
-        )
-    return f'account "{name}" sets {" and ".join(sources.values())}; set exactly one API key source'
-
-
-def _route_sources_problem(sources: dict[str, str]) -> str:
-    if not sources:
-        return "sets no URL; set one of url, url_env, url_file, url_credential"
-    return f"sets {' and '.join(sources.values())}; set exactly one URL source"
-
-
-# ---------------------------------------------------------------- loading
-
-
-def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """The config file to use when `--config` is not given (CONTRACT section 2)."""
-    env = os.environ if env is None else env
-    if env.get("OZON_SYNC_CONFIG"):
-        return Path(env["OZON_SYNC_CONFIG"])
-    local = Path("config.toml")
-    try:
-        if local.is_file():
-            return local
-    except OSError:  # e.g. `sudo -u ozon-sync ozon-sync status` from a folder it cannot read
-        pass
-    return SYSTEM_CONFIG_PATH
-
-
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-
-
 def load_config(path: Path) -> Config:
     """Read and validate the config file at `path`.
 
     Raises ConfigError naming every problem by dotted path, the file when it cannot be read, or
-    file:line:column for a TOML syntax error.
+    file:line:column for a TOML syntax error (`daemon.config_file`).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, [f"file {path} does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(path, [f"file {path} cannot be read ({reason(err)})"]) from None
-    try:
-        raw = tomllib.loads(text)
-    except RecursionError:
-        raise ConfigError(
-            path, [f"{path}: invalid TOML: arrays or tables nested too deeply"]
-        ) from None
-    except tomllib.TOMLDecodeError as err:
-        message = str(err)
-        position = _TOML_POSITION.search(message)
-        if position:
-            message = message[: position.start()]
-            line, column = position.groups()
-            where = f"{path}:{line}:{column}"
-        else:
-            where = str(path)
-        raise ConfigError(path, [f"{where}: invalid TOML: {message}"]) from None
-    return parse_config(raw, path)
+    return parse_config(read_toml(path), path)
 
 
 def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -400,156 +382,10 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
         config = Config.model_validate(dict(raw))
     except ValidationError as err:
         problems = field_problems(err)
-    problems += _cross_problems(raw) + calendar_problems(raw)
+    problems += cross_problems(raw) + calendar_problems(raw)
     problems += shared_client_id_problems(raw.get("accounts"))
     if problems or config is None:
         raise ConfigError(path, problems)
+    shard = config.daemon.shard  # every shard of it must be able to listen (ports moved by N)
+    config.shard_view(Shard(shard.count - 1, shard.count))
     return config.model_copy(update={"path": path.resolve() if path else None})
-
-
-def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
-    """Checks that span several keys, run on the raw data so that they are reported together
-    with the problems of single keys (pydantic skips model validators after field errors)."""
-    problems: list[str] = []
-    accounts = raw.get("accounts")
-    accounts = accounts if isinstance(accounts, list) else []
-    policy_raw = _subtable(raw, "policy")
-    cancel_raw = _subtable(policy_raw, "cancel")
-    seen: dict[str, int] = {}
-    for index, account in enumerate(accounts):
-        if not isinstance(account, dict):
-            continue
-        name = account.get("name")
-        if isinstance(name, str):
-            if name in seen:
-                problems.append(
-                    f'accounts[{index}].name: duplicate account name "{name}" '
-                    f"(also accounts[{seen[name]}])"
-                )
-            seen.setdefault(name, index)
-        sources = {k: v for k, v in source_names("api_key").items() if account.get(v) is not None}
-        if len(sources) != 1:
-            problems.append(f"accounts[{index}]: {_sources_problem(str(name), sources)}")
-        own_cancel = _subtable(_subtable(account, "policy"), "cancel")
-        if "reason_id" in own_cancel and "reason_ids" in own_cancel:
-            problems.append(f"accounts[{index}].policy.cancel.reason_ids: {_BOTH_REASONS}")
-        merged = {"reason_id": _CANCEL.reason_id, "reason_message": _CANCEL.reason_message}
-        merged.update({k: v for k, v in cancel_raw.items() if k in (*merged, "reason_ids")})
-        if "reason_id" in own_cancel:
-            merged.pop("reason_ids", None)
-        merged.update({k: v for k, v in own_cancel.items() if k in (*merged, "reason_ids")})
-        message = merged["reason_message"]
-        wanted = merged.get("reason_ids", [merged["reason_id"]])
-        problem = next(
-            (
-                found
-                for reason_id in (wanted if isinstance(wanted, list) else [])
-                if isinstance(reason_id, int) and isinstance(message, str)
-                and (found := cancel_message_problem(reason_id, message)) is not None
-            ),
-            None,
-        )  # fmt: skip
-        if problem is not None:
-            where = (
-                f"accounts[{index}].policy.cancel.reason_message"
-                if {"reason_message", "reason_id", "reason_ids"} & set(own_cancel)
-                else "policy.cancel.reason_message"
-            )
-            problems.append(f"{where}: {problem}")
-    if "reason_id" in cancel_raw and "reason_ids" in cancel_raw:
-        problems.append(f"policy.cancel.reason_ids: {_BOTH_REASONS}")
-    routes = raw.get("notify")
-    for index, route in enumerate(routes if isinstance(routes, list) else []):
-        if not isinstance(route, dict):
-            continue
-        sources = {k: v for k, v in source_names("url").items() if route.get(v) is not None}
-        if len(sources) != 1:
-            problems.append(f"notify[{index}]: {_route_sources_problem(sources)}")
-        names = route.get("accounts")
-        for name in names if isinstance(names, list) else []:
-            if isinstance(name, str) and name not in seen:
-                problems.append(f'notify[{index}].accounts: no account is named "{name}"')
-    health = _subtable(raw, "health")
-    beats = [v for v in source_names("heartbeat_url").values() if health.get(v) is not None]
-    if len(beats) > 1:
-        problems.append("health: set at most one of " + ", ".join(beats))
-    return list(dict.fromkeys(problems))  # the same reason problem once, not once per account
-
-
-_BOTH_REASONS = (
-    "set either reason_id (one reason) or reason_ids (a list, the first one Ozon allows for a "
-    "posting is used), not both"
-)
-
-
-def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = raw.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-# ---------------------------------------------------------------- secrets
-
-
-@dataclass(frozen=True)
-class ResolvedSecrets:
-    """Every secret of a config, read from its source: api keys by account name, route URLs by
-    route index, the heartbeat URL (None when not configured). Values are `Secret`s."""
-
-    api_keys: Mapping[str, Secret]
-    route_urls: tuple[Secret, ...]
-    heartbeat_url: Secret | None
-
-    def all_values(self) -> list[str]:
-        """Every secret value (for the log redaction filter)."""
-        values = [secret.reveal() for secret in self.api_keys.values()]
-        values += [secret.reveal() for secret in self.route_urls]
-        if self.heartbeat_url is not None:
-            values.append(self.heartbeat_url.reveal())
-        return [value for value in values if value]
-
-
-def resolve_secrets(
-    config: Config,
-    env: Mapping[str, str] | None = None,
-    *,
-    accounts: bool = True,
-    routes: bool = True,
-) -> ResolvedSecrets:
-    """Read every secret of `config` from its one source.
-
-    Raises ConfigError naming each account or route whose variable, file or credential is
-    missing or empty. The values never appear in an error message.
-    """
-    env = os.environ if env is None else env
-    problems: list[str] = []
-    keys: dict[str, Secret] = {}
-    if accounts:
-        for index, account in enumerate(config.accounts):
-            value = read_secret(
-                account,
-                "api_key",
-                f"accounts[{index}]",
-                f'account "{account.name}"',
-                env,
-                problems,
-                api_key_problem,
-            )
-            if value is not None:
-                keys[account.name] = value
-    urls: list[Secret] = []
-    if routes:
-        for index, route in enumerate(config.notify):
-            value = read_secret(
-                route, "url", f"notify[{index}]", f"notification route {index}", env, problems,
-                url_problem,
-            )  # fmt: skip
-            urls.append(value if value is not None else Secret(""))
-    heartbeat = None
-    if routes and config.health.secret_fields():
-        heartbeat = read_secret(
-            config.health, "heartbeat_url", "health", "[health]", env, problems,
-            lambda url: url_problem(url, http=True),
-        )  # fmt: skip
-    if problems:
-        raise ConfigError(config.path, problems)
-    return ResolvedSecrets(api_keys=keys, route_urls=tuple(urls), heartbeat_url=heartbeat)

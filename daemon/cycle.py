@@ -1,7 +1,8 @@
 """One sync cycle for one account: fetch -> store -> policy -> alerts in the outbox.
 
     list unfulfilled postings (wide cutoff window, watched statuses), page by page:
-        upsert the page (worker thread) -> decide reminders / overdue / deadline moves
+        upsert the page (worker thread) -> decide reminders / overdue / deadline moves /
+            escalations of what nobody acknowledged
     if the listing completed:
         list postings whose status changed since the last success (with overlap)
         re-read watched postings that vanished without explanation (bounded, `get`)
@@ -12,13 +13,15 @@
     sync state -> api_error / recovered
 
 Each batch of postings is cached, decided and alerted in ONE store transaction (cached
-postings, ledger keys and outbox rows: daemon.alerts.batch), and so are the departures with
+postings, ledger keys and outbox rows: daemon.alerts.batch; what an alert shows besides the
+deadline, such as the advice: daemon.alert_facts), and so are the departures with
 their cancelled_elsewhere alerts and the sync state with api_error / recovered. Alerts are
 staged: the engine releases them at the end of the account's cycle (one message per event).
 
 Never raises for Ozon trouble: the result says whether the account's cycle succeeded and why
-not. Imports the alerts path, the job, ozon, store, policy and models; never config, the cancel
-executor, the CLI or the scheduler.
+not. Escalations (daemon.escalation: a posting whose ladder alert nobody acknowledged) are
+decided with the other alerts of their batch. Imports the alerts path, the job, ozon, store,
+policy, escalation and models; never config, the cancel executor, the CLI or the scheduler.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from daemon import policy
+from daemon import escalation, policy
+from daemon.alert_facts import alert_facts
 from daemon.alerts import Event, Mark
 from daemon.alerts.batch import AlertBatch, batch, mark
 from daemon.job import AccountJob
@@ -42,7 +46,7 @@ from daemon.policy import CancelSelection, Departed, Watched
 from daemon.policy_keys import rfc3339
 from daemon.store import Store
 
-__all__ = ["CycleResult", "run_cycle", "run_focused"]
+__all__ = ["Cycle", "CycleResult", "run_cycle"]
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +64,6 @@ MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at mo
 # sync's ledger keys land on pages all over the ledger: 3,000 per commit write about a third
 # fewer pages than 1,000 (measured at 100,000 postings), for a few MB more peak memory.
 BATCH_POSTINGS = 3000
-FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
-FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
 
 
 @dataclass
@@ -96,7 +98,7 @@ class CycleResult:
         return self.error is None
 
 
-class _Cycle:
+class Cycle:
     """The state of one running cycle (one account, one `now`)."""
 
     def __init__(self, store: Store, job: AccountJob, now: datetime) -> None:
@@ -105,6 +107,10 @@ class _Cycle:
         self.now = now
         self.result = CycleResult(account=job.name, started=now)
         self.holds = store.holds(now)
+        # who took which posting in hand: escalation stops there (read only when it is on)
+        rules = job.rules
+        self.acked = store.acknowledged_numbers(job.name) if rules.escalate_after else set()
+        self.ratings = store.account_ratings(job.name)  # for the advice in overdue alerts
         self.seen: set[str] = set()
         self.unreadable: set[str] = set()  # listed, but in a shape that cannot be used
         self.selected: list[CancelSelection] = []
@@ -144,7 +150,7 @@ class _Cycle:
         self._record_sync_state()
         return self.result
 
-    async def _page(self, postings: Sequence[Posting]) -> None:
+    async def page(self, postings: Sequence[Posting]) -> None:
         """Cache some postings now and decide their deadline events."""
         self._take(postings)
         await self._flush()
@@ -214,6 +220,7 @@ class _Cycle:
             previous_shipment_date=before,
             held=number in self.holds,
             held_until=self.holds.get(number),
+            calendar=self.job.calendars.for_warehouse(posting.warehouse_id),
         )
 
     def _decide(
@@ -225,23 +232,38 @@ class _Cycle:
             d.posting.posting_number for d in departed
         ]
         fired = self.store.fired_keys(self.job.name, numbers) if numbers else set()
-        decisions = policy.decide(watched, self.now, self.job.rules, fired, departed)
+        rules, now = self.job.rules, self.now
+        decisions = policy.decide(watched, now, rules, fired, departed)
         for alert in decisions.alerts:
-            alerts.add(alert.event, alert.key, alert.posting, alert.reason)
+            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
+        # nobody acknowledged a posting's ladder alert: the next level hears of it
+        times = self.store.fired_times(self.job.name, escalation.ladder_keys(watched, now, rules))
+        ladder = escalation.Ladder(rules, self.acked, times)
+        steps = ladder.due(watched, now, fired)
+        for step in steps:
+            alerts.escalate(step.event, step.key, step.posting, step.reason, level=step.level,
+                            after=step.after)  # fmt: skip
         self.selected.extend(decisions.selected)
         self.result.watched += decisions.watched
         known: set[tuple[str, str, str]] = set(fired)
         known.update(decisions.ledger_keys())
-        wake = policy.next_wakeup(watched, self.now, self.job.rules, known)
+        known.update(step.key for step in steps)
+        wake = _earliest(
+            policy.next_wakeup(watched, now, rules, known), ladder.next_moment(watched, now, known)
+        )
         if wake is None:
             return
         if self.result.next_wakeup is None or wake < self.result.next_wakeup:
             self.result.next_wakeup = wake
-        horizon = self.now + self.job.wake_horizon
+        horizon = now + self.job.wake_horizon
         if wake <= horizon:  # only pages with something due soon pay for the per-posting look
             for item in watched:
-                moment = policy.next_wakeup((item,), self.now, self.job.rules, known)
+                moment = _earliest(
+                    policy.next_wakeup((item,), now, rules, known),
+                    ladder.next_moment((item,), now, known),
+                )
                 if moment is not None and moment <= horizon:
                     self.result.agenda.append((moment, item.posting.posting_number))
 
@@ -251,14 +273,12 @@ class _Cycle:
             self.result.unreadable += 1
             self.unreadable.add(problem.posting_number)
             key = LedgerKey(problem.posting_number or "?", Mark.UNREADABLE, problem.field)
-            if mark(self.store, self.job.name, [key], self.now):
-                log.warning(
-                    "posting_unreadable",
-                    account=self.job.name,
-                    posting_number=problem.posting_number,
-                    field=problem.field,
-                    reason=problem.message,
-                )
+            fields = {"account": self.job.name, "posting_number": problem.posting_number,
+                      "field": problem.field, "reason": problem.message}  # fmt: skip
+            if mark(self.store, self.job.name, [key], self.now):  # once, across restarts too
+                log.warning("posting_unreadable", **fields)
+            else:
+                log.debug("posting_unreadable", repeated=True, **fields)
 
     async def _departures(self, watched_before: set[str], last_success: datetime | None) -> None:
         """Find out why watched postings are no longer listed; mark those that left."""
@@ -285,11 +305,14 @@ class _Cycle:
             except OzonAPIError as err:
                 if err.status != 404 or isinstance(err, OzonAuthError):
                     raise
-                log.warning("posting_not_found", account=job.name, posting_number=number)
+                job.findings.report(
+                    log, "posting_not_found", ("posting_not_found", number), account=job.name,
+                    posting_number=number, reason="Ozon answered 404 to reading it",
+                )  # fmt: skip
             self.result.reread += 1
         still = [p for p in final.values() if policy.is_watched(p, job.rules)]
         if still:  # listed outside the window or between pages: keep watching
-            await self._page(still)
+            await self.page(still)
         gone = [p for p in final.values() if not policy.is_watched(p, job.rules)]
         if gone:
             await asyncio.to_thread(self._commit_departures, gone)
@@ -341,61 +364,13 @@ class _Cycle:
         self._count(alerts)
 
 
+def _earliest(*moments: datetime | None) -> datetime | None:
+    """The earliest of the moments given (None when none is)."""
+    return min((moment for moment in moments if moment is not None), default=None)
+
+
 def _selection_order(selection: CancelSelection) -> tuple[datetime, str]:
     return selection.posting.shipment_date, selection.posting.posting_number
-
-
-async def _focused(cycle: _Cycle, numbers: Sequence[str]) -> None:
-    """Re-read only `numbers` (one `get` each, or one narrow listing when many) and decide."""
-    job, store = cycle.job, cycle.store
-    wanted = set(numbers)
-    fresh: list[Posting] = []
-    if len(wanted) <= FOCUS_GETS:
-        for number in sorted(wanted):
-            fresh.append(await job.client.get(number))
-            cycle.result.reread += 1
-    else:
-        cached = [store.posting(n, cycle.now, account=job.name) for n in sorted(wanted)]
-        deadlines = [c.posting.shipment_date for c in cached if c is not None]
-        if not deadlines:
-            return
-        listing = job.client.list_unfulfilled(
-            cutoff_from=min(deadlines) - FOCUS_MARGIN,
-            cutoff_to=max(deadlines) + FOCUS_MARGIN,
-            statuses=sorted(job.rules.watch_statuses),
-            warehouse_ids=job.warehouse_ids,
-        )
-        async for page in listing:
-            fresh.extend(p for p in page.postings if p.posting_number in wanted)
-    # Postings that left the watch are the next full cycle's business (it explains departures).
-    await cycle._page([p for p in fresh if policy.is_watched(p, job.rules)])
-
-
-async def run_focused(
-    store: Store, job: AccountJob, now: Callable[[], datetime], numbers: Sequence[str]
-) -> CycleResult:
-    """A precise wake-up: decide only for the postings `numbers` whose threshold is crossing.
-
-    Re-reads just them (one `get` each, or one narrow listing when many cross together), caches
-    them and queues their alerts; departures, cancellation and the sync state stay with the
-    full cycle. `selected` tells the caller that a full cycle should follow (cancel rules).
-    Never raises for Ozon errors (they end up in `error`).
-    """
-    started = time.monotonic()
-    cycle = _Cycle(store, job, now())
-    try:
-        await _focused(cycle, numbers)
-    except OzonError as err:
-        cycle.result.error = err
-    cycle.result.selected = tuple(cycle.selected)
-    result = cycle.result
-    result.duration = time.monotonic() - started
-    log.info(
-        "wakeup_finished", account=job.name, postings=len(numbers), reread=result.reread,
-        alerts=result.alerts, duration=round(result.duration, 3),
-        error=str(result.error) if result.error else None,
-    )  # fmt: skip
-    return result
 
 
 async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) -> CycleResult:
@@ -407,7 +382,7 @@ async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) 
     executor).
     """
     started = time.monotonic()
-    cycle = _Cycle(store, job, now())
+    cycle = Cycle(store, job, now())
     log.info("cycle_started", account=job.name)
     result = await cycle.run()
     result.duration = time.monotonic() - started

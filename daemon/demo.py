@@ -122,6 +122,7 @@ async def _demo(folder: Path, out: TextIO, language: str, timezone: str) -> int:
                     language=language,
                     now=utc_now,
                     sender=console.send,
+                    calendars=engine.calendars,
                 )
                 for number, at in enumerate(SYNC_AT, start=1):
                     await asyncio.sleep(max(0.0, at - (time.monotonic() - started)))

@@ -31,13 +31,14 @@ from daemon.cancel import CancelExecutor
 from daemon.cancel_outcome import CancelOutcomes
 from daemon.cancel_plan import ShopPeriod
 from daemon.config import Account, Config, ResolvedSecrets
-from daemon.cycle import CycleResult, run_cycle, run_focused
+from daemon.cycle import CycleResult, run_cycle
 from daemon.job import AccountJob
 from daemon.notify.routes import Route, Router
 from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
 from daemon.policy_rules import Rules
 from daemon.store import Store
+from daemon.wakeup import run_focused
 
 __all__ = [
     "Engine",
@@ -69,6 +70,7 @@ def build_router(config: Config, secrets: ResolvedSecrets) -> Router:
                 events=frozenset(route.events),
                 accounts=frozenset(route.accounts),
                 quiet_hours=quiet_schedule(route.quiet_hours, calendars),
+                level=route.level,
             )
             for index, route in enumerate(config.notify)
         ]
@@ -203,6 +205,7 @@ class Engine:
         self.store = store
         self.now = now
         self.router = build_router(config, secrets)
+        _, self.calendars = build_calendars(config.calendars, config.daemon.timezone)
         self.jobs: list[AccountJob] = []
         self._shops: dict[str, asyncio.Lock] = {}  # per Client-Id: see _account_cycle
         self._budgets: dict[str, ShopPeriod] = {}  # per Client-Id: its poll interval
@@ -226,6 +229,7 @@ class Engine:
                     wake_horizon=wake_horizon,
                     live_rules=live,
                     shop=shops[account.client_id],
+                    calendars=self.calendars,
                 )
             )
 

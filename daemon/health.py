@@ -4,9 +4,10 @@
   200 while every account synced within STALE_AFTER x poll_interval (an account that never synced
   is measured from the start), else 503 naming the stale accounts; the body is plain text.
   `cycle_finished(...)` also feeds `Metrics` when one is given.
-- `HealthServer(host, port, health, metrics)` serves GET /healthz and /metrics from a background
-  thread (`http.server.ThreadingHTTPServer`); `start()` binds (port 0 picks a free one; an
-  address it cannot bind raises `ListenError` saying why) and `stop()` shuts it down.
+- GET /healthz and /metrics are served by `daemon.web.health` (Starlette, with
+  `prometheus_client.make_asgi_app`) through uvicorn inside the daemon's own asyncio loop
+  (`daemon.web.serve`), with the connection bounds below (`IDLE_TIMEOUT`, `REQUEST_DEADLINE`,
+  `MAX_CONNECTIONS`); an address it cannot bind raises `ListenError` saying why.
   `split_listen("127.0.0.1:9464")` gives its (host, port); `is_loopback(host)` says whether
   only this machine can reach it.
 - `Heartbeat(url)` pings the URL after a completed cycle and URL + "/fail" after a failed one
@@ -14,25 +15,24 @@
   retries. A failed ping only warns, once until a ping works again, and never raises. The URL
   is a secret: logs show only `mask_url(url)` (scheme and host).
 
-This module imports only prometheus-client (through `daemon.metrics`), httpx, structlog and the
-standard library; never config or store: the service passes the values in.
+This module imports only prometheus-client (through `daemon.metrics`), httpx, structlog,
+`daemon.redact` and the standard library; never config or store: the service passes the values
+in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from daemon.bounded_http import BoundedHandler, BoundedHTTPServer, ListenError, is_loopback
 from daemon.metrics import Metrics
 from daemon.redact import redact_text
 
@@ -40,9 +40,10 @@ __all__ = [
     "IDLE_TIMEOUT",
     "MAX_CONNECTIONS",
     "NOT_LOOPBACK",
+    "REQUEST_DEADLINE",
     "STALE_AFTER",
+    "TEXT_PLAIN",
     "Health",
-    "HealthServer",
     "Heartbeat",
     "ListenError",
     "is_loopback",
@@ -55,7 +56,6 @@ log = structlog.get_logger(__name__)
 STALE_AFTER = 3  # /healthz fails once an account's last success is older than this many intervals
 HEARTBEAT_TIMEOUT = 10.0  # seconds per ping attempt
 HEARTBEAT_RETRY_WAITS = (1.0, 3.0)  # waits between attempts: three attempts in all
-SHUTDOWN_POLL = 0.1  # seconds: how soon the server thread notices stop()
 IDLE_TIMEOUT = 5.0  # seconds a connection may stay silent before it is closed
 REQUEST_DEADLINE = 15.0  # seconds to receive a whole request, however slowly it trickles in
 MAX_CONNECTIONS = 16  # connections served at once (a scrape needs one); more get 503 at once
@@ -70,11 +70,26 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ListenError(Exception):
+    """A server cannot listen on its address; `str()` is a one-line reason."""
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` is "localhost" or a loopback address (127.0.0.0/8, ::1): only this
+    machine reaches a server listening there."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Health:
     """Per-account last successful sync times and the /healthz verdict over them.
 
     `poll_interval` is a timedelta; `started_at` (aware, default now) is the baseline for an
-    account that has not synced yet. Safe to update from the loop while the server thread reads.
+    account that has not synced yet. Safe to read and update from any thread.
     """
 
     def __init__(
@@ -177,123 +192,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f'"{listen}" is not host:port such as "127.0.0.1:9464"')
     return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-class _Server(BoundedHTTPServer):
-    health: Health
-    metrics: Metrics
-    clock: Callable[[], datetime]
-
-
-class _V6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BoundedHandler):
-    server: _Server
-    server_version = "ozon-sync"
-    sys_version = ""
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._reply(200, self.server.metrics.render(), CONTENT_TYPE_LATEST)
-        elif path == "/healthz":
-            status, text = self.server.health.healthz(self.server.clock())
-            self._reply(status, text.encode(), TEXT_PLAIN)
-        else:
-            self._reply(404, b"not found: try /healthz or /metrics\n", TEXT_PLAIN)
-
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("health_request", client=self.client_address[0], request=format % args)
-
-
-class HealthServer:
-    """GET /healthz and /metrics on host:port, served by a background thread.
-
-    `clock` gives the aware `now` for /healthz (tests inject it). `start()` raises ListenError
-    when the address cannot be bound; `port` is the bound port (useful with port 0).
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        health: Health,
-        metrics: Metrics,
-        *,
-        clock: Callable[[], datetime] = _utcnow,
-        idle_timeout: float = IDLE_TIMEOUT,
-        request_deadline: float = REQUEST_DEADLINE,
-        max_connections: int = MAX_CONNECTIONS,
-    ) -> None:
-        self.host = host
-        self._requested_port = port
-        self._limits = (idle_timeout, request_deadline, max_connections)
-        self._health = health
-        self._metrics = metrics
-        self._clock = clock
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        """The bound port once started, else the requested one."""
-        if self._server is None:
-            return self._requested_port
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. http://127.0.0.1:9464."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> HealthServer:
-        """Bind and serve in a daemon thread; returns self. Raises ListenError (saying why)
-        when the address cannot be bound: busy, not on this machine, not resolvable."""
-        if self._server is not None:
-            return self
-        server_class = _V6Server if ":" in self.host else _Server
-        server = server_class.open((self.host, self._requested_port), _Handler, *self._limits)
-        server.health = self._health
-        server.metrics = self._metrics
-        server.clock = self._clock
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL},
-            name="ozon-sync-health",
-            daemon=True,
-        )
-        self._thread.start()
-        log.info("health_listening", url=self.url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (waits for the thread, not for slow clients)."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> HealthServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def mask_url(url: str) -> str:

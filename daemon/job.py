@@ -1,19 +1,22 @@
 """What one account's work needs, handed to the cycle, the cancel executor, the digest and the
 key check: `AccountJob`.
 
-Imports the Ozon client (its type), the policy's rules and `daemon.alerts.batch` (the route
-resolver); never config, the store or the CLI.
+Imports the Ozon client (its type), the policy's rules, `daemon.alerts.batch` (the route
+resolver), the working calendars' type (`daemon.worktime`) and `daemon.logs` (findings);
+never config, the store or the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from daemon.alerts.batch import RouteResolver, no_routes
+from daemon.logs import Findings
 from daemon.ozon.client import OzonClient
 from daemon.policy_rules import Rules
+from daemon.worktime import WarehouseCalendars
 
 __all__ = ["AccountJob"]
 
@@ -26,7 +29,10 @@ class AccountJob:
     where the cancel request would be sent. `wake_horizon`: the cycle lists the events due this
     soon, for precise wake-ups. `live_rules`: see `current_rules`. `shop`: the names of the
     config's entries with this account's Client-Id (itself included; empty when not known),
-    for the cancel claims they share."""
+    for the cancel claims they share. `calendars`: the working calendar of each warehouse
+    (`[[calendars]]`; empty: clock time everywhere). `findings`: what was already
+    logged as a warning about this account (a posting not found, its key's expiry unreadable),
+    so it is logged once, not every cycle (kept for the life of the job: a reload forgets)."""
 
     name: str
     client: OzonClient
@@ -37,6 +43,8 @@ class AccountJob:
     wake_horizon: timedelta = timedelta(0)
     live_rules: Callable[[], Rules] | None = None
     shop: tuple[str, ...] = ()
+    calendars: WarehouseCalendars = field(default_factory=WarehouseCalendars)
+    findings: Findings = field(default_factory=Findings, compare=False, repr=False)
 
     def current_rules(self) -> Rules:
         """The account's rules as configured right now: a SIGHUP reload publishes its rules

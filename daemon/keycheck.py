@@ -2,7 +2,9 @@
 
 Checked once per account and local day (the ledger remembers the day and, per expiry date,
 the alert), so `once` on a 5-minute timer and the `run` service's daily job both ask Ozon at
-most once a day and alert at most once per key. A key whose role list is refused only warns.
+most once a day and alert at most once per key. A key whose role list cannot be read only
+warns, once until it can be read again (`key_info_unavailable`, then `key_info_available`):
+`run` asks after every cycle, so an outage must not repeat the warning every cycle.
 
 Imports the alerts path, the job, the Ozon client and the store.
 """
@@ -27,6 +29,8 @@ __all__ = ["check_key_expiry"]
 
 log = structlog.get_logger(__name__)
 
+_UNAVAILABLE = "key_info_unavailable"  # the finding's key in the job's findings
+
 
 async def check_key_expiry(
     store: Store, jobs: Sequence[AccountJob], zone: ZoneInfo, now: datetime
@@ -42,8 +46,11 @@ async def check_key_expiry(
         try:
             info = await job.client.key_info()
         except OzonError as err:
-            log.warning("key_info_unavailable", account=job.name, reason=str(err))
+            job.findings.report(
+                log, "key_info_unavailable", _UNAVAILABLE, account=job.name, reason=str(err)
+            )
             continue
+        job.findings.resolved(log, "key_info_available", _UNAVAILABLE, account=job.name)
         with batch(store, job.name, now, routes=job.routes) as alerts:
             alerts.mark([checked])
             if info.expires_at is not None and key_expires_soon(info, now):

@@ -6,8 +6,11 @@ Cancellation are also left out of the garbage collector (`gc=False`): they are i
 that can never be part of a reference cycle, and a sync makes one of each per posting, which
 would otherwise trigger a collection every few pages. The wire shapes of the Ozon
 API (which differ between methods) live in `daemon.ozon.parse`; it turns them into the types here.
+The shipping-speed tariff's types and their on-demand reading are in `daemon.tariff` (re-exported
+here).
 
-This module imports only the standard library and msgspec; everything else may import it.
+This module imports only the standard library, msgspec and `daemon.tariff`; everything else may
+import it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from typing import NamedTuple
 
 import msgspec
 
+from daemon.tariff import NULL, Money, Tariff, TariffStep, read_tariff, read_tariff_steps
+
 __all__ = [
     "NO_DEADLINE",
     "REASON_NEEDING_MESSAGE",
     "AccessDenied",
+    "AccountRatings",
     "CancelReason",
     "Cancellation",
     "ErrorIndex",
@@ -37,6 +43,8 @@ __all__ = [
     "Tariff",
     "TariffStep",
     "cancel_message_problem",
+    "read_tariff",
+    "read_tariff_steps",
 ]
 
 # Ozon refuses a cancel with this reason ("other") and an empty message (API-FACTS).
@@ -88,51 +96,6 @@ class Cancellation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     affect_cancellation_rating: bool = False
 
 
-class Money(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """An amount of money as Ozon writes it: decimal text (`"50"`, `"45.90"`) and a currency
-    code (`"RUB"`, or "" when Ozon does not say). Text, so no rounding happens on the way.
-
-    Money, Tariff, TariffStep and Requirement are stored inside every cached posting, which is
-    encoded and hashed on every sync: they encode as JSON arrays (`["50","RUB"]`), not
-    objects, to keep that small."""
-
-    amount: str
-    currency: str = ""
-
-
-class Tariff(msgspec.Struct, frozen=True, kw_only=True, gc=False, array_like=True):
-    """The shipping-speed tariff in force when the posting was read (`tariffication`).
-
-    `*_type` is Ozon's open enum (`discount`: shipping early is cheaper, `no_discount`,
-    `commission`: a surcharge for shipping late); `*_rate` a percent of the product price;
-    `*_charge` the amount Ozon computed (already at least its `*_min_charge`, which is not
-    kept), None when Ozon sends none. `next_starts_at` is when the next tariff applies, None
-    when there is no further step (Ozon sends `null` or the 9999-12-31 marker).
-    """
-
-    current_type: str = ""
-    current_rate: float = 0.0
-    current_charge: Money | None = None
-    next_type: str = ""
-    next_rate: float = 0.0
-    next_charge: Money | None = None
-    next_starts_at: datetime | None = None
-
-
-class TariffStep(msgspec.Struct, frozen=True, gc=False, array_like=True):
-    """One step of the shipping-speed tariff timeline (`tariffication_steps[]`).
-
-    A step applies from the end of the previous one (or the posting's creation) until
-    `ends_at`, inclusive; None means it never ends (Ozon's 9999-12-31 marker: the last step).
-    `charge` is what Ozon computed for it (already at least its `min_charge`, not kept).
-    """
-
-    tariff_type: str = ""
-    rate: float = 0.0
-    charge: Money | None = None
-    ends_at: datetime | None = None
-
-
 class Requirement(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Data Ozon needs before the posting can be assembled: a `requirements.*` list by its
     Ozon name (`products_requiring_gtd`, `products_requiring_country`,
@@ -151,9 +114,11 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     `available_actions`) are kept exactly as Ozon sent them, unknown values included.
     `requirements` names the non-empty `requirements.*` lists (data still missing before the
     posting can be assembled, e.g. `products_requiring_mandatory_mark`); `requirement_skus`
-    has the same lists with their SKUs, in the same order. `tariff` is the shipping-speed
-    tariff in force when read and `tariff_steps` its whole timeline, oldest step first;
-    `next_tariff_starts_at` is `tariff.next_starts_at` (None: no further step).
+    has the same lists with their SKUs, in the same order. `next_tariff_starts_at` is when the
+    shipping-speed tariff steps up next (None: no further step). `tariffication` and
+    `tariffication_steps` are Ozon's JSON of the tariff in force when read and of its whole
+    timeline, kept unread: only an alert or the advice needs them, so they are read on demand
+    (`tariff`, `tariff_steps`), not for every posting of every sync.
     """
 
     posting_number: str
@@ -176,9 +141,9 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     next_tariff_starts_at: datetime | None = None
     requirements: tuple[str, ...] = ()
     parent_posting_number: str = ""
-    tariff: Tariff | None = None
-    tariff_steps: tuple[TariffStep, ...] = ()
     requirement_skus: tuple[Requirement, ...] = ()
+    tariffication: msgspec.Raw = NULL
+    tariffication_steps: msgspec.Raw = NULL
 
     @property
     def has_deadline(self) -> bool:
@@ -191,11 +156,23 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         """True when Ozon lists `cancel` among the posting's available actions."""
         return "cancel" in self.available_actions
 
+    @property
+    def tariff(self) -> Tariff | None:
+        """The shipping-speed tariff in force when the posting was read, read from
+        `tariffication` now (None when Ozon sent none or it cannot be read)."""
+        return read_tariff(self.tariffication)
+
+    @property
+    def tariff_steps(self) -> tuple[TariffStep, ...]:
+        """The tariff's whole timeline, oldest step first, read from `tariffication_steps`
+        now (empty when Ozon sent none or a step cannot be read)."""
+        return read_tariff_steps(self.tariffication_steps)
+
     def tariff_step_at(self, moment: datetime) -> TariffStep | None:
         """The step of `tariff_steps` in force at `moment` (the first one not ended by then;
         a step's `ends_at` is its last instant), or None when the posting has no steps or
         `moment` is after the last one that ends."""
-        for step in self.tariff_steps:
+        for step in read_tariff_steps(self.tariffication_steps):
             if step.ends_at is None or moment <= step.ends_at:
                 return step
         return None
@@ -317,3 +294,13 @@ class ErrorIndex(msgspec.Struct, frozen=True, kw_only=True):
     processing_costs_sum: float = 0.0
     currency: str = ""
     days: tuple[ErrorIndexDay, ...] = ()
+
+
+class AccountRatings(msgspec.Struct, frozen=True, kw_only=True):
+    """What was last read of one account's ratings (`/v1/rating/summary`) and FBS error index
+    (`/v1/rating/index/fbs/info`): each as read, AccessDenied when Ozon answered 403 (the key
+    lacks the role), None when not read yet; `read_at` when the newer one was read."""
+
+    summary: RatingSummary | AccessDenied | None = None
+    index: ErrorIndex | AccessDenied | None = None
+    read_at: datetime | None = None

@@ -32,8 +32,9 @@ async def run_once(
         async with Engine(config, secrets, store, dry_run=dry_run) as engine:
             outcome = await engine.cycle_all()
             outbox = Outbox(
-                store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now
-            )
+                store, engine.router, zone=daemon.zone, language=daemon.language, now=utc_now,
+                calendars=engine.calendars,
+            )  # fmt: skip
             failed = outcome.first_failure()
             await after_cycle(
                 store, engine.jobs, daemon, outbox, utc_now, heartbeat=heartbeat,

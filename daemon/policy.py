@@ -3,8 +3,8 @@
 PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
 `Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
 next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
-`daemon.policy_keys`, `daemon.policy_rules`, `daemon.alerts` (event names) and the standard
-library.
+`daemon.policy_keys`, `daemon.policy_rules`, `daemon.policy_notices`, `daemon.policy_types`
+(its value types, re-exported here), `daemon.alerts` (event names) and the standard library.
 
 Time semantics (D = shipment_date, left = D - now):
 - reminder for step S: fires once 0 < left < S (strictly: with exactly S left, not yet). Steps
@@ -15,10 +15,17 @@ Time semantics (D = shipment_date, left = D - now):
 - cancel selection: now >= D + overdue_for and the other guards of `_can_select`.
 - no deadline (D is `models.NO_DEADLINE`, Ozon's "none"): no reminder, overdue alert, cancel
   selection or wake-up, ever; only a move to or from it is a deadline_changed.
+- tariff_step and needs_data (Ozon's own data about the posting): see `daemon.policy_notices`.
 
 Ledger keys (posting_number, event, step) and their step formats are in `daemon.policy_keys`.
 Every step carries the deadline it was computed against, so a moved deadline
 re-arms reminders and overdue alerts.
+
+Working calendars: a posting whose warehouse has one (`Watched.calendar`) gets `at_risk` once
+the warehouse is closed until after D, and with `remind_in = "working"` its reminder steps
+count working time (and so do their wake-ups); cancel selection counts clock time, calendar or
+not. Those rules are in `daemon.policy_calendar`, which this module imports too (with the
+`daemon.worktime` calendar type).
 
 Caller: per account per cycle, `decide(...)`; alert `alerts` and record `mark_done` (through
 `daemon.alerts`), and hand `selected` to the cancel executor: it alone decides, at the side
@@ -29,15 +36,23 @@ effect, whether to send or only report (dry run), applying `limit_per_cycle` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from daemon import policy_keys as key
 from daemon.alerts import Event
 from daemon.models import NO_DEADLINE, LedgerKey, Posting
+from daemon.policy_calendar import (
+    at_risk_reason,
+    at_risk_since,
+    working_reminder_reason,
+    working_steps_crossed_after,
+)
 from daemon.policy_keys import format_span, format_step, rfc3339
+from daemon.policy_notices import notice_wakeup, notices
 from daemon.policy_rules import KNOWN_STATUSES, NO_CANCEL_SUBSTATUSES, CancelRules, Rules
+from daemon.policy_types import AlertDecision, CancelSelection, Decisions, Departed, Watched
+from daemon.worktime import Calendar
 
 __all__ = [
     "AlertDecision",
@@ -57,91 +72,19 @@ __all__ = [
 _EVENT_ORDER = {
     event: rank
     for rank, event in enumerate(
-        (Event.DEADLINE_CHANGED, Event.REMINDER, Event.OVERDUE, Event.CANCELLED_ELSEWHERE)
+        (
+            Event.DEADLINE_CHANGED,
+            Event.REMINDER,
+            Event.AT_RISK,
+            Event.OVERDUE,
+            Event.CANCELLED_ELSEWHERE,
+            Event.TARIFF_STEP,
+            Event.NEEDS_DATA,
+        )
     )
 }
 # The smallest datetime step: a reminder fires at the first instant strictly after D - S.
 _TICK = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class Watched:
-    """A posting on watch: its current state, its hold and the shipment_date seen before.
-
-    `held` says a hold exists; `held_until` is when it ends (None: until released).
-    `previous_shipment_date` is None the first time the posting is seen.
-    """
-
-    posting: Posting
-    previous_shipment_date: datetime | None = None
-    held: bool = False
-    held_until: datetime | None = None
-
-    def is_held(self, now: datetime) -> bool:
-        """True while the hold applies at `now`."""
-        return self.held and (self.held_until is None or now < self.held_until)
-
-
-@dataclass(frozen=True)
-class Departed:
-    """A posting that left the watch this cycle, in its final state.
-
-    `cancelled_by_us`: the journal shows this daemon cancelled it. `has_parts`: the caller
-    knows postings split from it (parts passed to `decide` are found without this flag).
-    """
-
-    posting: Posting
-    cancelled_by_us: bool = False
-    has_parts: bool = False
-
-
-@dataclass(frozen=True)
-class AlertDecision:
-    """An event to alert; `reason` goes unchanged into logs and messages."""
-
-    event: Event
-    posting: Posting
-    step: str
-    reason: str
-
-    @property
-    def key(self) -> LedgerKey:
-        """The ledger key recording that this alert was generated."""
-        return LedgerKey(self.posting.posting_number, self.event, self.step)
-
-
-@dataclass(frozen=True)
-class CancelSelection:
-    """A posting the cancel rules select, with why; `step` is its `would_cancel` step."""
-
-    posting: Posting
-    reason: str
-    step: str
-
-    @property
-    def key(self) -> LedgerKey:
-        """The `would_cancel` ledger key of this selection (reported once)."""
-        return LedgerKey(self.posting.posting_number, Event.WOULD_CANCEL, self.step)
-
-
-@dataclass(frozen=True)
-class Decisions:
-    """What one account's cycle should do, each tuple soonest deadline first.
-
-    `alerts`: events to send, then record. `mark_done`: ledger keys to record without alerting.
-    `selected`: postings the cancel rules select, whether cancelling is enabled or not (the
-    executor decides between sending and reporting). `watched`: how many postings are on watch
-    (the share breaker's denominator).
-    """
-
-    alerts: tuple[AlertDecision, ...]
-    mark_done: tuple[LedgerKey, ...]
-    selected: tuple[CancelSelection, ...]
-    watched: int
-
-    def ledger_keys(self) -> tuple[LedgerKey, ...]:
-        """Every key to record: the alerts' keys, then `mark_done`."""
-        return tuple(alert.key for alert in self.alerts) + self.mark_done
 
 
 def is_watched(posting: Posting, rules: Rules) -> bool:
@@ -227,6 +170,8 @@ def decide(
     on_watch = [w for w in watched if is_watched(w.posting, rules)]
     for item in on_watch:
         _deadline_events(item, now, rules, out)
+        for event, step, reason in notices(item.posting, now, rules.tariff_warn_before, fired):
+            out.fire(event, item.posting, step, reason)
     selected = sorted(
         (s for w in on_watch if (s := _select(w, now, rules.cancel)) is not None),
         key=lambda s: (s.posting.shipment_date, s.posting.posting_number),
@@ -281,19 +226,30 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         out.fire(Event.DEADLINE_CHANGED, posting, step, _moved_reason(old, deadline))
     if not posting.has_deadline:  # Ozon gives none: nothing is ever due
         return
-    left = deadline - now
+    left, calendar = deadline - now, item.calendar
     if left > timedelta(0):
-        crossed = [step for step in rules.steps if left < step]
+        working = calendar if rules.remind_in == "working" else None
+        if working is None:
+            crossed = [step for step in rules.steps if left < step]
+        else:
+            after = working_steps_crossed_after(working, deadline, rules.steps)
+            crossed = [
+                step for step, moment in zip(rules.steps, after, strict=True) if now > moment
+            ]
         if crossed:
             step = key.reminder_step(crossed[0], deadline)
             if out.is_new(posting, Event.REMINDER, step):  # reasons are built for new alerts only
                 reason = (
                     f"{format_span(left)} left to shipment_date {rfc3339(deadline)}, "
                     f"under the {format_step(crossed[0])} reminder step"
+                    if working is None
+                    else working_reminder_reason(working, now, deadline, crossed[0])
                 )
                 out.fire(Event.REMINDER, posting, step, reason)
         for step_left in crossed[1:]:
             out.mark(posting, Event.REMINDER, key.reminder_step(step_left, deadline))
+        if calendar is not None:
+            _at_risk(posting, calendar, now, out)
         return
     for step_left in rules.steps:  # crossed while already overdue: overdue covers them
         out.mark(posting, Event.REMINDER, key.reminder_step(step_left, deadline))
@@ -306,6 +262,16 @@ def _deadline_events(item: Watched, now: datetime, rules: Rules, out: _Collector
         out.fire(Event.OVERDUE, posting, step, reason + ("; held" if held else ""))
     if k:  # recorded so that a hold placed later does not bring a "first" overdue alert
         out.mark(posting, Event.OVERDUE, key.overdue_step(0, deadline))
+
+
+def _at_risk(posting: Posting, calendar: Calendar, now: datetime, out: _Collector) -> None:
+    """at_risk for a posting not overdue yet, once its warehouse is closed until after D."""
+    deadline = posting.shipment_date
+    since = at_risk_since(calendar, deadline)
+    if since is not None and now >= since:
+        step = key.at_risk_step(deadline)
+        if out.is_new(posting, Event.AT_RISK, step):
+            out.fire(Event.AT_RISK, posting, step, at_risk_reason(calendar, now, deadline))
 
 
 def _moved_reason(old: datetime, new: datetime) -> str:
@@ -343,7 +309,8 @@ def next_wakeup(
 ) -> datetime | None:
     """The first moment after `now` at which `decide` may decide something new for these
     postings (a reminder step, the deadline, an overdue repeat, a hold ending, a cancel
-    threshold), given `fired` as recorded after deciding at `now`; None if there is none.
+    threshold, a tariff warning), given `fired` as recorded after deciding at `now`; None if
+    there is none.
     Raises ValueError for a naive `now`.
     """
     _check(now, ())
@@ -352,7 +319,12 @@ def next_wakeup(
     best: datetime | None = None
     for item in watched:
         posting = item.posting
-        if not is_watched(posting, rules) or not posting.has_deadline:
+        if not is_watched(posting, rules):
+            continue
+        notice = notice_wakeup(posting, now, rules.tariff_warn_before, fired, best)
+        if notice is not None:
+            best = notice
+        if not posting.has_deadline:
             continue
         deadline, number = posting.shipment_date, posting.posting_number
         moments = [deadline]
@@ -362,8 +334,20 @@ def next_wakeup(
             moments.append(item.held_until)
         if _can_select(posting, cancel):
             moments.append(deadline + cancel.overdue_for)
-        for step in steps:
-            moment = deadline - step + _TICK
+        calendar = item.calendar
+        if calendar is not None:  # at_risk: from the last closing before the deadline
+            since = at_risk_since(calendar, deadline)
+            if (
+                since is not None
+                and now < since
+                and (best is None or since < best)
+                and (number, Event.AT_RISK, key.at_risk_step(deadline)) not in fired
+            ):
+                moments.append(since)
+        working = calendar if rules.remind_in == "working" else None
+        after = None if working is None else working_steps_crossed_after(working, deadline, steps)
+        for index, step in enumerate(steps):
+            moment = (deadline - step if after is None else after[index]) + _TICK
             # the ledger is looked up only for a moment that would be the answer
             if (
                 now < moment

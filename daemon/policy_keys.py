@@ -9,9 +9,11 @@ built only here:
     overdue              "#<k>@<D>"          "#0@2026-11-26T10:00:00Z" (first), "#1@..." (repeat 1)
     deadline_changed     "<old D>-><new D>"  "2026-11-26T10:00:00Z->2026-11-27T10:00:00Z"
     would_cancel         "@<D>"              "@2026-11-26T10:00:00Z"
+    at_risk              "@<D>"              "@2026-11-26T10:00:00Z"
     cancelled_elsewhere  "cancelled"
     tariff_step          "@<T>"              "@2026-11-26T10:00:01Z"
     needs_data           "<list>=<skus>;..." "products_requiring_gtd=1658203344,1702299810"
+    escalated            "<N>@<D>"           "1@2026-11-26T10:00:00Z" (level 1 for deadline D)
 
 S is a reminder step in hours, minutes and seconds ("24h", "1h30m", "45s"); D is the
 shipment_date the decision was computed against, RFC 3339 UTC with "Z" (microseconds only when
@@ -33,7 +35,10 @@ from functools import lru_cache
 
 __all__ = [
     "CANCELLED_ELSEWHERE_STEP",
+    "ESCALATED",
+    "at_risk_step",
     "deadline_changed_step",
+    "escalation_step",
     "format_span",
     "format_step",
     "needs_data_step",
@@ -46,6 +51,7 @@ __all__ = [
 ]
 
 CANCELLED_ELSEWHERE_STEP = "cancelled"
+ESCALATED = "escalated"  # the ledger's event of an escalation step (history: `escalated`)
 # Texts are cached: a cycle formats the same few deadlines and steps for every posting of a
 # page (many postings share a shipment_date), and formatting is the policy's main cost.
 _CACHED_DEADLINES = 8192
@@ -94,8 +100,19 @@ def deadline_changed_step(old: datetime, new: datetime) -> str:
     return f"{rfc3339(old)}->{rfc3339(new)}"
 
 
+def escalation_step(level: int, deadline: datetime) -> str:
+    """The ledger step (event ESCALATED) of escalation level `level` for `deadline`."""
+    return f"{level}@{rfc3339(deadline)}"
+
+
 def would_cancel_step(deadline: datetime) -> str:
     """The ledger step of the `would_cancel` report for a posting with `deadline`."""
+    return f"@{rfc3339(deadline)}"
+
+
+def at_risk_step(deadline: datetime) -> str:
+    """The ledger step of the `at_risk` alert for a posting with `deadline`: once per
+    posting and deadline (a moved deadline can be at risk again)."""
     return f"@{rfc3339(deadline)}"
 
 

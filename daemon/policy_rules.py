@@ -10,13 +10,25 @@ PURE: imports only `daemon.models` and the standard library.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
 from daemon.models import cancel_message_problem
 
-__all__ = ["KNOWN_STATUSES", "NO_CANCEL_SUBSTATUSES", "CancelRules", "Rules"]
+__all__ = [
+    "ESCALATION_LEVELS",
+    "KNOWN_STATUSES",
+    "NO_CANCEL_SUBSTATUSES",
+    "REMIND_IN",
+    "CancelRules",
+    "Rules",
+    "escalate_after_problem",
+]
+
+ESCALATION_LEVELS = 2  # `escalate_after` has a duration per level above 0: at most two
 
 # fmt: off
 # Ozon's documented statuses (API-FACTS 6.1); any other status is unknown.
@@ -37,6 +49,25 @@ NO_CANCEL_SUBSTATUSES = frozenset({
     "sent_by_seller",
 })
 # fmt: on
+# How `remind_before` steps count time: clock time, or the working time of the posting's
+# warehouse calendar (clock time where no calendar applies).
+REMIND_IN = ("clock", "working")
+
+
+def escalate_after_problem(durations: Sequence[timedelta]) -> str | None:
+    """What makes `durations` no `escalate_after` list (None when it is one): at most
+    ESCALATION_LEVELS positive durations, each longer than the one before (both are counted
+    from the same first alert)."""
+    if len(durations) > ESCALATION_LEVELS:
+        return (
+            f"has {len(durations)} durations; give at most {ESCALATION_LEVELS} (level 1, then "
+            "level 2)"
+        )
+    if any(after <= timedelta(0) for after in durations):
+        return "durations must be positive"
+    if any(later <= earlier for earlier, later in itertools.pairwise(durations)):
+        return "must grow: level 2 comes later than level 1 (both count from the first alert)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,13 +108,25 @@ class Rules:
     watch_statuses: frozenset[str] = frozenset({"awaiting_packaging", "awaiting_deliver"})
     remind_before: tuple[timedelta, ...] = tuple(timedelta(hours=h) for h in (24, 4, 1))
     overdue_repeat: timedelta = timedelta(hours=12)
+    remind_in: str = "clock"  # "working": remind_before counts the warehouse's working time
     cancel: CancelRules = field(default_factory=CancelRules)
+    # After how long an unacknowledged ladder alert goes to the level-1, then level-2 routes
+    # (counted from the alert; daemon.escalation). Empty: no escalation.
+    escalate_after: tuple[timedelta, ...] = ()
+    tariff_warn_before: timedelta = timedelta(hours=2)  # "0s": no tariff_step warnings
 
     def __post_init__(self) -> None:
+        if self.remind_in not in REMIND_IN:
+            raise ValueError(
+                f"remind_in must be one of {', '.join(REMIND_IN)}, not {self.remind_in!r}"
+            )
         if any(step <= timedelta(0) for step in self.remind_before):
             raise ValueError("every remind_before step must be positive")
-        if self.overdue_repeat < timedelta(0):
-            raise ValueError("overdue_repeat must not be negative")
+        if self.overdue_repeat < timedelta(0) or self.tariff_warn_before < timedelta(0):
+            raise ValueError("overdue_repeat and tariff_warn_before must not be negative")
+        problem = escalate_after_problem(self.escalate_after)
+        if problem is not None:
+            raise ValueError(f"escalate_after {problem}")
 
     @cached_property  # read for every posting of every cycle
     def steps(self) -> tuple[timedelta, ...]:

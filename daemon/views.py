@@ -3,15 +3,15 @@
 Pure presentation of store records: given the records and `now`, return text or JSON-ready
 data. Text from Ozon is shown `plain` (no control, line-separator or bidi characters, capped)
 and escaped for rich on a terminal, so no posting can break the table or the terminal.
-Imports the store's record types, notify.render (time texts), worktime (working time left)
-and rich; no I/O here except
+Imports the store's record types, notify.render (time texts), worktime (working time left),
+alert_facts (the ship-or-cancel advice) and rich; no I/O here except
 writing to the stream the caller passes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from daemon.alert_facts import advice_json, posting_advice
+from daemon.models import AccountRatings
 from daemon.notify.render import MOSCOW, REASON_CAP, plain, span
 from daemon.store import CachedPosting, HistoryEntry, HoldAll, SyncState, json_timestamp
 from daemon.worktime import WarehouseCalendars, working_seconds_left
@@ -62,14 +64,20 @@ def status_json(
     postings: Sequence[CachedPosting],
     now: datetime,
     calendars: WarehouseCalendars | None = None,
+    ratings: Mapping[str, AccountRatings] | None = None,
 ) -> list[dict[str, Any]]:
     """`status --json` elements (CONTRACT sections 5 and 7), soonest deadline first.
 
     A posting without a deadline keeps the contract's types: `shipment_date` is Ozon's marker
     `9999-12-31T23:59:59Z`, `seconds_left` the (huge) integer to it, and `no_deadline` is true
     (false for every other posting), so scripts sorting by either put it last.
+
+    `advice` (an extension) is the ship-or-cancel advice of a watched posting past its
+    deadline, weighed with its account's kept `ratings` (none read yet where an account has
+    none: `daemon.alert_facts.advice_json`); null for the others.
     """
     working = working_left(postings, now, calendars)
+    advice = _advice(postings, now, ratings)
     return [
         {
             "account": item.account,
@@ -96,8 +104,24 @@ def status_json(
             "acknowledged_at": (
                 json_timestamp(item.acknowledged_at) if item.acknowledged_at else None
             ),
+            "advice": advised,
         }
-        for item, left in zip(postings, working, strict=True)
+        for item, left, advised in zip(postings, working, advice, strict=True)
+    ]
+
+
+def _advice(
+    postings: Sequence[CachedPosting],
+    now: datetime,
+    ratings: Mapping[str, AccountRatings] | None,
+) -> list[dict[str, Any] | None]:
+    """The advice of each watched posting past its deadline (None for the others)."""
+    kept = ratings or {}
+    return [
+        advice_json(posting_advice(item.posting, now, kept.get(item.account)))
+        if item.watched and item.posting.has_deadline and item.posting.shipment_date <= now
+        else None
+        for item in postings
     ]
 
 

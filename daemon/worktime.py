@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 
 __all__ = [
     "MAX_DAYS",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 MAX_DAYS = 400  # how far a search looks (a little over a year: every holiday of a year and more)
+_CACHED_DAYS = 8192  # (calendar, day) spans kept: years of days for a few calendars
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _DAY = timedelta(days=1)
@@ -113,16 +115,34 @@ class Calendar:
     def spans(self, day: date) -> list[tuple[datetime, datetime]]:
         """The working spans that start on local `day`, as UTC (start, end), in order; empty on a
         day off."""
-        if not self.is_working_day(day):
-            return []
-        out = []
-        for start, end in sorted(self.hours):
-            end_day = day if end > start else day + _DAY
-            opens = _utc(datetime.combine(day, start), self.zone)
-            closes = _utc(datetime.combine(end_day, end), self.zone)
-            if closes > opens:
-                out.append((opens, closes))
-        return out
+        return list(_day_spans(self, day))
+
+
+def _day_spans(cal: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """`cal.spans(day)`, computed once per calendar and day: the searches walk the same few
+    days for every deadline of a cycle."""
+    try:
+        return _cached_day_spans(cal, day)
+    except TypeError:  # a calendar whose day containers cannot be hashed (a plain set)
+        return _spans_of(cal, day)
+
+
+@lru_cache(maxsize=_CACHED_DAYS)
+def _cached_day_spans(cal: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    return _spans_of(cal, day)
+
+
+def _spans_of(cal: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    if not cal.is_working_day(day):
+        return ()
+    out = []
+    for start, end in sorted(cal.hours):
+        end_day = day if end > start else day + _DAY
+        opens = _utc(datetime.combine(day, start), cal.zone)
+        closes = _utc(datetime.combine(end_day, end), cal.zone)
+        if closes > opens:
+            out.append((opens, closes))
+    return tuple(out)
 
 
 def _show(hours: Range) -> str:
@@ -149,7 +169,7 @@ def _forward(cal: Calendar, at: datetime) -> Iterator[tuple[datetime, datetime]]
     first = _local_day(cal, at) - _DAY  # yesterday's shift may run into today
     frontier = at
     for offset in range(MAX_DAYS + 1):
-        for opens, closes in cal.spans(first + offset * _DAY):
+        for opens, closes in _day_spans(cal, first + offset * _DAY):
             opens = max(opens, frontier)  # a span overlapping an earlier one (DST gap) is cut
             if closes > opens:
                 yield opens, closes
@@ -161,7 +181,7 @@ def _backward(cal: Calendar, at: datetime) -> Iterator[tuple[datetime, datetime]
     last = _local_day(cal, at)
     frontier = at
     for offset in range(MAX_DAYS + 1):
-        for opens, closes in reversed(cal.spans(last - offset * _DAY)):
+        for opens, closes in reversed(_day_spans(cal, last - offset * _DAY)):
             closes = min(closes, frontier)
             if closes > opens:
                 yield opens, closes

@@ -44,7 +44,7 @@ class Event(StrEnum):
     DATABASE_UNWRITABLE = "database_unwritable"
 
 
-RESERVED = frozenset({Event.AT_RISK, Event.TARIFF_STEP, Event.NEEDS_DATA})
+RESERVED: frozenset[Event] = frozenset()
 """Events of the contract that nothing sends yet; routes cannot ask for them until one does."""
 
 EVENTS: tuple[str, ...] = tuple(event.value for event in Event if event not in RESERVED)
@@ -69,3 +69,4 @@ class Mark(StrEnum):
     UNREADABLE = "unreadable"  # a posting field Ozon sent in a shape we cannot read (logged once)
     KEY_CHECKED = "key_checked"  # the account's key expiry was asked for that local day
     PRUNED = "pruned"  # the database was pruned that local day
+    RATINGS_READ = "ratings_read"  # the account's ratings and error index were read that day

@@ -16,9 +16,12 @@ sent, in parts numbered afresh. So a posting reaches a route twice only when the
 between a part's acceptance and that record. A delivery whose postings were all sent (the
 refused part held only the "and N more" line) is marked delivered without another message.
 
+A posting whose warehouse has a working calendar gets its working time left at the moment of
+sending (`working_seconds_left` in its payload item) for the message to show beside clock time.
+
 Logs name a route as `notify[N]` with only the scheme and host of its URL (`Route.shown_as`),
-never a token. Imports apprise, the store, notify.render and notify.routes; never config, the
-Ozon client or the CLI.
+never a token. Imports apprise, the store, notify.render, notify.routes and the working-time
+arithmetic (`daemon.worktime`); never config, the Ozon client or the CLI.
 """
 
 from __future__ import annotations
@@ -38,12 +41,14 @@ from daemon.notify.render import (
     Message,
     MessageLimit,
     fit,
+    has_deadline,
     parse_time,
     render_parts_with_postings,
 )
 from daemon.notify.routes import Route, Router
 from daemon.redact import redact_text
 from daemon.store import Delivery, Store
+from daemon.worktime import WarehouseCalendars, working_seconds_left
 
 __all__ = ["DeliveryReport", "Outbox", "apprise_send", "route_limit"]
 
@@ -120,7 +125,8 @@ class Outbox:
 
     `sender(url, message)` is Apprise by default (tests may pass another); `zone` and
     `language` shape the messages; `now()` gives aware UTC time; `on_result(event, result)`
-    (result "sent", "failed" or "dropped") is called per message, for metrics.
+    (result "sent", "failed" or "dropped") is called per message, for metrics; `calendars`
+    give the working time left of postings whose warehouse has a working calendar.
     """
 
     def _count(self, event: str, result: str) -> None:
@@ -137,8 +143,10 @@ class Outbox:
         now: Callable[[], datetime],
         sender: Sender = apprise_send,
         on_result: Callable[[str, str], object] | None = None,
+        calendars: WarehouseCalendars | None = None,
     ) -> None:
         self.store = store
+        self.calendars = calendars
         self.on_result = on_result
         self.router = router
         self.zone = zone
@@ -154,10 +162,10 @@ class Outbox:
         return self._limits[route.id]
 
     async def send_now(self, event: str, message: Message) -> int:
-        """Send `message` straight to every route that takes `event`, without the store (for
-        `database_unwritable`: the outbox cannot be written then). No retry; returns how many
-        routes accepted it; a failure is logged per route."""
-        routes = [route for route in self.router.routes if event in route.events]
+        """Send `message` straight to every level-0 route that takes `event`, without the store
+        (for `database_unwritable`: the outbox cannot be written then). No retry; returns how
+        many routes accepted it; a failure is logged per route."""
+        routes = [r for r in self.router.routes if event in r.events and r.level == 0]
         clean = Message(redact_text(message.title), redact_text(message.body))
         results = await asyncio.gather(*(self._send_once(route, clean) for route in routes))
         for route, error in zip(routes, results, strict=True):
@@ -249,7 +257,7 @@ class Outbox:
             total += int(payload.get("total") or len(items)) - (len(items) - len(left))
             for item in left:
                 postings.setdefault(item["posting_number"], item)
-        if first.event == "reminder":
+        if first.event == "reminder" and "escalation" not in first.payload:
             fresh = {n: p for n, p in postings.items() if self._still_due(first.account, p, now)}
             total -= len(postings) - len(fresh)
             postings = fresh
@@ -260,6 +268,26 @@ class Outbox:
             merged["postings"] = list(postings.values())
             merged["total"] = max(total, len(postings))
         return merged
+
+    def _with_working_time(self, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """`payload` with the working time left at `now` of each posting whose warehouse has a
+        working calendar (`working_seconds_left`); the others as they are."""
+        calendars, items = self.calendars, payload.get("postings") or []
+        if not calendars or not items:
+            return payload
+        annotated = []
+        for item in items:
+            deadline = parse_time(item["shipment_date"])
+            calendar = (
+                calendars.for_warehouse(item["warehouse_id"]) if "warehouse_id" in item else None
+            )  # a payload stored before warehouse ids were kept: its calendar is not known
+            if calendar is not None and has_deadline(deadline):
+                item = {
+                    **item,
+                    "working_seconds_left": working_seconds_left(calendar, now, deadline),
+                }
+            annotated.append(item)
+        return {**payload, "postings": annotated}
 
     def _still_due(self, account: str, item: dict[str, Any], now: datetime) -> bool:
         if parse_time(item["shipment_date"]) <= now:
@@ -278,8 +306,9 @@ class Outbox:
         report: DeliveryReport,
     ) -> None:
         rendered = render_parts_with_postings(
-            payload, now, self.zone, self.language, self._limit(route)
-        )
+            self._with_working_time(payload, now), now, self.zone, self.language,
+            self._limit(route),
+        )  # fmt: skip
         parts = [  # the payload was masked when stored; this covers what rendering added
             Message(redact_text(part.title), redact_text(part.body)) for part, _ in rendered
         ]

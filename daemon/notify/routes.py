@@ -2,8 +2,10 @@
 
 A route is one `[[notify]]` table with its URL resolved. Its id is a short hash of the URL, so
 the outbox can remember deliveries per route across restarts without storing the URL (which
-holds tokens). `Router.route_ids(account, event)` applies the route's `events` and `accounts`
-filters. Wherever a route is shown (check, logs) it is `shown_as`: `notify[N]` and only the
+holds tokens). `Router.route_ids(account, event, level)` applies the route's `events` and
+`accounts` filters and its escalation `level`: a level-0 route takes the alerts themselves, a
+level-1 or level-2 route only their escalations to its level. Wherever a route is shown
+(check, logs) it is `shown_as`: `notify[N]` and only the
 scheme and host of its URL (`describe_url`), never a path, query or user part, which hold the
 tokens.
 
@@ -75,6 +77,7 @@ class Route:
     accounts: frozenset[str] = frozenset()
     quiet_hours: tuple[time, time] | QuietSchedule | None = None
     label: str = ""  # how logs name the route's URL; "" = `describe_url(url)`
+    level: int = 0  # 0: alerts; 1, 2: only escalations of that level
 
     @property
     def shown_as(self) -> str:
@@ -83,8 +86,9 @@ class Route:
 
     @property
     def id(self) -> str:
-        """The route's stable id (see `route_id`)."""
-        return route_id(self.url)
+        """The route's stable id (see `route_id`); an escalation level is part of it, so the
+        same URL at level 0 and at level 1 are two routes (their deliveries never merge)."""
+        return route_id(self.url if not self.level else f"{self.url}\nlevel {self.level}")
 
     def takes(self, account: str, event: str) -> bool:
         """True when this route wants `event` alerts of `account`."""
@@ -121,9 +125,14 @@ class Router:
         self.routes = tuple(routes)
         self._by_id = {route.id: route for route in self.routes}
 
-    def route_ids(self, account: str, event: str) -> list[str]:
-        """Ids of the routes that take `event` alerts of `account`, in config order."""
-        return [route.id for route in self.routes if route.takes(account, event)]
+    def route_ids(self, account: str, event: str, level: int = 0) -> list[str]:
+        """Ids of the routes that take `event` alerts of `account` (`level` > 0: their
+        escalation to that level), in config order."""
+        return [
+            route.id
+            for route in self.routes
+            if route.level == level and route.takes(account, event)
+        ]
 
     def get(self, route_id: str) -> Route | None:
         """The route with this id, or None when the config no longer has it."""

@@ -5,7 +5,7 @@ Imports nothing.
 
 from __future__ import annotations
 
-__all__ = ["STATUSES", "UNITS", "WORDS"]
+__all__ = ["STATUSES", "UNITS", "WEEKDAYS", "WORDS"]
 
 WORDS: dict[str, dict[str, str]] = {
     "en": {
@@ -16,10 +16,15 @@ WORDS: dict[str, dict[str, str]] = {
         "cancel_failed": "Cancellation FAILED",
         "deadline_changed": "Deadline moved",
         "cancelled_elsewhere": "Cancelled outside ozon-sync",
+        "tariff_step": "Shipping tariff steps up soon",
+        "needs_data": "Data missing before assembly",
         "api_error": "Ozon API not working",
         "recovered": "Ozon API working again",
         "key_expiring": "API key expires soon",
         "digest": "Daily summary",
+        "escalated": "ESCALATION {level}",
+        "not_acked": "Nobody acknowledged these postings {after} after the first alert. Take "
+        "one in hand with `ozon-sync ack POSTING --by NAME` or the board's button.",
         "test": "Test message",
         "database_unwritable": "Database not writable",
         "db_body": "ozon-sync cannot write its state database: {reason}\nNo sync is saved and "
@@ -47,15 +52,25 @@ WORDS: dict[str, dict[str, str]] = {
         "d_late": "shipped late in the last 24 h",
         "d_share": "shipped after the deadline, last 14 days",
         "d_none": "no data yet",
+        "at_risk": "No working time left",
+        "at_risk_note": "No working time left: the warehouse is closed until after the deadline.",
+        "working_left": " ({span} of working time)",
+        "d_closed": "Non-working days in the next 7 days",
+        "d_around": "due in or right after them",
     },
     "zh": {
         "reminder": "即将到发货截止时间",
+        "escalated": "升级提醒（第 {level} 级）",
+        "not_acked": "首次提醒 {after} 后仍无人确认接手以下货件。接手请用 "
+        "`ozon-sync ack 货件号 --by 名字` 或看板上的按钮。",
         "overdue": "已超时未发货",
         "would_cancel": "建议取消（未执行）",
         "cancelled": "ozon-sync 已取消",
         "cancel_failed": "取消失败",
         "deadline_changed": "发货截止时间已变更",
         "cancelled_elsewhere": "订单已在别处取消",
+        "tariff_step": "运费费率即将上调",
+        "needs_data": "打包前需补充信息",
         "api_error": "Ozon API 无法访问",
         "recovered": "Ozon API 已恢复",
         "key_expiring": "API 密钥即将过期",
@@ -85,15 +100,25 @@ WORDS: dict[str, dict[str, str]] = {
         "d_late": "过去 24 小时延迟发货",
         "d_share": "近 14 天超时发货比例",
         "d_none": "暂无数据",
+        "at_risk": "截止前已无工作时间",
+        "at_risk_note": "截止前已无工作时间：仓库要到截止时间之后才上班。",
+        "working_left": "（工作时间 {span}）",
+        "d_closed": "未来 7 天的非工作日",
+        "d_around": "在这些日子或紧随其后到期",
     },
     "ru": {
         "reminder": "Скоро срок отгрузки",
+        "escalated": "ЭСКАЛАЦИЯ {level}",
+        "not_acked": "Никто не взял эти отправления в работу за {after} после первого "
+        "оповещения. Взять: `ozon-sync ack НОМЕР --by ИМЯ` или кнопка на доске.",
         "overdue": "ПРОСРОЧЕНО",
         "would_cancel": "Отменил бы (не отменено)",
         "cancelled": "Отменено ozon-sync",
         "cancel_failed": "Отмена НЕ удалась",
         "deadline_changed": "Срок отгрузки изменён",
         "cancelled_elsewhere": "Отменено вне ozon-sync",
+        "tariff_step": "Скоро повышение тарифа отгрузки",
+        "needs_data": "Не хватает данных для сборки",
         "api_error": "Ozon API не отвечает",
         "recovered": "Ozon API снова работает",
         "key_expiring": "API-ключ скоро истекает",
@@ -125,6 +150,11 @@ WORDS: dict[str, dict[str, str]] = {
         "d_late": "отгружено с опозданием за 24 ч",
         "d_share": "доля отгруженных после срока, 14 дней",
         "d_none": "данных пока нет",
+        "at_risk": "Рабочего времени не осталось",
+        "at_risk_note": "Рабочего времени не осталось: склад закрыт до истечения срока отгрузки.",
+        "working_left": " (рабочего времени {span})",
+        "d_closed": "Нерабочие дни в ближайшие 7 дней",
+        "d_around": "срок в эти дни или сразу после них",
     },
 }
 
@@ -156,6 +186,12 @@ STATUSES: dict[str, dict[str, str]] = {
         "cancelled": "отменено",
         "delivering": "доставляется",
     },
+}
+
+WEEKDAYS = {
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "ru": ("пн", "вт", "ср", "чт", "пт", "сб", "вс"),
 }
 
 UNITS = {

@@ -12,9 +12,7 @@ modules; never config, store or policy, and it configures no logging.
 from __future__ import annotations
 
 import asyncio
-import functools
 import random as _random
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,9 +35,17 @@ from daemon.ozon import parse, ratings
 from daemon.ozon.errors import (
     OzonAPIError,
     OzonAuthError,
-    OzonProtocolError,
+)
+from daemon.ozon.listing import (
+    MAX_PERIOD,
+    Listing,
+    add_filters,
+    check_period,
+    header_safe,
+    rfc3339,
 )
 from daemon.ozon.parse import Page
+from daemon.ozon.pool import lease
 from daemon.ozon.ratelimit import RateLimiter, shared_limiter
 from daemon.ozon.session import RequestEvent, Session
 
@@ -59,7 +65,6 @@ DEFAULT_TIMEOUT = 30.0  # seconds per HTTP attempt
 DEFAULT_RETRY_FOR = 120.0  # seconds of retrying before giving up
 DEFAULT_MAX_REQUESTS_PER_SECOND = 20.0  # Ozon allows 50 per Client-Id, shared by every program
 PAGE_LIMIT = 100  # the v4 list methods reject more
-MAX_PERIOD = timedelta(days=365)  # Ozon: a list period may not exceed one year
 KEY_EXPIRY_WARNING = timedelta(days=7)
 
 PATH_UNFULFILLED = "/v4/posting/fbs/unfulfilled/list"
@@ -80,93 +85,12 @@ def key_expires_soon(
     return key.expires_at is not None and key.expires_at - now <= within
 
 
-def _rfc3339(value: datetime) -> str:
-    """An aware datetime as UTC RFC 3339 text (`2026-11-26T10:00:00Z`); naive is refused."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"datetime must be timezone-aware: {value!r}")
-    text = value.astimezone(UTC).isoformat(
-        timespec="microseconds" if value.microsecond else "seconds"
-    )
-    return text.removesuffix("+00:00") + "Z"
-
-
-def _ids(values: Sequence[int | str], name: str) -> list[str]:
-    """int64 ids as the 2026 document declares them in request filters: decimal strings."""
-    try:
-        return [str(int(value)) for value in values]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be integer ids: {list(values)!r}") from None
-
-
-def _header_safe(value: str, name: str) -> str:
-    if not value or not value.isascii() or not value.isprintable() or value != value.strip():
-        # Never echo the value: it may be the Api-Key.
-        raise ValueError(f"{name} must be non-empty printable ASCII without surrounding spaces")
-    return value
-
-
-class Listing:
-    """An async iterator over the pages of one v4 list request (cursor paging).
-
-    `completed` becomes True only once Ozon said `has_next: false`; an OzonError while paging
-    propagates from the iteration and leaves it False. A cursor that repeats (or an empty one
-    with `has_next: true`) raises OzonProtocolError instead of looping. Iterate once.
-    """
-
-    def __init__(self, fetch: Callable[[str], Awaitable[Page]], path: str) -> None:
-        self._fetch = fetch
-        self._path = path
-        self._cursor = ""
-        self._seen: set[str] = set()
-        self._done = False
-        self.completed = False
-        self.pages = 0
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Page:
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            page = await self._fetch(self._cursor)
-        except BaseException:
-            self._done = True
-            raise
-        self.pages += 1
-        if not page.has_next:
-            self._done = True
-            self.completed = True
-            return page
-        if not page.cursor or page.cursor in self._seen:
-            self._done = True
-            raise OzonProtocolError(
-                200,
-                None,
-                f"has_next is true but the cursor {'is empty' if not page.cursor else 'repeats'}"
-                f" (page {self.pages}); stopped paging instead of looping",
-                self._path,
-                field="cursor",
-            )
-        self._seen.add(page.cursor)
-        self._cursor = page.cursor
-        return page
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """The verifying TLS context every https client of the process shares: building one reads
-    the whole CA bundle (about 20 ms), which a daemon with several accounts, or reloading its
-    config, would otherwise pay per client. A plain-http base URL (the sandbox on 127.0.0.1)
-    never uses TLS, so its clients get none (`verify=False`, no bundle read)."""
-    return httpx.create_ssl_context()
-
-
 class OzonClient:
     """The Ozon Seller API for one account. Use `async with OzonClient(...) as client:`.
 
     `client_id` and `api_key` go into the `Client-Id` and `Api-Key` headers of every call; the
-    key never appears in a repr, log line or error. All requests of one `(base_url, client_id)`
+    key never appears in a repr, log line or error. Every client of one `base_url` shares one
+    connection pool (daemon.ozon.pool); all requests of one `(base_url, client_id)`
     in the process share one rate limit of `max_requests_per_second` (unless `rate_limiter` is
     given). `sleep`, `clock` (monotonic seconds), `wall_clock` (aware UTC now), `random`
     (jitter, 0..1) and `transport` (an httpx transport) exist for tests. `on_request` is called
@@ -190,29 +114,25 @@ class OzonClient:
         on_request: Callable[[RequestEvent], object] | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
-        self.client_id = _header_safe(str(client_id), "client_id")
+        self.client_id = header_safe(str(client_id), "client_id")
         self.base_url = base_url.rstrip("/")
-        # Set once on the connection pool rather than merged into every request (about 17 us
-        # a request); httpx shows no header in a repr.
+        # Sent with every request over the host's shared pool (daemon.ozon.pool); httpx shows
+        # no header in a repr.
         headers = {
             "User-Agent": "ozon-sync",
             "Client-Id": self.client_id,
-            "Api-Key": _header_safe(api_key, "api_key"),
+            "Api-Key": header_safe(api_key, "api_key"),
             "Content-Type": "application/json",
         }
-        http = httpx.AsyncClient(
-            base_url=self.base_url,
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            headers=headers,
-            verify=_tls_context() if self.base_url.startswith("https:") else False,
-        )
+        pool = lease(self.base_url, transport)
         limiter = rate_limiter or shared_limiter(
             self.base_url, self.client_id, max_requests_per_second, clock=clock, sleep=sleep
         )
         self._wall_clock = wall_clock
         self._session = Session(
-            http=http,
+            pool=pool,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
             client_id=self.client_id,
             retry_for=retry_for,
             limiter=limiter,
@@ -273,12 +193,12 @@ class OzonClient:
         warehouse filters. Returns a Listing of Pages; see Listing for `completed` and errors.
         Raises ValueError at once for a naive or reversed window or non-integer warehouse ids.
         """
-        _check_period(cutoff_from, cutoff_to, "cutoff")
+        check_period(cutoff_from, cutoff_to, "cutoff")
         query: dict[str, Any] = {
-            "cutoff_from": _rfc3339(cutoff_from),
-            "cutoff_to": _rfc3339(cutoff_to),
+            "cutoff_from": rfc3339(cutoff_from),
+            "cutoff_to": rfc3339(cutoff_to),
         }
-        _add_filters(query, statuses, warehouse_ids)
+        add_filters(query, statuses, warehouse_ids)
         return self._listing(PATH_UNFULFILLED, query, page_size, parse.parse_unfulfilled_page)
 
     def list_changed(
@@ -306,14 +226,14 @@ class OzonClient:
         period_to = now + timedelta(days=1)
         period_since = max(processed_since or now - timedelta(days=364), period_to - MAX_PERIOD)
         query: dict[str, Any] = {
-            "since": _rfc3339(period_since),
-            "to": _rfc3339(period_to),
+            "since": rfc3339(period_since),
+            "to": rfc3339(period_to),
             "last_changed_status_date": {
-                "from": _rfc3339(changed_since),
-                "to": _rfc3339(changed_to),
+                "from": rfc3339(changed_since),
+                "to": rfc3339(changed_to),
             },
         }
-        _add_filters(query, statuses, warehouse_ids)
+        add_filters(query, statuses, warehouse_ids)
         return self._listing(PATH_LIST, query, page_size, parse.parse_list_page)
 
     def _listing(
@@ -424,23 +344,3 @@ class OzonClient:
             if err.status != 403:
                 raise
             return AccessDenied(path=path, code=err.code, message=err.message)
-
-
-def _check_period(start: datetime, end: datetime, name: str) -> None:
-    for value in (start, end):
-        _rfc3339(value)  # refuses naive datetimes
-    if start > end:
-        raise ValueError(f"{name} window is reversed: {start} > {end}")
-    if end - start > MAX_PERIOD:
-        raise ValueError(f"{name} window is longer than Ozon's one-year limit: {start}..{end}")
-
-
-def _add_filters(
-    query: dict[str, Any], statuses: Sequence[str], warehouse_ids: Sequence[int | str]
-) -> None:
-    if isinstance(statuses, str):
-        raise ValueError(f"statuses must be a list of statuses, not one string: {statuses!r}")
-    if statuses:
-        query["statuses"] = list(statuses)
-    if warehouse_ids:
-        query["warehouse_ids"] = _ids(warehouse_ids, "warehouse_ids")

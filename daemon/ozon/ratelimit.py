@@ -15,6 +15,7 @@ counted that one, so at most `int(rate)` of the requests it counts fall in any o
 answers back within the slot (or not reported), this adds no wait.
 
 `shared_limiter()` hands out one limiter per `(base_url, client_id)` while any client holds it.
+`retry_after(header, now)` reads Ozon's `Retry-After` (seconds or an HTTP date).
 
 This module imports only the standard library.
 """
@@ -22,12 +23,14 @@ This module imports only the standard library.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
-__all__ = ["RateLimiter", "shared_limiter"]
+__all__ = ["RateLimiter", "retry_after", "shared_limiter"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -107,3 +110,22 @@ def shared_limiter(
     elif rate < limiter.rate:
         limiter.rate = rate
     return limiter
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)

@@ -16,7 +16,7 @@ Every httpx exception is translated here.
 A retry logs a debug line (`ozon_retry`); an outage is logged by `daemon.ozon.outage`.
 
 This module imports httpx, msgspec, structlog, tenacity, the standard library and
-`daemon.ozon`'s own errors, outage, parse and ratelimit modules.
+`daemon.ozon`'s own errors, outage, parse, pool and ratelimit modules.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from daemon.ozon.errors import (
 )
 from daemon.ozon.outage import Outage
 from daemon.ozon.parse import NotJSON, ParseError, parse_error_body
-from daemon.ozon.ratelimit import RateLimiter
+from daemon.ozon.pool import Lease
+from daemon.ozon.ratelimit import RateLimiter, retry_after
 
 __all__ = ["RequestEvent", "Session"]
 
@@ -101,13 +102,16 @@ def _retryable(error: BaseException | None) -> bool:
 class Session:
     """POSTs JSON to one Ozon account with the client's limits and retry rules.
 
-    Built by OzonClient; `http` carries the account's headers (the Api-Key, never logged).
+    Built by OzonClient; `pool` is its lease on the host's connection pool, `headers` (the
+    Api-Key among them, never logged) and `timeout` go with every request.
     """
 
     def __init__(
         self,
         *,
-        http: httpx.AsyncClient,
+        pool: Lease,
+        headers: Mapping[str, str],
+        timeout: httpx.Timeout,
         client_id: str,
         retry_for: float,
         limiter: RateLimiter,
@@ -117,7 +121,10 @@ class Session:
         random: Callable[[], float],
         on_request: Callable[[RequestEvent], object] | None,
     ) -> None:
-        self._http = http
+        self._pool = pool
+        self._http = pool.http
+        self._headers = dict(headers)
+        self._timeout = timeout
         self._client_id = client_id
         self.retry_for = retry_for
         self._limiter = limiter
@@ -143,8 +150,8 @@ class Session:
         return f"Session(client_id={self._client_id!r})"
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Give the connection pool back (the last user closes it)."""
+        await self._pool.aclose()
 
     async def post(
         self,
@@ -196,7 +203,9 @@ class Session:
         """One POST: the parsed answer, or the OzonError it maps to."""
         call.status = None
         try:
-            response = await self._http.post(call.path, content=call.content)
+            response = await self._http.post(
+                call.path, content=call.content, headers=self._headers, timeout=self._timeout
+            )
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
             self._limiter.answered()
             raise self._transport_error(call, err) from err
@@ -307,7 +316,7 @@ class Session:
                 code,
                 message,
                 path,
-                retry_after=_retry_after(response.headers.get("Retry-After"), self._wall_clock()),
+                retry_after=retry_after(response.headers.get("Retry-After"), self._wall_clock()),
                 text=f"Ozon rate-limited Client-Id {self._client_id} (429 on {path}: {detail})",
             )
         circle_open = "circle is open" in message.lower()
@@ -378,22 +387,3 @@ def _release(response: httpx.Response) -> None:
 def _describe(err: Exception) -> str:
     text = str(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)

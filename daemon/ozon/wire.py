@@ -3,11 +3,13 @@
 Internal to `daemon.ozon` (use `daemon.ozon.parse`). Each Struct declares only the fields we
 read, every one optional, so unknown fields are skipped and `null` is accepted; `decode` falls
 back to `strict=False` so int64 ids may come as numbers or strings. Dates stay text here
-(parse.py turns them into aware UTC datetimes through a cache). Where one field has different
-types between methods the Structs differ per endpoint, or the field is a union (`price`,
-`tariffication`); fields we do not read (`prr_option`, `financial_data`, ...) are not
-declared at all. The Structs of a posting are `gc=False` (decoded trees never form reference
-cycles; a page decodes hundreds of them, which would otherwise keep the garbage collector busy).
+(`daemon.ozon.dates` turns them into aware UTC datetimes through a cache). Where one field has
+different types between methods the Structs differ per endpoint, or the field is a union
+(`price`); fields we do not read (`prr_option`, `financial_data`, ...) are not declared at all,
+and fields read only on demand (`tariffication`, `tariffication_steps`) or rarely
+(`requirements`) are kept as raw JSON. The Structs of a posting are `gc=False` (decoded trees
+never form reference cycles; a page decodes hundreds of them, which would otherwise keep the
+garbage collector busy). `ParseError` and `NotJSON` are the parsing errors of every module.
 
 This module imports only msgspec and the standard library.
 """
@@ -21,6 +23,16 @@ import msgspec
 
 class NotJSON(ValueError):
     """The body is not JSON at all (a proxy page, a truncated body): worth retrying."""
+
+
+class ParseError(ValueError):
+    """A JSON answer lacks something we rely on or has it in a shape we cannot read."""
+
+    def __init__(self, message: str, *, field: str = "", posting_number: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.posting_number = posting_number
 
 
 class Money(msgspec.Struct, gc=False):
@@ -45,29 +57,11 @@ class Cancellation(msgspec.Struct, gc=False):
     affect_cancellation_rating: bool | None = None
 
 
-class Tariff(msgspec.Struct, gc=False):
-    """`tariffication`: charges are `{amount, currency}` in v4 lists and text with a
-    `*_currency_code` beside it in `/v3/.../get`. The minimum charges are not read (the charge
-    already includes them)."""
+class NextTariff(msgspec.Struct, gc=False):
+    """The one field of `tariffication` a sync reads (the rest stays unread in the Posting):
+    when the next tariff step starts."""
 
-    current_tariff_type: str | None = None
-    current_tariff_rate: float | None = None
-    current_tariff_charge: Money | str | float | None = None
-    current_tariff_charge_currency_code: str | None = None
-    next_tariff_type: str | None = None
-    next_tariff_rate: float | None = None
-    next_tariff_charge: Money | str | float | None = None
-    next_tariff_charge_currency_code: str | None = None
     next_tariff_starts_at: str | None = None
-
-
-class TariffStep(msgspec.Struct, gc=False):
-    """One `tariffication_steps[]` entry (the same shape in every method)."""
-
-    tariff_type: str | None = None
-    tariff_rate: float | None = None
-    tariff_charge: Money | None = None
-    tariff_deadline_at: str | None = None
 
 
 class ProductV4(msgspec.Struct, gc=False):
@@ -107,10 +101,13 @@ class PostingCommon(msgspec.Struct, gc=False):
     tpl_integration_type: str | None = None
     available_actions: list[str] | None = None
     cancellation: Cancellation | None = None
-    # An object in v4 and get, an array in the 2025 v3 list schema.
-    tariffication: Tariff | list[Tariff] | None = None
-    tariffication_steps: list[TariffStep] | None = None
-    requirements: dict[str, Any] | None = None
+    # Kept as Ozon's JSON, unread: only `next_tariff_starts_at` of `tariffication` (an object
+    # in v4 and get, an array in the 2025 v3 list schema) is read for every posting; the rest is
+    # read on demand (`daemon.tariff`). `requirements` is read only when one of its lists is not
+    # empty. (msgspec cannot put Raw in a union: an absent field is the JSON text "null".)
+    tariffication: msgspec.Raw = msgspec.Raw(b"null")
+    tariffication_steps: msgspec.Raw = msgspec.Raw(b"null")
+    requirements: msgspec.Raw = msgspec.Raw(b"null")
     parent_posting_number: str | None = None
 
 

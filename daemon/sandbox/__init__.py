@@ -6,9 +6,10 @@ fault knobs. Start it in a thread (`Sandbox`), in the foreground (`run_forever`)
 process (`SandboxProcess`, `python -m daemon.sandbox`).
 
 Module map (each imports only modules before it): clock, model, index, knobs, body -> blocks ->
-wire -> store -> lifecycle -> events -> scenario -> paging -> methods -> app -> admin -> server
--> runner -> command; process (stdlib only). The package imports only the standard library and
-msgspec; nothing outside `daemon/sandbox`, so the daemon's layers never leak into the simulation.
+wire -> store -> lifecycle -> events -> scenario -> paging -> methods -> app -> tenants -> admin
+-> server -> runner -> command; process (stdlib only). The package imports only the standard
+library and msgspec; nothing outside `daemon/sandbox`, so the daemon's layers never leak into
+the simulation.
 """
 
 from daemon.sandbox.app import Call, SandboxOptions

@@ -10,6 +10,8 @@
 - `GET  /__sandbox__/cancels` -> every cancel request received, per posting:
   `{"posting_number": [200, 429, 0, ...]}` (the status answered to each; 0 = dropped)
 - `GET  /__sandbox__/status/<posting_number>` -> `{"status": "..."}`
+- `GET  /__sandbox__/postings` -> every posting `[{posting_number, status, shipment_date,
+  in_process_at}]` (RFC 3339)
 
 They need no key, are not rate limited, not faulted and not recorded. Errors answer 400/404
 with `{"error": "..."}`.
@@ -92,6 +94,8 @@ def admin(app: SandboxApp, method: str, path: str, raw: bytes) -> Answer:
                 for c in app.calls
             ]  # fmt: skip
             return Answer(200, wire.encode(calls))
+        if name == "postings" and method == "GET":
+            return Answer(200, wire.encode(app.deadlines()))
         if name == "cancels" and method == "GET":
             return Answer(200, wire.encode(app.cancel_requests()))
         if name.startswith("status/") and method == "GET":

@@ -50,6 +50,8 @@ class SandboxOptions:
     `clock` returns the sandbox's "now" (default: real UTC time); `monotonic` times the rate
     limit window (tests inject fakes). `max_calls` bounds the recorded call list. `prewarm`
     serializes every posting once at start so the first paging is as fast as the next.
+    `clients` is how many accounts the sandbox serves (daemon.sandbox.tenants); each app is
+    one of them.
     """
 
     scenario: str = "bulk"
@@ -62,6 +64,7 @@ class SandboxOptions:
     events: bool = True
     prewarm: bool = True
     max_calls: int = 100_000
+    clients: int = 1
     clock: Callable[[], datetime] | None = None
     monotonic: Callable[[], float] = time.monotonic
 
@@ -329,6 +332,18 @@ class SandboxApp:
         with self.lock:
             self._now()
             return self.store.numbers(status)
+
+    def deadlines(self) -> list[dict[str, Any]]:
+        """Every posting's number, status, `shipment_date` and `in_process_at` (RFC 3339), in
+        insertion order: what a benchmark measures alert lateness against."""
+        with self.lock:
+            self._now()
+            return [
+                {"posting_number": p.posting_number, "status": p.status,
+                 "shipment_date": format_us(p.shipment_date),
+                 "in_process_at": format_us(p.in_process_at)}
+                for p in self.store.all()
+            ]  # fmt: skip
 
     def advance(self, seconds: float) -> None:
         """Move sandbox time forward (scheduled events fall due on the next request)."""

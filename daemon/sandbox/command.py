@@ -22,6 +22,7 @@ from daemon.sandbox.app import SandboxOptions
 from daemon.sandbox.knobs import CANCEL_OUTCOMES, KNOB_HELP, Knobs, parse_duration
 from daemon.sandbox.runner import run_forever
 from daemon.sandbox.scenario import SCENARIOS
+from daemon.sandbox.tenants import MAX_CLIENTS
 
 __all__ = ["build_parser", "main", "options_from_args"]
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=0, help="port on 127.0.0.1; 0 = any free port")
     add("--seed", type=int, default=1, help="random seed of the bulk scenario")
     add("--client-id", default=SandboxOptions.client_id, help="Client-Id to accept")
+    add("--clients", type=int, default=1, metavar="N",
+        help="serve N accounts: Client-Id, Client-Id + 1, ... each with its own postings "
+        "(seed + i), Api-Key (with -i appended but the first) and rate limit")  # fmt: skip
     add("--api-key", default=SandboxOptions.api_key, help="Api-Key to accept")
     add("--no-events", action="store_true", help="no scheduled changes as time passes")
     add("--ready-file", type=Path, help="write base_url and credentials (JSON) here when ready")
@@ -107,6 +111,8 @@ def _percent(name: str, value: str) -> float:
 
 def options_from_args(args: argparse.Namespace) -> SandboxOptions:
     """Turn parsed arguments into SandboxOptions; ValueError names a bad knob value."""
+    if not 1 <= args.clients <= MAX_CLIENTS:
+        raise ValueError(f"--clients must be 1..{MAX_CLIENTS}: {args.clients}")
     knobs = Knobs()
     changes: dict[str, Any] = {
         "rate_limit": args.rate_limit,
@@ -145,6 +151,7 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         api_key=args.api_key,
         knobs=knobs,
         events=not args.no_events,
+        clients=args.clients,
     )
 
 

@@ -39,6 +39,7 @@ class SandboxProcess:
         self.base_url = ""
         self.client_id = ""
         self.api_key = ""
+        self.clients: list[dict[str, str]] = []  # every client's client_id and api_key
         self.returncode: int | None = None  # the child's exit status once stopped
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -78,6 +79,7 @@ class SandboxProcess:
             info["client_id"],
             info["api_key"],
         )
+        self.clients = info.get("clients", [])
         return self
 
     def stop(self) -> None:
@@ -107,10 +109,13 @@ class SandboxProcess:
     ) -> None:
         self.stop()
 
-    def _admin(self, method: str, name: str, data: dict[str, Any] | None = None) -> Any:
+    def _admin(
+        self, method: str, name: str, data: dict[str, Any] | None = None, client_id: str = ""
+    ) -> Any:
         body = None if data is None else json.dumps(data).encode()
+        headers = {"Client-Id": client_id} if client_id else {}
         request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
-            f"{self.base_url}/__sandbox__/{name}", data=body, method=method
+            f"{self.base_url}/__sandbox__/{name}", data=body, method=method, headers=headers
         )
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - 127.0.0.1
             return json.loads(answer.read())
@@ -120,14 +125,17 @@ class SandboxProcess:
         result: dict[str, Any] = self._admin("POST", "knobs", changes)
         return result
 
-    def action(self, action: str, **fields: Any) -> dict[str, Any]:
-        """Run a scenario verb in the child (`ship`, `split`, `add_posting`, `advance`...)."""
-        result: dict[str, Any] = self._admin("POST", "action", {"action": action, **fields})
+    def action(self, action: str, *, client_id: str = "", **fields: Any) -> dict[str, Any]:
+        """Run a scenario verb in the child (`ship`, `split`, `add_posting`, `advance`...), on
+        client 0 or the client `client_id` names (`--clients`)."""
+        body = {"action": action, **fields}
+        result: dict[str, Any] = self._admin("POST", "action", body, client_id=client_id)
         return result
 
-    def calls(self) -> list[dict[str, Any]]:
-        """The child's recorded API calls."""
-        result: list[dict[str, Any]] = self._admin("GET", "calls")
+    def calls(self, client_id: str = "") -> list[dict[str, Any]]:
+        """The child's recorded API calls (of one client with `--clients`: client 0 unless
+        `client_id` names another)."""
+        result: list[dict[str, Any]] = self._admin("GET", "calls", client_id=client_id)
         return result
 
     def cancel_requests(self, posting_number: str | None = None) -> Any:

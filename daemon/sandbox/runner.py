@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from daemon.sandbox.app import Call, SandboxApp, SandboxOptions
 from daemon.sandbox.knobs import Knobs
 from daemon.sandbox.server import SandboxServer
+from daemon.sandbox.tenants import Tenants, tenant_options
 
 __all__ = ["Sandbox", "config_snippet", "run_forever"]
 
@@ -32,14 +33,15 @@ class Sandbox:
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()
-        self.app = SandboxApp(self.options)
+        self.tenants = Tenants(self.options)
+        self.app: SandboxApp = self.tenants.first  # client 0: what the verbs below act on
         self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Sandbox:
         """Bind the port, serve in a daemon thread, return self; OSError if the port is taken."""
         if self._server is None:
-            self._server = SandboxServer(self.app, self.options.port)
+            self._server = SandboxServer(self.tenants, self.options.port)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -51,7 +53,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving, wake hanging answers and close the socket (idempotent)."""
-        self.app.stopping.set()
+        self.tenants.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -92,6 +94,14 @@ class Sandbox:
     def api_key(self) -> str:
         """The Api-Key the sandbox accepts."""
         return self.options.api_key
+
+    def credentials(self) -> list[dict[str, str]]:
+        """`[{"client_id", "api_key"}]` of every client (`clients`), client 0 first."""
+        return self.tenants.credentials()
+
+    def client(self, client_id: str) -> SandboxApp:
+        """The app of one client (its verbs, knobs and calls); client 0 for an unknown id."""
+        return self.tenants.app_for(client_id)
 
     @property
     def knobs(self) -> Knobs:
@@ -196,19 +206,23 @@ class Sandbox:
 
 
 def config_snippet(base_url: str, options: SandboxOptions) -> str:
-    """The config lines that point ozon-sync at a sandbox (TOML, ready to paste)."""
+    """The config lines that point ozon-sync at a sandbox (TOML, ready to paste): one
+    `[[accounts]]` per client."""
     what = f"{options.postings} postings" if options.scenario == "bulk" else options.scenario
-    return (
-        f"# Simulated Ozon Seller API on {base_url} ({what}); Ctrl-C stops it.\n"
-        "# Put these lines in config.toml:\n"
-        "[ozon]\n"
-        f'base_url = "{base_url}"\n'
-        "\n"
-        "[[accounts]]\n"
-        'name = "sandbox"\n'
-        f'client_id = "{options.client_id}"\n'
-        f'api_key = "{options.api_key}"\n'
-    )
+    if options.clients > 1:
+        what = f"{options.clients} accounts of {what}"
+    lines = [
+        f"# Simulated Ozon Seller API on {base_url} ({what}); Ctrl-C stops it.",
+        "# Put these lines in config.toml:",
+        "[ozon]",
+        f'base_url = "{base_url}"',
+    ]
+    for index in range(options.clients):
+        client = tenant_options(options, index)
+        name = "sandbox" if options.clients == 1 else f"sandbox-{index}"
+        lines += ["", "[[accounts]]", f'name = "{name}"', f'client_id = "{client.client_id}"',
+                  f'api_key = "{client.api_key}"']  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def _write_ready(path: Path, sandbox: Sandbox) -> None:
@@ -216,6 +230,7 @@ def _write_ready(path: Path, sandbox: Sandbox) -> None:
         "base_url": sandbox.base_url,
         "client_id": sandbox.client_id,
         "api_key": sandbox.api_key,
+        "clients": sandbox.credentials(),
         "pid": os.getpid(),
     }
     temporary = path.with_name(path.name + ".tmp")

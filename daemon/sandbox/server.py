@@ -5,7 +5,10 @@ so small answers are not delayed), so a client's connection pool is exercised li
 Each answer carries a `Date` header (shifted by the `date_skew` knob). A "dropped" answer closes
 the socket without writing a byte; a "hanging" one waits first (cut short when the server stops).
 
-This module imports only the standard library and the sandbox's admin, app and methods modules.
+Every request is answered by the account (`Tenants`) its `Client-Id` header names.
+
+This module imports only the standard library and the sandbox's admin, app, methods and tenants
+modules.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from daemon.sandbox.admin import PREFIX, admin
 from daemon.sandbox.app import SandboxApp
 from daemon.sandbox.clock import US_PER_S
 from daemon.sandbox.methods import Answer
+from daemon.sandbox.tenants import Tenants
 
 __all__ = ["SandboxServer"]
 
@@ -38,14 +42,16 @@ _MAX_BODY = 10 * 1024 * 1024
 
 
 class SandboxServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to 127.0.0.1 that answers from a `SandboxApp`."""
+    """A threading HTTP server bound to 127.0.0.1 that answers from a `SandboxApp`, or from the
+    app of each request's Client-Id among `Tenants`."""
 
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, app: SandboxApp, port: int = 0) -> None:
-        self.app = app
+    def __init__(self, app: SandboxApp | Tenants, port: int = 0) -> None:
+        self.tenants = app if isinstance(app, Tenants) else None
+        self.app = app.first if isinstance(app, Tenants) else app
         self.connections = 0  # accepted TCP connections: tests check that clients reuse them
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -74,6 +80,10 @@ class SandboxServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
+    def app_for(self, client_id: str | None) -> SandboxApp:
+        """The app answering a request with this Client-Id header."""
+        return self.app if self.tenants is None else self.tenants.app_for(client_id)
+
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>`, the value for `[ozon] base_url`."""
@@ -84,13 +94,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: SandboxServer
+    _app: SandboxApp | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         """Silence the per-request access log (calls are recorded by the app instead)."""
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header value: sandbox time, shifted by the `date_skew` knob."""
-        app = self.server.app
+        app = self._app or self.server.app
         seconds = app.clock.now_us() / US_PER_S + app.knobs.date_skew
         return email.utils.formatdate(seconds, usegmt=True)
 
@@ -112,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return
         path = self.path.split("?", 1)[0]
-        app = self.server.app
+        app = self._app = self.server.app_for(self.headers.get("Client-Id"))
         if path.startswith(PREFIX):
             self._send(admin(app, "POST", path, raw))
             return
@@ -129,7 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._read_body()
         path = self.path.split("?", 1)[0]
         if path.startswith(PREFIX):
-            self._send(admin(self.server.app, "GET", path, b""))
+            app = self._app = self.server.app_for(self.headers.get("Client-Id"))
+            self._send(admin(app, "GET", path, b""))
         else:
             self._send(Answer(404, b'{"code":5,"message":"Not Found","details":[]}'))
 

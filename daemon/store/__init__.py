@@ -20,9 +20,10 @@ Verbs (see each docstring):
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
   -> list[CachedPosting]` (pass a `DecodedPostings` as `decoded` to re-read only what
-  changed), `posting(number, now, *, account)`, `watched_numbers(account)`,
-  `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
-  `digest_counts(account, now) -> DigestCounts`.
+  changed), `posting(number, now, *, account)`, `watched_numbers(account)`.
+- Reports on them (read-only, `reports`): `posting_history(number, *, account)`,
+  `deadline_moves(account, after, before)`, `digest_counts(account, now) -> DigestCounts`,
+  `watched_due_between(account, start, end) -> list[Posting]`.
 - Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
   `release(number) -> bool`, `holds(now) -> Holds` (a mapping number -> until that counts
@@ -34,10 +35,13 @@ Verbs (see each docstring):
 - Acknowledgements (who took a posting in hand, for its current deadline):
   `acknowledge(account, number, shipment_date, by, now)`, `acknowledged_numbers(account)`;
   `postings`/`posting` show the one in force as `acknowledged_by`/`acknowledged_at`, and
-  `history` each one as `acknowledged`.
+  `history` each one as `acknowledged`. Escalations (nobody acknowledged; the next level
+  was told): `record_escalations(account, [(number, deadline, level, reason)], now)`,
+  written by the alerts path with the alert; `history` shows each as `escalated`.
 - Alert ledger: `record_alert_keys(account, keys, now) -> list[tuple]` (only the new ones
   may alert), `fired_keys(account, posting_numbers=None) -> set[tuple]` (equal to the
-  LedgerKeys of daemon.models).
+  LedgerKeys of daemon.models), `fired_times(account, keys) -> {key: datetime}` (when each
+  recorded key was recorded).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
   int | None` (a claim is the shop's: one per Client-Id and posting; none after a claim
   whose outcome was ever unknown),
@@ -62,13 +66,17 @@ Verbs (see each docstring):
   `drop_routes_except(routes, reason, now)`, `record_sent(id, now)`, `pending_deliveries()`,
   `alert(id)`.
 - Journal and upkeep: `history(limit=50) -> list[HistoryEntry]`, `prune(older_than)`.
+- Ozon's numbers (`daemon.store.ratings`): `record_ratings(account, summary, index, now)`,
+  `account_ratings(account) -> AccountRatings`, `unnoted_denials(account)`,
+  `mark_denials_noted(account)`, `warehouse_figures(account, since, now)`.
 
 Errors: the StoreError tree in `daemon.store.errors` (the CLI maps StoreLockedError to exit 73,
 every other StoreError to 74). Misuse (a naive datetime, an unknown action id, a write on a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), postings / holds / acks / journal / outbox (the verbs).
+records (returned values), postings / reports / holds / acks / journal / outbox / ratings (the
+verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
@@ -90,6 +98,7 @@ from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
 from daemon.store.postings import DecodedPostings, PostingVerbs
+from daemon.store.ratings import RatingVerbs, WarehouseFigures
 from daemon.store.records import (
     Action,
     ActionOutcome,
@@ -106,6 +115,7 @@ from daemon.store.records import (
     UpsertResult,
     json_timestamp,
 )
+from daemon.store.reports import ReportVerbs
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -133,9 +143,10 @@ __all__ = [
     "StoreUnwritableError",
     "SyncState",
     "UpsertResult",
+    "WarehouseFigures",
     "json_timestamp",
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs):
+class Store(PostingVerbs, ReportVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`."""

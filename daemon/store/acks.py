@@ -1,4 +1,5 @@
-"""Store verbs about acknowledgements: someone took a posting in hand (`ack`, the board).
+"""Store verbs about acknowledgements: someone took a posting in hand (`ack`, the board); and
+about escalations: nobody did, and the next level was told.
 
 An acknowledgement is kept with the deadline (shipment_date) the posting had when it was made,
 and counts only while the posting still has that deadline: Ozon moving the deadline clears it
@@ -6,14 +7,19 @@ without any write. Every acknowledgement stays a row of its own, so `history` sh
 (event `acknowledged`); the newest one for the current deadline is the one in force, and
 `postings` / `posting` show it as `acknowledged_by` / `acknowledged_at`.
 
-A small write, safe beside a running writer (mode "annotate"). Imports only the standard
-library and the store's modules.
+An acknowledgement is a small write, safe beside a running writer (mode "annotate"). An
+escalation step is journalled by the alerts path (`record_escalations`) in the transaction of
+the alert it sends, so `history` shows it (event `escalated`, the level in its reason) exactly
+when the alert exists. Imports only the standard library, `daemon.redact` and the store's
+modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from daemon.redact import redact_text
 from daemon.store.base import StoreBase
 from daemon.store.records import to_text
 
@@ -33,7 +39,8 @@ _ACKNOWLEDGED = f"""
 
 
 class AckVerbs(StoreBase):
-    """Acknowledge a posting; which postings are acknowledged (mixed into Store)."""
+    """Acknowledge a posting; which postings are acknowledged; journal escalations (mixed
+    into Store)."""
 
     def acknowledge(
         self,
@@ -59,3 +66,25 @@ class AckVerbs(StoreBase):
         with self._read() as conn:
             rows = conn.execute(_ACKNOWLEDGED, (account,))
             return {row[0] for row in rows}
+
+    def record_escalations(
+        self,
+        account: str,
+        steps: Iterable[tuple[str, datetime, int, str]],
+        now: datetime,
+    ) -> None:
+        """Journal escalation steps of `account` at `now`: (posting number, the deadline it was
+        escalated for, level, reason) each; `history` shows each as `escalated`."""
+        at = to_text(now)
+        rows = [
+            (account, number, to_text(deadline), level, redact_text(reason), at)
+            for number, deadline, level, reason in steps
+        ]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO escalations (account, posting_number, shipment_date, level, reason, "
+                "at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )

@@ -87,6 +87,27 @@ class JournalVerbs(StoreBase):
                 return set(conn.execute(_FIRED, (account,)))
             return set(conn.execute(_FIRED_AMONG, (account, _json_list(posting_numbers))))
 
+    def fired_times(
+        self, account: str, keys: Iterable[LedgerKey | tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], datetime]:
+        """When each of these ledger keys of `account` was recorded, for those in the ledger
+        (keyed by plain (posting_number, event, step) tuples); {} without a query for none."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        numbers = _json_list(dict.fromkeys(key[0] for key in wanted))
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT posting_number, event, step, at FROM alert_ledger WHERE account = ? "
+                "AND posting_number IN (SELECT value FROM json_each(?))",
+                (account, numbers),
+            ).fetchall()
+        return {
+            (number, event, step): from_text(at)
+            for number, event, step, at in rows
+            if (number, event, step) in wanted
+        }
+
     # -- action journal -----------------------------------------------------------------------
 
     def claim_action(

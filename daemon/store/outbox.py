@@ -34,6 +34,18 @@ from daemon.store.records import (
 
 __all__ = ["OutboxVerbs"]
 
+
+def _raw_json(value: Any) -> Any:
+    """A payload's raw JSON (a Posting keeps Ozon's tariff as `msgspec.Raw`) as plain data."""
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value)
+    raise NotImplementedError(f"cannot store {type(value).__name__} in an alert payload")
+
+
+def _builtins(payload: Mapping[str, Any]) -> Any:
+    return msgspec.to_builtins(dict(payload), enc_hook=_raw_json)
+
+
 _ALERT_COLUMNS = (
     "id, account, event, posting_numbers, urgent, dry_run, reason, payload, created_at, sent_at"
 )
@@ -64,6 +76,9 @@ _HISTORY = """
     UNION ALL
     SELECT at, 3, id, account, 'acknowledged', posting_number, 0, 'by ' || by_name
     FROM acknowledgements
+    UNION ALL
+    SELECT at, 4, id, account, 'escalated', posting_number, 0, reason
+    FROM escalations
     ORDER BY at DESC, rank DESC, id DESC
     LIMIT ?
 """
@@ -118,7 +133,7 @@ class OutboxVerbs(StoreBase):
                     int(urgent),
                     int(dry_run),
                     redact_text(reason),
-                    msgspec.json.encode(redact_value(msgspec.to_builtins(dict(payload)))).decode(),
+                    msgspec.json.encode(redact_value(_builtins(payload))).decode(),
                     created,
                     int(staged),
                 ),
@@ -134,12 +149,14 @@ class OutboxVerbs(StoreBase):
 
     def staged_alerts(self, account: str | None = None) -> list[Alert]:
         """The staged alerts (of one account when given), oldest first."""
+        # Through the partial index alerts_staged, named: `(? IS NULL OR account = ?)`, or
+        # ORDER BY id alone, made SQLite scan every alert ever kept, after every cycle.
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts INDEXED BY alerts_staged WHERE staged = 1"  # noqa: S608 - constant columns
         with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE staged = 1 "  # noqa: S608 - constant columns
-                "AND (? IS NULL OR account = ?) ORDER BY id",
-                (account, account),
-            ).fetchall()
+            if account is None:
+                rows = conn.execute(sql + " ORDER BY id").fetchall()
+            else:
+                rows = conn.execute(sql + " AND account = ? ORDER BY id", (account,)).fetchall()
         return [_alert(row) for row in rows]
 
     def discard_staged(self, alert_ids: Iterable[int]) -> int:
@@ -307,7 +324,8 @@ class OutboxVerbs(StoreBase):
         decided against without sending (reason: why), and `cancel_failed` with reason
         "outcome unknown" when the outcome became unknown (followed by `cancelled` or
         `cancel_failed` once resolved). Claims without an outcome yet are not shown. Each
-        acknowledgement is an `acknowledged` action (reason: "by NAME").
+        acknowledgement is an `acknowledged` action (reason: "by NAME"), each escalation step an
+        `escalated` action (reason: "level N: ...").
         """
         with self._read() as conn:
             rows = conn.execute(_HISTORY, (limit,)).fetchall()
@@ -336,7 +354,8 @@ class OutboxVerbs(StoreBase):
 
         Pruned: ledger keys (except those of still-watched postings, whose steps must not fire
         again), finished actions, alerts with no pending delivery, posting history rows,
-        departed postings, expired holds, acknowledgements of postings no longer watched.
+        departed postings, expired holds, acknowledgements and escalations of postings no
+        longer watched.
         Never: watched postings, open or unknown actions, alerts still waiting for a route or
         staged, sync state.
         """
@@ -355,6 +374,9 @@ class OutboxVerbs(StoreBase):
             "acknowledgements": "DELETE FROM acknowledgements WHERE at < ? AND NOT EXISTS ("
             "SELECT 1 FROM postings AS p WHERE p.account = acknowledgements.account AND "
             "p.posting_number = acknowledgements.posting_number AND p.watched = 1)",
+            "escalations": "DELETE FROM escalations WHERE at < ? AND NOT EXISTS ("
+            "SELECT 1 FROM postings AS p WHERE p.account = escalations.account AND "
+            "p.posting_number = escalations.posting_number AND p.watched = 1)",
         }
         with self._write() as conn:
             counts = {

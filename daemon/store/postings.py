@@ -1,9 +1,11 @@
-"""Store verbs about postings: the cached snapshot, its change history, digest counts.
+"""Store verbs about postings: the cached snapshot and its change history (the reports on them
+are `daemon.store.reports`).
 
 The hot path is `upsert_postings`: each posting is encoded once (msgspec JSON, the codec of the
 models' own Structs) and hashed; the stored hashes of just the given postings are read with one
 query per call, and only new or changed rows are written, with `executemany`, in one transaction.
-A cycle over unchanged data therefore writes no row at all.
+A cycle over unchanged data therefore writes no row at all. Ozon's JSON of the shipping-speed
+tariff is kept only for postings past their deadline (see `_encode`).
 
 Imports only the standard library, msgspec (the models' codec) and the store's modules.
 """
@@ -14,7 +16,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -25,7 +27,6 @@ from daemon.store.base import StoreBase
 from daemon.store.holds import hold_all_in_force
 from daemon.store.records import (
     CachedPosting,
-    DigestCounts,
     HoldAll,
     PostingChange,
     UpsertResult,
@@ -38,6 +39,7 @@ from daemon.store.records import (
 __all__ = ["PostingVerbs"]
 
 _ENCODER = msgspec.json.Encoder()
+_NULL = msgspec.Raw(b"null")
 _DECODER = msgspec.json.Decoder(Posting)
 
 _EXISTING = """
@@ -81,9 +83,18 @@ _STORED_BY_ROWID = (
 )
 
 
-def _encode(posting: Posting) -> tuple[bytes, str]:
+def _encode(posting: Posting, now: datetime) -> tuple[bytes, str]:
     """The posting's JSON (UTF-8 bytes, stored as TEXT by `CAST(? AS TEXT)` in SQLite without
-    decoding it in Python: an unchanged posting never pays for that) and its content hash."""
+    decoding it in Python: an unchanged posting never pays for that) and its content hash.
+
+    Ozon's JSON of the shipping-speed tariff (about 1.2 KB) is kept only for a posting past its
+    deadline at `now`, the one the ship-or-cancel advice of `status`/the board needs it for; an
+    alert reads it from the posting just synced. Without it a row fits 4 to a database page,
+    with it 1 (it was read for every posting of every sync only to be written here)."""
+    if posting.shipment_date > now and (
+        len(posting.tariffication) > 4 or len(posting.tariffication_steps) > 4
+    ):
+        posting = msgspec.structs.replace(posting, tariffication=_NULL, tariffication_steps=_NULL)
     data = _ENCODER.encode(posting)
     return data, hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -136,7 +147,7 @@ class PostingVerbs(StoreBase):
         now_text = to_text(now)
         given: dict[str, tuple[Posting, bytes, str]] = {}
         for posting in postings:
-            given[posting.posting_number] = (posting, *_encode(posting))
+            given[posting.posting_number] = (posting, *_encode(posting, now))
         new: list[Posting] = []
         changed: list[PostingChange] = []
         inserts: list[tuple[Any, ...]] = []
@@ -191,7 +202,7 @@ class PostingVerbs(StoreBase):
         departure time. Returns how many cached rows were changed.
         """
         now_text = to_text(now)
-        given = {p.posting_number: (p, *_encode(p)) for p in postings}
+        given = {p.posting_number: (p, *_encode(p, now)) for p in postings}
         updates: list[dict[str, Any]] = []
         history: list[tuple[str, ...]] = []
         with self._write() as conn:
@@ -316,70 +327,6 @@ class PostingVerbs(StoreBase):
                 "SELECT posting_number FROM postings WHERE account = ? AND watched = 1", (account,)
             )
             return {row[0] for row in rows}
-
-    def posting_history(
-        self, posting_number: str, *, account: str | None = None
-    ) -> list[tuple[datetime, str, str, str]]:
-        """Status and deadline changes of one posting, oldest first: (at, field, old, new)."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT at, field, old, new FROM posting_history WHERE posting_number = ? "
-                "AND (? IS NULL OR account = ?) ORDER BY at, id",
-                (posting_number, account, account),
-            ).fetchall()
-        return [(from_text(at), field, old, new) for at, field, old, new in rows]
-
-    def deadline_moves(
-        self, account: str, after: datetime, before: datetime
-    ) -> dict[str, tuple[datetime, datetime]]:
-        """Deadline moves of `account`'s postings recorded after `after` and before `before`:
-        posting number -> (the deadline before the first move, the one after the last).
-
-        A cycle that died after caching a moved posting but before recording its alerts left
-        such a row behind a last successful sync: the next cycle reads it to still report it.
-        """
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT posting_number, old, new FROM posting_history WHERE account = ? "
-                "AND field = 'shipment_date' AND at > ? AND at < ? ORDER BY at, id",
-                (account, to_text(after), to_text(before)),
-            ).fetchall()
-        moves: dict[str, tuple[datetime, datetime]] = {}
-        for number, old, new in rows:
-            first = moves[number][0] if number in moves else from_text(old)
-            moves[number] = (first, from_text(new))
-        return moves
-
-    def digest_counts(self, account: str, now: datetime) -> DigestCounts:
-        """Counts for the daily digest of `account` at `now`, from the cache alone."""
-        n = to_text(now)
-        day_ago = to_text(now - timedelta(hours=24))
-        day_ahead = to_text(now + timedelta(hours=24))
-        fortnight_ago = to_text(now - timedelta(days=14))
-        with self._read() as conn:
-            watched, due, overdue = conn.execute(
-                "SELECT count(*), coalesce(sum(shipment_date >= ? AND shipment_date < ?), 0), "
-                "coalesce(sum(shipment_date < ?), 0) FROM postings "
-                "WHERE account = ? AND watched = 1",
-                (n, day_ahead, n, account),
-            ).fetchone()
-            cancelled, late_day, shipped, late = conn.execute(
-                "SELECT coalesce(sum(departure = 'cancelled' AND departed_at >= ?), 0), "
-                "coalesce(sum(departure = 'shipped' AND shipped_late AND departed_at >= ?), 0), "
-                "coalesce(sum(departure = 'shipped'), 0), "
-                "coalesce(sum(departure = 'shipped' AND shipped_late), 0) "
-                "FROM postings WHERE account = ? AND departed_at >= ? AND departed_at <= ?",
-                (day_ago, day_ago, account, fortnight_ago, n),
-            ).fetchone()
-        return DigestCounts(
-            watched=watched,
-            due_within_24h=due,
-            overdue=overdue,
-            cancelled_last_24h=cancelled,
-            shipped_late_last_24h=late_day,
-            shipped_last_14d=shipped,
-            shipped_late_last_14d=late,
-        )
 
 
 def _history_rows(

@@ -185,6 +185,10 @@ class Holds(Mapping[str, "datetime | None"]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_posting)
 
+    def own(self) -> dict[str, datetime | None]:
+        """Each held posting's own end (None: no expiry), the emergency stop left aside."""
+        return dict(self._by_posting)
+
     def __len__(self) -> int:
         return len(self._by_posting)
 

@@ -22,7 +22,8 @@ from typing import Any
 import msgspec
 
 from daemon import hold as holding
-from daemon.store import DecodedPostings, Store, json_timestamp
+from daemon.models import AccountRatings
+from daemon.store import CachedPosting, DecodedPostings, Store, json_timestamp
 from daemon.views import STALE_AFTER_INTERVALS, status_json
 from daemon.worktime import WarehouseCalendars
 
@@ -76,7 +77,9 @@ class BoardData:
         now = self.now()
         self._last_read = self._monotonic()
         postings = self.store.postings(now, decoded=self._decoded)
-        data = msgspec.json.encode(status_json(postings, now, self.calendars))
+        data = msgspec.json.encode(
+            status_json(postings, now, self.calendars, self._ratings(postings))
+        )
         return gzip.compress(data, GZIP_LEVEL, mtime=0) if compress else data
 
     def forget_if_idle(self) -> None:
@@ -92,7 +95,11 @@ class BoardData:
         cached = self.store.posting(posting_number, now)
         if cached is None:
             raise UnknownPosting(f"no cached posting is numbered {posting_number}")
-        return status_json([cached], now, self.calendars)[0]
+        return status_json([cached], now, self.calendars, self._ratings([cached]))[0]
+
+    def _ratings(self, postings: Sequence[CachedPosting]) -> dict[str, AccountRatings]:
+        """The kept ratings of the postings' accounts, for the elements' `advice`."""
+        return {name: self.store.account_ratings(name) for name in {p.account for p in postings}}
 
     def sync(self) -> dict[str, Any]:
         """Each account's last successful sync and whether its data is stale, the poll

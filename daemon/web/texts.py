@@ -12,7 +12,7 @@ from typing import Final
 
 from daemon.notify.render import span, status_text
 
-__all__ = ["LANGUAGES", "STATUSES", "TEXTS", "texts_for"]
+__all__ = ["LANGUAGES", "REQUIREMENTS", "STATUSES", "TEXTS", "texts_for"]
 
 LANGUAGES: Final = ("en", "zh", "ru")
 
@@ -33,6 +33,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "held": "held",
         "held_until": "held until {time}",
         "acknowledged_by": "taken by {name} at {time}",
+        "working_left": "{time} of working time left",
+        "no_working_left": "no working time left before the deadline",
+        "needs_data": "needs data: {names}",
+        "tariff_at": "tariff steps up {time}",
         "moscow": "MSK",
         "summary": "{shown} of {total} postings, {overdue} overdue",
         "more": "{count} more not shown (the most urgent come first): {overdue} overdue, "
@@ -74,6 +78,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "held": "已暂缓",
         "held_until": "暂缓至 {time}",
         "acknowledged_by": "{name} 于 {time} 接手",
+        "working_left": "剩余工作时间 {time}",
+        "no_working_left": "截止前已没有工作时间",
+        "needs_data": "缺少资料：{names}",
+        "tariff_at": "运费 {time} 上调",
         "moscow": "莫斯科",
         "summary": "显示 {shown} / 共 {total} 个货件，{overdue} 个已超时",
         "more": "另有 {count} 个未显示（最紧急的排在前面）：{overdue} 个已超时，{held} 个已暂缓",
@@ -114,6 +122,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "held": "отложено",
         "held_until": "отложено до {time}",
         "acknowledged_by": "взял {name} в {time}",
+        "working_left": "рабочего времени осталось {time}",
+        "no_working_left": "до срока рабочего времени не осталось",
+        "needs_data": "нужны данные: {names}",
+        "tariff_at": "тариф повысится {time}",
         "moscow": "МСК",
         "summary": "{shown} из {total} отправлений, просрочено {overdue}",
         "more": "ещё {count} не показано (самые срочные идут первыми): просрочено {overdue}, "
@@ -141,6 +153,40 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     },
 }
 
+# Ozon's `requirements.*` lists (API-FACTS): the data a posting still needs before assembly.
+REQUIREMENTS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "products_requiring_gtd": "customs declaration (GTD) number",
+        "products_requiring_country": "country of manufacture",
+        "products_requiring_change_country": "country of manufacture (to change)",
+        "products_requiring_mandatory_mark": "Chestny ZNAK marking codes",
+        "products_requiring_rnpt": "RNPT number",
+        "products_requiring_jw_uin": "jewellery UIN",
+        "products_requiring_imei": "IMEI",
+        "products_requiring_weight": "actual weight",
+    },
+    "zh": {
+        "products_requiring_gtd": "报关单号（GTD）",
+        "products_requiring_country": "原产国",
+        "products_requiring_change_country": "原产国（需更改）",
+        "products_requiring_mandatory_mark": "“诚信标志”标识码",
+        "products_requiring_rnpt": "RNPT 编号",
+        "products_requiring_jw_uin": "珠宝 UIN",
+        "products_requiring_imei": "IMEI",
+        "products_requiring_weight": "实际重量",
+    },
+    "ru": {
+        "products_requiring_gtd": "номер ГТД",
+        "products_requiring_country": "страна производства",
+        "products_requiring_change_country": "страна производства (изменить)",
+        "products_requiring_mandatory_mark": "коды маркировки «Честный ЗНАК»",
+        "products_requiring_rnpt": "РНПТ",
+        "products_requiring_jw_uin": "УИН ювелирного изделия",
+        "products_requiring_imei": "IMEI",
+        "products_requiring_weight": "фактический вес",
+    },
+}
+
 # The statuses a watched posting may have; their words come from the alerts' renderer.
 STATUSES: Final = (
     "awaiting_registration",
@@ -159,12 +205,14 @@ STATUSES: Final = (
 
 def texts_for(language: str) -> dict[str, object]:
     """The page's texts in `language` (en when unknown), with the status names under
-    `"statuses"` and the words for days, hours, minutes, seconds under `"units"`."""
+    `"statuses"`, the words for Ozon's requirement lists under `"requirements"` and the
+    words for days, hours, minutes, seconds under `"units"`."""
     lang = language if language in LANGUAGES else "en"
     # The alerts' own unit words ("1d" -> "d", "1天" -> "天"), so the page and the messages agree.
     units = [span(timedelta(seconds=size), lang).removeprefix("1") for size in (86400, 3600, 60, 1)]
     return {
         **TEXTS[lang],
         "statuses": {status: status_text(status, lang) for status in STATUSES},
+        "requirements": REQUIREMENTS[lang],
         "units": units,
     }

@@ -44,6 +44,7 @@ EVENTS = frozenset(
     {
         "reminder", "overdue", "would_cancel", "cancelled", "cancel_failed", "deadline_changed",
         "cancelled_elsewhere", "api_error", "recovered", "key_expiring", "digest",
+        "tariff_step", "needs_data",
     }
 )  # fmt: skip
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

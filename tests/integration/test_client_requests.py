@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from daemon.ozon import OzonClient, RateLimiter
-from daemon.ozon import client as client_module
+from daemon.ozon import pool as pool_module
 from tests.conftest import OZON_FIXTURES, FakeTime
 from tests.openapi_schema import (
     ValidationFailed,
@@ -207,7 +207,7 @@ async def test_https_clients_share_one_tls_context_and_plain_http_builds_none(
         return context
 
     monkeypatch.setattr(httpx, "create_ssl_context", counting)
-    client_module._tls_context.cache_clear()
+    pool_module._tls_context.cache_clear()
     try:
         async with OzonClient("1", "test-api-key", base_url="http://127.0.0.1:9"):
             pass
@@ -216,7 +216,7 @@ async def test_https_clients_share_one_tls_context_and_plain_http_builds_none(
             async with OzonClient(client_id, "test-api-key", base_url="https://ozon.test"):
                 pass
         assert len(built) == 1
-        assert client_module._tls_context() is built[0]
+        assert pool_module._tls_context() is built[0]
         assert built[0].verify_mode == ssl.CERT_REQUIRED and built[0].check_hostname
     finally:
-        client_module._tls_context.cache_clear()
+        pool_module._tls_context.cache_clear()

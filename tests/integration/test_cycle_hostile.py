@@ -130,6 +130,7 @@ async def test_a_deadline_removed_by_ozon_is_reported_once_and_then_silent(
     db = tmp_path / "state.db"
     assert (await cycle(db, T0)).ok
     fake.postings["1-1"]["shipment_date"] = "9999-12-31T23:59:59Z"
+    fake.postings["1-1"]["tariffication"] = None  # (its tariff steps would warn on their own)
 
     for moment in (T0 + HOUR, T0 + 10 * HOUR, T0 + 100 * HOUR):
         assert (await cycle(db, moment)).ok

@@ -16,11 +16,9 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.bounded_http import BoundedHTTPServer
 from daemon.health import (
     STALE_AFTER,
     Health,
-    HealthServer,
     Heartbeat,
     ListenError,
     is_loopback,
@@ -29,6 +27,7 @@ from daemon.health import (
 )
 from daemon.metrics import Metrics
 from daemon.ozon import RequestEvent
+from tests.web_server import HealthServer
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=5)
@@ -207,11 +206,11 @@ def test_a_name_that_does_not_resolve_makes_start_raise_listen_error(
     metrics: Metrics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Resolving a real unknown name would ask a DNS server (not loopback): the resolver's
-    # answer is played by the bind step instead.
-    def no_such_name(self: object) -> None:
+    # answer is played by a stand-in for getaddrinfo instead.
+    def no_such_name(*args: object, **kwargs: object) -> None:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(BoundedHTTPServer, "server_bind", no_such_name)
+    monkeypatch.setattr("daemon.web.serve.socket.getaddrinfo", no_such_name)
     server = HealthServer("metrics.example", 9464, Health(INTERVAL, []), metrics)
     with pytest.raises(
         ListenError, match=r"metrics\.example:9464: the host name cannot be resolved"

@@ -1,6 +1,7 @@
 """The health server against clients that never finish (issue 16 item 8): an idle or a
 drip-feeding connection is closed after a few seconds, and connections beyond a bound are
-refused at once, so half-open connections can never pile up threads. Real sockets on
+refused at once, so half-open connections can never pile up (threads, or now tasks of the
+daemon's loop: the server is uvicorn inside it, daemon.web.serve). Real sockets on
 127.0.0.1; the bounds below are functional (generous), never speed targets."""
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from daemon.health import IDLE_TIMEOUT, MAX_CONNECTIONS, Health, HealthServer
+from daemon.health import IDLE_TIMEOUT, MAX_CONNECTIONS, Health
 from daemon.metrics import Metrics
+from tests.web_server import HealthServer
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 GENEROUS = 20.0  # seconds a test waits for something the server does within about one second

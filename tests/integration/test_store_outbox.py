@@ -288,6 +288,9 @@ def test_prune_deletes_old_records_but_keeps_what_is_still_needed(store: Store) 
     store.acknowledge("shop-1", "w-1", NOW, "Li", old)  # still watched: stays
     store.acknowledge("shop-1", "gone-old", NOW, "Li", old)  # departed: goes
     store.acknowledge("shop-1", "gone-new", NOW, "Li", NOW)  # recent: stays
+    store.record_escalations("shop-1", [("w-1", NOW, 1, "level 1: still watched")], old)
+    store.record_escalations("shop-1", [("gone-old", NOW, 1, "level 1: departed")], old)
+    store.record_escalations("shop-1", [("gone-new", NOW, 2, "level 2: recent")], NOW)
 
     result = store.prune(cutoff)
 
@@ -299,7 +302,10 @@ def test_prune_deletes_old_records_but_keeps_what_is_still_needed(store: Store) 
         "postings": 1,
         "holds": 1,
         "acknowledgements": 1,
+        "escalations": 1,
     }
+    escalated = {e.posting_numbers for e in store.history(100) if e.event == "escalated"}
+    assert escalated == {("w-1",), ("gone-new",)}
     assert store.fired_keys("shop-1") == {
         ("w-1", "reminder", "24h"),
         ("gone-new", "reminder", "4h"),

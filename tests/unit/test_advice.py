@@ -18,6 +18,7 @@ from daemon.advice import (
     FEE_BANDS_AS_OF,
     FEE_BANDS_SOURCE,
     FEE_CAP_RUB,
+    RULES,
     advise,
     cancel_fee,
     fee_band,
@@ -35,6 +36,7 @@ from daemon.models import (
     Tariff,
     TariffStep,
 )
+from tests.tariff_json import with_tariff
 
 SHIP = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -73,13 +75,13 @@ def posting(
     tariff_steps: tuple[TariffStep, ...] = WORKED,
     tariff: Tariff | None = None,
 ) -> Posting:
-    return Posting(
+    return with_tariff(
+        tariff,
+        tariff_steps,
         posting_number="87341265-0117-1",
         status="awaiting_packaging",
         shipment_date=SHIP,
         products=(Product(sku=1, price=price, currency=currency, quantity=1),),
-        tariff_steps=tariff_steps,
-        tariff=tariff,
     )
 
 
@@ -270,3 +272,43 @@ def test_respect_advice_holds_back_only_a_ship(recommendation: str, held: bool) 
     }
     assert cases[recommendation].recommendation == recommendation
     assert holds_back_cancel(cases[recommendation]) is held
+
+
+RULE_OF_CASE = {
+    "not-late-yet": "not_late",
+    "exactly-at-the-deadline": "not_late",
+    "green-zone-fee-0-below-the-surcharge": "sale_worth",
+    "green-zone-and-delay-rating-critical": "delay_critical",
+    "both-ratings-critical": "sale_worth",
+    "blue-zone-cheap-posting": "sale_worth",
+    "blue-zone-dear-posting": "cheaper_to_ship",
+    "yellow-zone": "cheaper_to_ship",
+    "orange-zone": "cheaper_to_ship",
+    "red-zone-may-block": "red_zone",
+    "fee-cap-keeps-shipping-cheaper": "cheaper_to_ship",
+    "fee-cap-flips-the-comparison": "sale_worth",
+    "no-rating-data": "no_index",
+    "index-403": "no_role",
+    "summary-403-index-known": "cheaper_to_ship",
+    "tariff-step-far": "cheaper_to_ship",
+    "tariff-step-soon": "sale_worth",
+    "nothing-extra-yet": "free",
+    "free-now-but-a-step-soon": "no_index",
+    "index-sent-as-a-percent": "cheaper_to_ship",
+    "prices-in-another-currency": "currencies",
+    "unknown-tariff-type": "unknown_cost",
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_the_advice_names_the_step_of_the_rule_that_decided(case: tuple[object, ...]) -> None:
+    """`Advice.rule` is what messages in other languages are worded from."""
+    name, subject, hours_late, ozon_index, ratings = case[:5]
+    assert isinstance(subject, Posting) and isinstance(hours_late, int | float)
+    advice = advise(subject, SHIP + hours_late * H, ozon_index, ratings)  # type: ignore[arg-type]
+    assert advice.rule == RULE_OF_CASE[str(name)]
+    assert advice.rule in RULES
+
+
+def test_every_step_of_the_rule_is_named_in_the_table() -> None:
+    assert set(RULE_OF_CASE.values()) == set(RULES)

@@ -244,7 +244,8 @@ BAD_INPUTS = [
         [
             'notify[0].events: unknown event "late" (known: reminder, overdue, would_cancel, '
             "cancelled, cancel_failed, deadline_changed, cancelled_elsewhere, api_error, "
-            "recovered, key_expiring, digest, database_unwritable)"
+            "recovered, key_expiring, digest, at_risk, tariff_step, needs_data, "
+            "database_unwritable)"
         ],
     ),
     (

@@ -12,8 +12,8 @@ README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 SUBCOMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 COMMANDS = sorted(SUBCOMMANDS)
 CONTRACT_OPTIONS = {
-    "run": ["--dry-run"],
-    "once": ["--dry-run"],
+    "run": ["--dry-run", "--shard"],
+    "once": ["--dry-run", "--shard"],
     "status": ["--json", "--all"],
     "history": ["--json", "--limit"],
     "check": ["--offline", "--notify"],

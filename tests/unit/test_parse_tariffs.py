@@ -11,6 +11,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from daemon.models import Money, Posting, Requirement, TariffStep
@@ -161,14 +162,48 @@ def test_numeric_amounts_and_missing_currencies_are_read_as_text() -> None:
     )
 
 
-def test_a_step_deadline_that_is_not_a_date_names_the_step() -> None:
+def test_a_step_deadline_that_is_not_a_date_leaves_the_timeline_unknown_not_the_posting() -> None:
+    """The steps are read on demand, not while syncing: a step that cannot be read makes the
+    timeline unknown (a timeline with a hole cannot be walked), and the posting is still
+    watched with everything a sync relies on."""
     steps = copy.deepcopy(_posting()["tariffication_steps"])
     steps[1]["tariff_deadline_at"] = "tomorrow"
     page = parse_list_page(_page(_posting(tariffication_steps=steps)))
+    assert page.problems == []
+    (posting,) = page.postings
+    assert posting.tariff_steps == ()
+    assert posting.tariff_step_at(at("2026-11-26T10:00:00Z")) is None
+    assert posting.tariff is not None  # the tariff in force is read on its own
+
+
+@pytest.mark.parametrize(
+    "steps",
+    ["not a list", [1, 2], [{"tariff_deadline_at": 20261126}], {"tariff_type": "commission"}],
+    ids=["text", "numbers", "numeric-date", "object"],
+)
+def test_steps_in_a_shape_that_cannot_be_read_are_no_steps(steps: Any) -> None:
+    posting = _one(tariffication_steps=steps)
+    assert posting.tariff_steps == ()
+
+
+def test_a_next_tariff_start_that_is_not_a_date_makes_the_posting_a_problem() -> None:
+    """`next_tariff_starts_at` is read while syncing (a tariff_step warning depends on it):
+    strict, as every date a sync relies on."""
+    tariff = {**_posting()["tariffication"], "next_tariff_starts_at": "tomorrow"}
+    page = parse_list_page(_page(_posting(tariffication=tariff)))
     assert page.postings == []
     (problem,) = page.problems
-    assert problem.field == "tariffication_steps[1].tariff_deadline_at"
+    assert problem.field == "tariffication.next_tariff_starts_at"
     assert problem.posting_number == "87341265-0117-1"
+
+
+def test_the_tariff_json_is_kept_as_ozon_sent_it_and_read_the_same_after_the_store() -> None:
+    """The raw tariff survives a round trip through the store's codec (msgspec JSON)."""
+    posting = _one()
+    again = msgspec.json.decode(msgspec.json.encode(posting), type=Posting)
+    assert again == posting
+    assert again.tariff == posting.tariff
+    assert again.tariff_steps == posting.tariff_steps != ()
 
 
 def test_requirement_skus_arrive_as_numbers_or_int64_text_and_unknown_lists_count() -> None:
@@ -271,9 +306,23 @@ def test_rating_answers_that_are_not_json_raise_not_json() -> None:
         parse_error_index(b"")
 
 
-def test_money_values_are_shared_between_postings() -> None:
-    page = parse_list_page(_page(_posting(), _posting(posting_number="87341265-0118-1")))
-    first, second = page.postings
-    assert first.tariff_steps[1].charge is second.tariff_steps[1].charge
-    assert first.tariff_steps[0].ends_at is not None
-    assert first.tariff_steps[0].ends_at.tzinfo is UTC
+def test_step_deadlines_read_on_demand_are_aware_utc_whatever_offset_ozon_writes() -> None:
+    steps = copy.deepcopy(_posting()["tariffication_steps"])
+    steps[0]["tariff_deadline_at"] = "2026-11-26T13:00:00+03:00"
+    steps[1]["tariff_deadline_at"] = "2026-11-26T22:00:00.1234567Z"
+    posting = _one(tariffication_steps=steps)
+    first, second = posting.tariff_steps[:2]
+    assert first.ends_at == at("2026-11-26T10:00:00Z")
+    assert first.ends_at is not None and first.ends_at.tzinfo is UTC
+    assert second.ends_at == datetime(2026, 11, 26, 22, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-26T10:00:00", "2026-11-26", "20261126T100000Z"],
+    ids=["no-zone", "date", "basic"],
+)
+def test_a_step_deadline_that_is_not_rfc_3339_with_a_zone_is_unreadable(text: str) -> None:
+    steps = copy.deepcopy(_posting()["tariffication_steps"])
+    steps[0]["tariff_deadline_at"] = text
+    assert _one(tariffication_steps=steps).tariff_steps == ()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from daemon.models import Posting, Requirement, Tariff
+from daemon.models import Posting, Requirement
 from daemon.policy_keys import needs_data_step, tariff_step_step, tariff_warn_at
 
 STARTS = datetime(2026, 11, 26, 10, 0, 1, tzinfo=UTC)
@@ -33,7 +33,6 @@ def test_the_9999_marker_posting_gets_no_warning_time() -> None:
         posting_number="1-1-1",
         status="awaiting_packaging",
         shipment_date=STARTS,
-        tariff=Tariff(current_type="commission", current_rate=3, next_starts_at=None),
     )
     assert tariff_warn_at(last_step.next_tariff_starts_at, timedelta(hours=2)) is None
 

@@ -184,8 +184,32 @@
       node("span", "account", item.account)
     );
     info.append(title, where, node("div", "deadline", deadlineText(item.shipment_date)));
+    // working time left (a warehouse calendar), only while the deadline is ahead
+    const working = item.working_seconds_left;
+    if (working !== null && working !== undefined && item.seconds_left > 0 && !item.no_deadline) {
+      info.append(
+        working > 0
+          ? node("div", "working", fill(texts.working_left, { time: spanText(working) }))
+          : node("div", "working none-left", texts.no_working_left)
+      );
+    }
+    if (item.next_tariff_at) {
+      info.append(node("div", "tariff", fill(texts.tariff_at, {
+        time: clockText(item.next_tariff_at),
+      })));
+    }
 
     const side = node("div", "side");
+    const needs = item.requirements || [];
+    if (needs.length) {
+      const names = needs.map((name) => texts.requirements[name] || name.replace(/_/g, " "));
+      const badge = node("div", "badge needs-badge", fill(texts.needs_data, {
+        names: names.join(", "),
+      }));
+      badge.title = needs.join(", "); // Ozon's own names, for looking them up
+      side.append(badge);
+      li.dataset.needsData = "true";
+    }
     if (item.held) {
       const heldText = item.held_until
         ? fill(texts.held_until, { time: clockText(item.held_until) })
