@@ -135,7 +135,12 @@ class CancelExecutor(CancelOutcomes):
         # A posting a cancel request of ours may have reached (done, open, or of unknown
         # outcome, even settled since as not applied) is no candidate: it is never sent
         # again, so it must not take a place of max_per_cycle from the others.
-        selected = [s for s in selected if not self._may_have_reached_ozon(s.posting)]
+        reached = self.store.acted_among(
+            self.job.name, [s.posting.posting_number for s in selected], CANCEL,
+            client_id=self.job.client.client_id,
+        )  # fmt: skip
+        if reached:
+            selected = [s for s in selected if s.posting.posting_number not in reached]
         others_selected, others_watched = shop.others(self.job.name)
         shop.seen[self.job.name] = (len(selected), watched)
         if not selected:
@@ -309,13 +314,6 @@ class CancelExecutor(CancelOutcomes):
             )  # fmt: skip
             return
         await self._send(claim, selection, fresh, reason_id)
-
-    def _may_have_reached_ozon(self, posting: Posting) -> bool:
-        """True when a cancel request of this shop (Client-Id) for `posting` may have reached
-        Ozon: its claim is done, open, or its outcome was ever unknown."""
-        return self.store.may_have_acted(
-            self.job.name, posting.posting_number, CANCEL, client_id=self.job.client.client_id
-        )
 
     def _stop_before_send(self, number: str) -> str | None:
         """Why `number` must not be sent now, asked right before every single request: the

@@ -51,7 +51,9 @@ Verbs (see each docstring):
   `record_planned(account, kind, [(number, reason)], now) -> list[str]` (dry-run plans, done
   at once, each posting once), `open_actions(account=None, *, client_id="")`,
   `latest_action(account, number, kind)`, `may_have_acted(account, number, kind, *,
-  client_id="")` (a request may have reached Ozon: its cancellation is ours).
+  client_id="")` (a request may have reached Ozon: its cancellation is ours, and no other
+  request may follow), `acted_among(account, numbers, kind, *, client_id="") -> set[str]`
+  (the same for many postings in one query).
 - Sync state: `record_sync_success(account, now) -> bool` (True: recovered),
   `record_sync_failure(account, error, now) -> bool` (True: streak started),
   `mark_api_error_alerted(account) -> bool`, `get_sync_state(account)`, `sync_states()`.

@@ -284,15 +284,26 @@ class JournalVerbs(StoreBase):
         given, any account of `client_id`) is done, still open, or ever had an unknown outcome
         (even if later settled as failed): the request may have reached Ozon, so a
         cancellation that turns up is this daemon's, never someone else's."""
+        return bool(self.acted_among(account, [posting_number], kind, client_id=client_id))
+
+    def acted_among(
+        self,
+        account: str,
+        posting_numbers: Iterable[str],
+        kind: str = "cancel",
+        *,
+        client_id: str = "",
+    ) -> set[str]:
+        """Those of `posting_numbers` for which `may_have_acted` is true, in one query."""
         with self._read() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM actions WHERE (account = ? OR (? != '' AND client_id = ?)) "
-                "AND posting_number = ? AND kind = ? "
-                "AND dry_run = 0 AND (outcome IS NULL OR outcome IN ('done', 'unknown') "
-                "OR unknown_at IS NOT NULL) LIMIT 1",
-                (account, client_id, client_id, posting_number, kind),
-            ).fetchone()
-        return row is not None
+            rows = conn.execute(
+                "SELECT DISTINCT posting_number FROM actions WHERE (account = ? OR (? != '' AND "
+                "client_id = ?)) AND posting_number IN (SELECT value FROM json_each(?)) "
+                "AND kind = ? AND dry_run = 0 AND (outcome IS NULL OR outcome IN ('done', "
+                "'unknown') OR unknown_at IS NOT NULL)",
+                (account, client_id, client_id, _json_list(posting_numbers), kind),
+            ).fetchall()
+        return {row[0] for row in rows}
 
 
 def _json_list(values: Iterable[str]) -> str:

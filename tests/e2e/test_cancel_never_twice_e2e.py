@@ -1,6 +1,6 @@
-"""A cancellation is never sent twice (issue c15 point 1), end to end: the installed
-`ozon-sync` as its own process against the sandbox in its own process, killed with SIGKILL at
-chosen and at random moments. The sandbox's per-posting record of cancel requests
+"""A cancellation is never sent twice (issue 15, follow-up review point 1), end to end: the
+installed `ozon-sync` as its own process against the sandbox in its own process, killed with
+SIGKILL at chosen and at random moments. The sandbox's per-posting record of cancel requests
 (`cancel_requests`) proves what was sent; `history --json` shows what the daemon recorded and
 told.
 

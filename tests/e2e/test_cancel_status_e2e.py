@@ -1,9 +1,9 @@
-"""`status` agrees with `history` right after a cancel (issue c15 point 2), end to end: the
-installed `ozon-sync once` against the sandbox's demo scenario in its own process. A cancel
-confirmed by Ozon's answer (or by a settling re-read) updates the cached posting in the same
-transaction: `status --json` no longer shows it watched, `status --all --json` shows it
-cancelled, without waiting for the next sync; the next sync tells nobody it was "cancelled
-elsewhere"."""
+"""`status` agrees with `history` right after a cancel (issue 15, follow-up review point 2),
+end to end: the installed `ozon-sync once` against the sandbox's demo scenario in its own
+process. A cancel confirmed by Ozon's answer (or by a settling re-read) updates the cached
+posting in the same transaction: `status --json` no longer shows it watched, `status --all
+--json` shows it cancelled, without waiting for the next sync; the next sync tells nobody it
+was "cancelled elsewhere"."""
 
 from __future__ import annotations
 

@@ -340,3 +340,28 @@ def test_the_migration_keeps_every_journal_row_and_the_claim_rule(tmp_path: Path
         ]
         migrated.finish_action(9, "skipped", NOW, reason="changed")
         assert claim("shop-1", "1-2", "cancel", NOW, dry_run=False, reason="") == 10
+
+
+def test_acted_among_names_the_postings_a_request_may_have_reached(store: Store) -> None:
+    def claimed(number: str, account: str = "shop-1", *, dry_run: bool = False) -> int:
+        claim = store.claim_action(
+            account, number, "cancel", NOW, dry_run=dry_run, reason="late", client_id="100500"
+        )
+        assert claim is not None
+        return claim
+
+    claimed("1-open")
+    store.finish_action(claimed("1-done"), "done", NOW)
+    store.finish_action(claimed("1-unknown"), "unknown", NOW, reason="timeout")
+    settled = claimed("1-settled", "old-name")  # a renamed entry of the same shop
+    store.finish_action(settled, "unknown", NOW, reason="timeout")
+    store.finish_action(settled, "failed", NOW, reason="not applied")
+    store.finish_action(claimed("1-refused"), "failed", NOW, reason="Ozon answered 400")
+    store.finish_action(claimed("1-429"), "skipped", NOW, reason="429")
+    claimed("1-dry", dry_run=True)
+    numbers = ["1-open", "1-done", "1-unknown", "1-settled", "1-refused", "1-429", "1-dry", "1-x"]
+    reached = {"1-open", "1-done", "1-unknown", "1-settled"}
+    assert store.acted_among("shop-1", numbers, client_id="100500") == reached
+    assert store.acted_among("shop-1", numbers) == reached - {"1-settled"}
+    for number in numbers:
+        assert store.may_have_acted("shop-1", number, client_id="100500") == (number in reached)
