@@ -105,6 +105,7 @@ from daemon.store.errors import (
     StoreUnavailableError,
     StoreUnwritableError,
 )
+from daemon.store.history import HistoryVerbs
 from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
@@ -170,6 +171,7 @@ class Store(
     OutboxVerbs,
     RatingVerbs,
     SyncStateVerbs,
+    HistoryVerbs,
 ):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`.
 

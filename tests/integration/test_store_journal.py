@@ -15,7 +15,8 @@ import pytest
 from sqlite_utils import Database
 
 from daemon.models import LedgerKey
-from daemon.store import Store, schema
+from daemon.store import Store
+from daemon.store import schema_check as schema
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
