@@ -29,7 +29,7 @@ from daemon.alerts import Mark
 from daemon.alerts.batch import mark
 from daemon.job import AccountJob
 from daemon.models import AccessDenied, ErrorIndex, LedgerKey, RatingSummary
-from daemon.ozon.errors import OzonError
+from daemon.ozon.errors import OzonError, OzonUnavailable
 from daemon.policy_keys import rfc3339
 from daemon.store import Store
 
@@ -58,8 +58,13 @@ async def read_ratings_if_due(
         try:
             summary = await job.client.rating_summary()
             index = await job.client.error_index()
-        except OzonError as err:  # not a 403: try again on a later cycle
-            log.warning("ratings_unavailable", account=job.name, reason=str(err))
+        except OzonUnavailable as err:  # an outage: its own lines say so; ask on a later cycle
+            log.debug("ratings_unavailable", account=job.name, reason=str(err))
+        except OzonError as err:  # not a 403 and not an outage: said once, asked again later
+            job.findings.report(
+                log, "ratings_unavailable", "ratings_unavailable", account=job.name,
+                reason=str(err),
+            )  # fmt: skip
         store.record_ratings(job.name, summary, index, now)
         if summary is None or index is None:
             continue

@@ -20,7 +20,7 @@ import pytest
 
 from daemon.sandbox import SandboxProcess
 from tests.cli_helpers import clean_env, ozon_sync_command
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import api_calls, wait_for
 
 KEY_VAR = "OZON_LOGS_KEY"
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -219,6 +219,9 @@ def test_a_cycle_still_hanging_at_sigterm_ends_without_a_traceback(
     api = sandbox_process("--scenario", "demo", "--no-events", "--rate-limit", "0")
     daemon = start_daemon(write_config(tmp_path, api, retry_for="5s", timeout="120s"), api)
     wait_for(lambda: daemon.events("cycle_finished", result="ok"), "the first cycle", 30)
+    # the first cycle's job reads the ratings, then the key's expiry: both answered before the
+    # hang, or that job (not the next cycle's) would be the one still running at SIGTERM
+    wait_for(lambda: api_calls(api, "/v1/roles"), "the first key check", 30)
     api.set_knobs(latency=100.0)  # the next cycle's first request hangs
     wait_for(lambda: len(daemon.events("cycle_started")) >= 2, "the next cycle", 30)
     time.sleep(0.5)  # its request is sent
