@@ -136,8 +136,8 @@ Day = Annotated[date, BeforeValidator(_day)]
 
 
 def _unique_days(days: list[Weekday]) -> list[Weekday]:
-    if not days:  # nothing would ever be working time: every deadline at risk at once
-        raise PydanticCustomError("workdays", "names no weekday; a calendar works on one at least")
+    # An empty list is a warehouse that never works (its postings have no working time left,
+    # and every one is at risk at once); searches stop after worktime.MAX_DAYS days.
     if len(set(days)) != len(days):
         raise PydanticCustomError("workdays", "names a weekday twice")
     return days

@@ -113,9 +113,8 @@ def secret_fragments(value: str) -> list[str]:
 
 def _token_like(part: str) -> bool:
     """A URL path or query part that may be a token: SHORT characters or more with a digit or
-    both cases, or 20 characters or more of anything (a long random lowercase key too)."""
-    if len(part) >= 20:
-        return True
+    both cases. Plain words (`to-cancelled_elsewhere`, `ozon-sync-alerts`) are the receiver's
+    routes: registered, their 8-character runs would mask words such as "cancelled" anywhere."""
     if len(part) < SHORT:
         return False
     return any(c.isdigit() for c in part) or (part.lower() != part and part.upper() != part)

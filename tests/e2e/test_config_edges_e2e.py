@@ -52,8 +52,6 @@ UNUSABLE = [
      "ozon.max_requests_per_second"),
     ("a rate below one a second", '[ozon]\nmax_requests_per_second = 0.5\n' + ACCOUNT,
      "ozon.max_requests_per_second"),
-    ("a calendar without a working day", ACCOUNT + '[[calendars]]\nname = "main"\nworkdays = []\n',
-     "calendars[0].workdays"),
     ("a calendar without hours", ACCOUNT + '[[calendars]]\nname = "main"\nhours = []\n',
      "calendars[0].hours"),
     ("a negative warehouse id", ACCOUNT + "warehouse_ids = [-5]\n", "accounts[0].warehouse_ids[0]"),

@@ -215,7 +215,12 @@ def test_a_url_keeps_its_host_while_its_tokens_and_their_parts_are_masked() -> N
 
 
 @pytest.mark.parametrize(
-    "url", ["json://127.0.0.1:8080/digest", "json://127.0.0.1:8080/ozon-sync/alerts?event=overdue"]
+    "url",
+    [
+        "json://127.0.0.1:8080/digest",
+        "json://127.0.0.1:8080/ozon-sync/alerts?event=overdue",
+        "json://127.0.0.1:8080/to-cancelled_elsewhere",
+    ],
 )
 def test_a_route_path_of_plain_words_is_not_a_secret_so_event_names_stay_readable(
     url: str,
@@ -224,9 +229,8 @@ def test_a_route_path_of_plain_words_is_not_a_secret_so_event_names_stay_readabl
     # included), and `once` crashed on the masked event.
     assert secret_fragments(url) == [url]
     with only(*secret_fragments(url)):
-        assert redact_text('{"event": "digest", "route": "alerts"}') == (
-            '{"event": "digest", "route": "alerts"}'
-        )
+        text = '{"event": "digest", "route": "alerts", "also": "cancelled"}'
+        assert redact_text(text) == text
         assert url not in redact_text(f"posting to {url}")
 
 
@@ -235,7 +239,6 @@ def test_a_route_path_of_plain_words_is_not_a_secret_so_event_names_stay_readabl
     [
         ("json://127.0.0.1:8080/hook?token=Ab3xYz9Q", "Ab3xYz9Q"),
         ("json://127.0.0.1:8080/h/k3y0f7h3r0ut3", "k3y0f7h3r0ut3"),
-        ("json://127.0.0.1:8080/h/abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz"),
         ("wecombot://0123456789abcdef", "0123456789abcdef"),
     ],
 )
