@@ -70,8 +70,8 @@ def _tariff(posting: Posting) -> dict[str, Any] | None:
     starts = posting.next_tariff_starts_at
     if starts is None:
         return None
-    kind, rate, charge = next_tariff(posting, starts)
     tariff = posting.tariff
+    kind, rate, charge = next_tariff(posting, starts, tariff)
     return {
         "starts_at": rfc3339(starts),
         "next": {"type": kind, "rate": rate, "charge": _money(charge)},

@@ -1,27 +1,35 @@
-"""The cancellation executor: claim, re-read, guards, send, record (issues 7, 15 and 20).
+"""The cancellation executor: re-read, guards, claim, send, record (issues 7, 15 and 20).
 
 One `CancelExecutor` per account and cycle (the engine drives it around `run_cycle`); it
 builds on `daemon.cancel_outcome.CancelOutcomes`, which records every outcome with its alert
 and settles claims of unknown outcome (`resolve_unknown`, at the start of every cycle).
 
-    execute(selected)   after a complete listing, on the policy's selections (soonest first).
+    execute(selected)   after a complete listing, on the policy's selections (soonest first),
+                        less those a request of the shop may have reached already.
                         `sends` is THE dry-run decision, made here at the side effect: false
                         (cancel.enabled false or --dry-run) journals each selection once as
                         planned and reports it as `would_cancel`, sending nothing. Otherwise
                         `plan_cycle` (daemon.cancel_plan; `max_per_cycle` less what the
                         shop sent earlier in the poll interval; with respect_advice, the
                         postings the ship-or-cancel advice says to ship are held back), then
-                        per posting: hold? -> claim (compare-and-set, per Client-Id) -> `get`
-                        -> unchanged since the listing? -> still selected? -> advice still
-                        not "ship"? -> the first configured reason Ozon allows -> right before
-                        the request: live `enabled`, hold / hold --all, clock -> `cancel` ->
-                        record. Not sent by decision: `cancel_skipped`
+                        per posting: hold? -> `get` -> unchanged since the listing? -> still
+                        selected? -> advice still not "ship"? -> the first configured reason
+                        Ozon allows -> right before the request: live `enabled`, hold /
+                        hold --all, clock -> claim (compare-and-set per Client-Id) ->
+                        `cancel` -> record. Not sent: `cancel_skipped` in the journal (with a
+                        `cancel_failed` alert once per deadline when the seller must act)
     finish()            logs the cycle's cancel summary
 
-A posting never gets a second cancel request unless the first is known to have failed.
-Alerts are deduplicated by ledger keys: `would_cancel` once per posting and deadline (and once
-more when the advice holds it back), a refusal once per posting and deadline (and no new
-attempt for it), an unknown outcome once per attempt.
+A cancel request is never sent twice. The claim is made right before the request, nothing
+awaited in between, so a claim is a request that may have reached Ozon: one left open by a
+killed process is an unknown outcome. Once a request may have reached Ozon (a claim done,
+open, or of unknown outcome, even one settled since as not applied), the store refuses every
+new claim on the posting by the shop (its Client-Id, under any account name); only a request
+known not to have been applied (Ozon's clear refusal, a 429, never sent) may be followed by
+another, in a later cycle after a new re-read. Alerts are deduplicated by ledger keys:
+`would_cancel` once per posting and deadline (and once more when the advice holds it back), a
+refusal once per posting and deadline (and no new attempt for it), an unknown outcome once
+per attempt and its closing as not applied once.
 
 The ship-or-cancel advice (`daemon.advice`) needs Ozon's error index and ratings: read once per
 cycle, only when a cancel is about to be sent with respect_advice on (a 403 or a failed read is
@@ -124,17 +132,15 @@ class CancelExecutor(CancelOutcomes):
         if now is not None:
             self.now = now
         shop = shop or ShopPeriod(self.now)
-        # A posting whose claim is still open (its outcome settling) is no candidate: it is
-        # never sent again, so it must not take a place of max_per_cycle from the others.
-        settling = {
-            action.posting_number
-            for action in self.store.open_actions(
-                self.job.name, client_id=self.job.client.client_id
-            )
-            if action.kind == CANCEL and not action.dry_run
-        }
-        if settling:
-            selected = [s for s in selected if s.posting.posting_number not in settling]
+        # A posting a cancel request of ours may have reached (done, open, or of unknown
+        # outcome, even settled since as not applied) is no candidate: it is never sent
+        # again, so it must not take a place of max_per_cycle from the others.
+        reached = self.store.acted_among(
+            self.job.name, [s.posting.posting_number for s in selected], CANCEL,
+            client_id=self.job.client.client_id,
+        )  # fmt: skip
+        if reached:
+            selected = [s for s in selected if s.posting.posting_number not in reached]
         others_selected, others_watched = shop.others(self.job.name)
         shop.seen[self.job.name] = (len(selected), watched)
         if not selected:
@@ -174,7 +180,7 @@ class CancelExecutor(CancelOutcomes):
                 for selection, reason in plan.held:
                     self._hold_back(alerts, selection, reason)
         for selection, reason in plan.advised:
-            self._advised(None, selection, reason)
+            self._advised(selection, reason)
         for selection in plan.send:
             if not self._still_sends():  # a reload turned cancelling off: nothing more
                 log.info(
@@ -231,22 +237,19 @@ class CancelExecutor(CancelOutcomes):
             log.debug("advice_facts_unread", account=self.job.name, reason=str(err))
             return None
 
-    def _advised(self, claim: int | None, selection: CancelSelection, reason: str) -> None:
+    def _advised(self, selection: CancelSelection, reason: str) -> None:
         """Held back by the advice: `cancel_skipped` with `reason` in the journal and one
-        `would_cancel` saying so, once per posting and deadline (the claim, if any, ends
-        skipped every time)."""
+        `would_cancel` saying so, once per posting and deadline."""
         posting = selection.posting
         key = advice_key(posting)
         new = self._is_new(key)
         self.report.held_back[posting.posting_number] = reason
         with self._commit() as alerts:
-            journal = f"not sent: {reason}"
-            if claim is not None:
-                self.store.finish_action(claim, "skipped", self.now, reason=journal)
-            elif new:
+            if new:
                 self.store.record_skipped(
-                    self.job.name, posting.posting_number, CANCEL, self.now, reason=journal
-                )
+                    self.job.name, posting.posting_number, CANCEL, self.now,
+                    reason=f"not sent: {reason}",
+                )  # fmt: skip
             alerts.add(
                 Event.WOULD_CANCEL, key, posting, f"{selection.reason}; not cancelled: {reason}"
             )
@@ -255,27 +258,17 @@ class CancelExecutor(CancelOutcomes):
     # -- one posting --------------------------------------------------------------------------
 
     async def _attempt(self, selection: CancelSelection) -> None:
-        """Claim, re-read, check and cancel one selected posting."""
+        """Re-read, check and cancel one selected posting; claimed right before the request."""
         job, store, listed = self.job, self.store, selection.posting
         number, cancel = listed.posting_number, job.current_rules().cancel
         if store.is_held(number, self.now):
-            self._left_alone(None, selection, "held by the seller")
-            return
-        claim = store.claim_action(
-            job.name, number, CANCEL, self.now, dry_run=False, reason=selection.reason,
-            client_id=job.client.client_id,
-        )  # fmt: skip
-        if claim is None:  # another claim is open, unknown or done: never a second request
-            log.info(
-                "cancel_skipped", account=job.name, posting_number=number,
-                reason="already claimed", dry_run=False,
-            )  # fmt: skip
+            self._left_alone(selection, "held by the seller")
             return
         try:
             fresh = await job.client.get(number)
         except OzonError as err:  # nothing sent, nothing for the seller to do: next cycle
             self._unreachable = isinstance(err, OzonTransportError)
-            self._skipped(claim, number, f"not sent: the re-read failed, tried next cycle: {err}")
+            self._skipped(None, number, f"not sent: the re-read failed, tried next cycle: {err}")
             return
         changed = changed_fields(listed, fresh)
         why_not = not_cancellable_reason(fresh, self.now, job.current_rules())
@@ -285,12 +278,12 @@ class CancelExecutor(CancelOutcomes):
                 if changed
                 else f"not sent: {why_not}"
             )
-            self._left_alone(claim, selection, reason)
+            self._left_alone(selection, reason, journal=reason)
             return
         if job.current_rules().cancel.respect_advice:  # live: a reload may have turned it on
             ship = await self._advice_says_ship(fresh)
             if ship is not None:
-                self._advised(claim, selection, ship)
+                self._advised(selection, ship)
                 return
         try:
             reasons = await job.client.cancel_reasons([number])
@@ -298,15 +291,27 @@ class CancelExecutor(CancelOutcomes):
             what = "the key lacks the role for" if isinstance(err, OzonAuthError) else "failed:"
             reason = f"not sent: {what} /v1/posting/fbs/cancel-reason ({err})"
             key = refused_key(fresh) if _is_refusal(err) else error_key(fresh)
-            self._failed(claim, key, fresh, reason)
+            self._not_sent(None, key, fresh, reason)
             return
         reason_id, refusal = choose_reason(reasons, number, cancel.reasons)
-        if reason_id is None:
-            self._failed(claim, refused_key(fresh), fresh, refusal)
+        if reason_id is None:  # decided against: nothing sent; told once per deadline
+            self._not_sent(None, refused_key(fresh), fresh, refusal)
             return
         stop = self._stop_before_send(number)  # right before the request: live settings
         if stop is not None:
-            self._left_alone(claim, selection, stop, f"not sent: {stop}")
+            self._left_alone(selection, stop, journal=f"not sent: {stop}")
+            return
+        # The claim is made right before the request, nothing awaited in between: an open
+        # claim found later (the process was killed) is a request that may have reached Ozon.
+        claim = store.claim_action(
+            job.name, number, CANCEL, self.now, dry_run=False, reason=selection.reason,
+            client_id=job.client.client_id,
+        )  # fmt: skip
+        if claim is None:  # another request may have reached Ozon: never a second one
+            log.info(
+                "cancel_skipped", account=job.name, posting_number=number,
+                reason="already claimed", dry_run=False,
+            )  # fmt: skip
             return
         await self._send(claim, selection, fresh, reason_id)
 
@@ -346,12 +351,11 @@ class CancelExecutor(CancelOutcomes):
             reason = f"Ozon refused the cancel ({err.status}): the API key lacks the role ({err})"
             self._failed(claim, refused_key(fresh), fresh, reason)
             return
-        except OzonAPIError as err:
-            key = refused_key(fresh) if _is_refusal(err) else error_key(fresh)
-            self._failed(claim, key, fresh, f"Ozon refused the cancel: {err}")
+        except OzonAPIError as err:  # Ozon's clear "no": not applied
+            self._failed(claim, refused_key(fresh), fresh, f"Ozon refused the cancel: {err}")
             return
         except (OzonError, ValueError) as err:  # surely never reached Ozon
-            self._failed(claim, error_key(fresh), fresh, f"not sent: {err}")
+            self._not_sent(claim, error_key(fresh), fresh, f"not sent: {err}")
             return
         key = LedgerKey(number, Event.CANCELLED, f"#{claim}")
         self._cancelled(claim, key, as_cancelled(fresh), selection.reason, sent_now=True)

@@ -6,16 +6,23 @@ and the `run` service's settling re-reads use it alone:
 
     resolve_unknown()   each open cancel claim of the shop that this account settles (its own;
                         one of an entry no longer in the config, by the entry watching the
-                        posting's warehouse) is re-read with `get`: cancelled -> done +
-                        `cancelled`; still open within SETTLE (10 min) of the claim, or an
-                        unclear read (a 404 too) -> stays unknown; still open after SETTLE ->
-                        failed, one more try allowed (once per deadline); else failed
+                        posting's warehouse) is re-read with `get` (a claim the process left
+                        without an outcome is first marked unknown: the claim is made right
+                        before the request, so it may have reached Ozon): cancelled by the
+                        seller -> done + `cancelled` (the cached posting too); still open
+                        within SETTLE (10 min) of the claim, or an unclear read (a 404 too) ->
+                        stays unknown; not cancelled after SETTLE -> failed, "not applied",
+                        told once (urgent `cancel_failed`: the outcome is unknown, the status
+                        Ozon shows, it is never sent again, cancel it by hand or ship it)
     next_read()         when the next settling re-read is due: SETTLE_READS after each open
                         claim (about +10 s, +1 min, +5 min); the cycles re-read it after that
 
-Every outcome is one commit with its alert (`daemon.alerts.batch`). The seller is told once
-per finding (the alert's ledger key), and the log says it as a warning once, then at debug
-level: a finding that repeats every re-read or cycle is no news.
+A request that may have reached Ozon is never followed by another: the store refuses a new
+claim after a claim whose outcome was ever unknown. Every outcome is one commit with its alert
+(`daemon.alerts.batch`); a confirmed cancel also marks the cached posting cancelled and no
+longer watched in that commit, so `status` and the board agree with `history` at once. The
+seller is told once per finding (the alert's ledger key), and the log says it as a warning
+once, then at debug level: a finding that repeats every re-read or cycle is no news.
 
 Never raises for Ozon errors; store errors propagate. Imports the alerts path,
 `daemon.cancel_plan`, the job, ozon errors, store, policy and models; never the cycle, config,
@@ -33,7 +40,7 @@ import structlog
 
 from daemon.alerts import Event
 from daemon.alerts.batch import AlertBatch, batch
-from daemon.cancel_plan import CancelReport, is_cancelled, refused_key, retried_key
+from daemon.cancel_plan import CancelReport, is_cancelled
 from daemon.job import AccountJob
 from daemon.models import LedgerKey, Posting
 from daemon.ozon.errors import OzonError, OzonTransportError
@@ -46,11 +53,17 @@ __all__ = ["CANCEL", "SETTLE", "SETTLE_READS", "CancelOutcomes"]
 log = structlog.get_logger(__name__)
 
 CANCEL = "cancel"  # the action journal's kind
+NOT_AGAIN = "will not send it again"  # said when a request of unknown outcome was not applied
 # How long after the claim an unknown outcome stays open while the posting still looks open:
 # Ozon may apply a cancel late. Only then is it "did not take effect" (issue 15).
 SETTLE = timedelta(minutes=10)
 # When the `run` service re-reads an open claim, counted from the claim; then the cycles do.
 SETTLE_READS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5))
+
+
+def _window() -> str:
+    """SETTLE as words ("10-minute")."""
+    return f"{int(SETTLE.total_seconds() // 60)}-minute"
 
 
 class CancelOutcomes:
@@ -127,6 +140,7 @@ class CancelOutcomes:
                 self.store.finish_action(action.id, "done", self.now)
                 continue
             if action.outcome is None:  # the process stopped between the claim and the answer
+                # The claim is made right before the request: it may have reached Ozon.
                 self.store.finish_action(
                     action.id,
                     "unknown",
@@ -153,7 +167,7 @@ class CancelOutcomes:
                 return
             reason = f"{action.reason}; confirmed by a re-read after the outcome was unknown"
             key = LedgerKey(number, Event.CANCELLED, f"#{action.id}")
-            self._cancelled(action.id, key, fresh, reason)
+            self._cancelled(action.id, key, fresh, reason, claimed_by=action.account)
             return
         if self.now < action.claimed_at + SETTLE:  # Ozon may still apply it: stays unknown
             self.report.unknown.append(number)
@@ -168,23 +182,23 @@ class CancelOutcomes:
                 with self._commit() as alerts:  # told once per attempt
                     alerts.add(Event.CANCEL_FAILED, key, fresh, reason)
             return
+        # The window is over and Ozon does not show it cancelled: not applied. The request may
+        # still have reached Ozon, so it is never sent again (the store refuses a new claim):
+        # the seller decides, told once.
+        state = fresh.status + (f" ({fresh.substatus})" if fresh.substatus else "")
         if fresh.can_cancel and fresh.status in job.current_rules().cancel.statuses:
-            if tuple(retried_key(fresh)) not in self.store.fired_keys(job.name, [number]):
-                reason = f"outcome unknown; a re-read shows it still {fresh.status}: one more try"
-                with self._commit() as alerts:
-                    alerts.mark([retried_key(fresh)])
-                    self._finish(action.id, "failed", reason)
-                return
             reason = (
-                f"outcome unknown twice and still {fresh.status}: not trying again for this "
-                "deadline; cancel it by hand in Ozon if it should go"
+                f"not applied: the outcome of the cancel request sent at "
+                f"{rfc3339(action.claimed_at)} is unknown ({action.outcome_reason}), and after "
+                f"the {_window()} settling window Ozon still shows it {state}; ozon-sync "
+                f"{NOT_AGAIN}: cancel it in the seller portal or ship it"
             )
-            self._failed(action.id, refused_key(fresh), fresh, reason)
-            return
-        reason = f"outcome unknown; a re-read shows it {fresh.status} {fresh.substatus}"
-        reason = reason.strip() + ": not cancelled"
-        key = LedgerKey(number, Event.CANCEL_FAILED, f"resolved#{action.id}")
-        self._failed(action.id, key, fresh, reason)
+        else:
+            reason = (
+                f"outcome unknown; a re-read shows it {state}: not cancelled; ozon-sync {NOT_AGAIN}"
+            )
+        key = LedgerKey(number, Event.CANCEL_FAILED, f"not-applied#{action.id}")
+        self._failed(action.id, key, fresh, reason, claimed_by=action.account)
 
     def _unresolved(self, action: Action, known: Posting | None, err: OzonError) -> None:
         """The re-read of an unknown outcome failed too: report it (once per attempt) and
@@ -215,11 +229,22 @@ class CancelOutcomes:
         self.store.finish_action(claim, outcome, self.now, reason=reason)
 
     def _cancelled(
-        self, claim: int, key: LedgerKey, posting: Posting, reason: str, *, sent_now: bool = False
+        self,
+        claim: int,
+        key: LedgerKey,
+        posting: Posting,
+        reason: str,
+        *,
+        sent_now: bool = False,
+        claimed_by: str = "",
     ) -> None:
-        """The claim is done: record it and its `cancelled` alert together."""
+        """The claim is done: record it, its `cancelled` alert and the cached posting as Ozon
+        now shows it (cancelled, no longer watched; of this account and of the claim's own,
+        `claimed_by`) together, so `status`, the board and `history` agree at once."""
         with self._commit() as alerts:
             self._finish(claim, "done", "" if sent_now else reason)
+            for account in dict.fromkeys((self.job.name, claimed_by or self.job.name)):
+                self.store.mark_departed(account, [posting], self.now)
             alerts.add(Event.CANCELLED, key, posting, reason)
         self.report.cancelled.append(posting.posting_number)
         log.info(
@@ -227,35 +252,57 @@ class CancelOutcomes:
             reason=reason, dry_run=False,
         )  # fmt: skip
 
-    def _failed(self, claim: int, key: LedgerKey, posting: Posting, reason: str) -> None:
-        """Finish the claim as failed with its `cancel_failed` alert (`key`: a refusal is
-        reported once per deadline and not tried again for it; an error once per deadline,
-        retried), in one commit. A warning in the log the first time the key is seen."""
-        new = self._is_new(key)
+    def _failed(
+        self, claim: int, key: LedgerKey, posting: Posting, reason: str, *, claimed_by: str = ""
+    ) -> None:
+        """Finish the claim (of account `claimed_by`, default this one) as failed with its
+        `cancel_failed` alert (`key`: a refusal is reported once per deadline and not tried
+        again for it), in one commit. A warning in the log the first time the key is seen."""
+        new = self._is_new(key, claimed_by)
         with self._commit() as alerts:
             self._finish(claim, "failed", reason)
             alerts.add(Event.CANCEL_FAILED, key, posting, reason)
         self.report.failed.append(posting.posting_number)
         self._log(new, "cancel_failed", posting.posting_number, reason)
 
-    def _left_alone(
-        self, claim: int | None, selection: CancelSelection, reason: str, journal: str = ""
-    ) -> None:
-        """Not sent this cycle: finish the claim (if any) as skipped (history:
-        `cancel_skipped`, with `journal`, default `reason`) and report `would_cancel` with
-        `reason`, in one commit."""
+    def _left_alone(self, selection: CancelSelection, reason: str, *, journal: str = "") -> None:
+        """Not sent this cycle: report `would_cancel` with `reason` and, when `journal` is
+        given, journal it (history: `cancel_skipped` with `journal`), in one commit."""
         with self._commit() as alerts:
-            if claim is not None:
-                self.store.finish_action(claim, "skipped", self.now, reason=journal or reason)
+            if journal:
+                self.store.record_skipped(
+                    self.job.name, selection.posting.posting_number, CANCEL, self.now,
+                    reason=journal,
+                )  # fmt: skip
             self._hold_back(alerts, selection, reason)
 
-    def _skipped(self, claim: int, number: str, reason: str) -> None:
-        """Decided not to send, nothing the seller must act on: `cancel_skipped`, no alert."""
-        self.store.finish_action(claim, "skipped", self.now, reason=reason)
+    def _skipped(self, claim: int | None, number: str, reason: str) -> None:
+        """Decided not to send (or sent nothing: a 429, no connection), nothing the seller
+        must act on: `cancel_skipped` (the claim, if any, ends skipped), no alert."""
+        if claim is None:
+            self.store.record_skipped(self.job.name, number, CANCEL, self.now, reason=reason)
+        else:
+            self.store.finish_action(claim, "skipped", self.now, reason=reason)
         log.info(
             "cancel_skipped", account=self.job.name, posting_number=number, reason=reason,
             dry_run=False,
         )  # fmt: skip
+
+    def _not_sent(self, claim: int | None, key: LedgerKey, posting: Posting, reason: str) -> None:
+        """No request was sent, and the seller must act (a cancel reason Ozon does not allow,
+        a key without the role, a bad setting): `cancel_skipped` with `reason` in the journal
+        (the claim, if any, ends skipped) and one `cancel_failed` alert per `key`, in one
+        commit. A warning in the log the first time the key is seen."""
+        new = self._is_new(key)
+        number = posting.posting_number
+        with self._commit() as alerts:
+            if claim is None:
+                self.store.record_skipped(self.job.name, number, CANCEL, self.now, reason=reason)
+            else:
+                self.store.finish_action(claim, "skipped", self.now, reason=reason)
+            alerts.add(Event.CANCEL_FAILED, key, posting, reason)
+        self.report.failed.append(number)
+        self._log(new, "cancel_skipped", number, reason)
 
     def _hold_back(self, alerts: AlertBatch, selection: CancelSelection, reason: str) -> None:
         self.report.held_back[selection.posting.posting_number] = reason

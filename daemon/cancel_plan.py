@@ -46,7 +46,6 @@ __all__ = [
     "not_cancellable_reason",
     "plan_cycle",
     "refused_key",
-    "retried_key",
 ]
 
 MAX_CLOCK_SKEW = 120.0  # seconds between the local clock and Ozon's Date header
@@ -117,12 +116,6 @@ def refused_key(posting: Posting) -> LedgerKey:
     return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"refused@{_at(posting)}")
 
 
-def retried_key(posting: Posting) -> LedgerKey:
-    """The ledger key recording that an unknown outcome on a posting still open allowed one
-    more try for its current deadline."""
-    return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"retried@{_at(posting)}")
-
-
 def advice_key(posting: Posting) -> LedgerKey:
     """The ledger key of a cancel held back by the ship-or-cancel advice (respect_advice) for
     the posting's current deadline: journalled (`cancel_skipped`) and told once."""
@@ -130,8 +123,8 @@ def advice_key(posting: Posting) -> LedgerKey:
 
 
 def error_key(posting: Posting) -> LedgerKey:
-    """The ledger key of a cancel that failed without a refusal (retried next cycle): reported
-    once per deadline."""
+    """The ledger key of a cancel not sent because of an error (tried again next cycle):
+    reported once per deadline."""
     return LedgerKey(posting.posting_number, Event.CANCEL_FAILED, f"error@{_at(posting)}")
 
 

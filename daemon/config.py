@@ -1,42 +1,37 @@
-"""The config file: TOML -> validated pydantic models, durations, secrets.
+"""The config file: TOML -> validated pydantic models, durations.
 
 Loading is two steps, so that commands which only read the local database never touch a secret:
 
 1. `load_config(path)` parses and validates the file. Every problem is collected and named by its
    dotted path (`policy.remind_before[1]`); a `ConfigError` carries all of them.
-2. `resolve_secrets(config)` reads the API keys and notification URLs from exactly one source each
-   (environment, file, systemd credential, inline). Only commands that talk to Ozon or to the
-   notification routes call it. Secrets are `Secret` objects whose repr never shows the value.
+2. `resolve_secrets(config)` (`daemon.config_secrets`, re-exported here) reads the API keys and
+   notification URLs from exactly one source each (environment, file, systemd credential,
+   inline). Only commands that talk to Ozon or to the notification routes call it.
 
-The field types and the wording of problems live in `daemon.config_checks`. This module imports
-pydantic, the standard library, `daemon.config_checks`, `daemon.secrets`, `daemon.policy_rules`
-(the rules it builds, whose defaults `[policy.cancel]` takes) and `daemon.alerts` (event names);
-never the store, the Ozon client or the CLI.
+The field types and the wording of problems live in `daemon.config_checks` (and
+`daemon.config_fields`), `ConfigError` and the checks that span several keys in
+`daemon.config_problems`, finding and reading the file in `daemon.config_file`. This module
+imports pydantic, the standard library, those `config_*` modules, `daemon.secrets`,
+`daemon.policy_rules` (the rules it builds, whose defaults `[policy.cancel]` takes) and
+`daemon.alerts` (event names); never the store, the Ozon client or the CLI.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     create_model,
 )
-from pydantic_core import PydanticCustomError
 
 from daemon.alerts import EVENTS
 from daemon.calendars import CalendarSection, calendar_problems
@@ -54,22 +49,16 @@ from daemon.config_checks import (
     ZoneName,
     field_problems,
     shared_client_id_problems,
-    show,
-    url_problem,
 )
 from daemon.config_checks import known as _known
+from daemon.config_fields import EscalateAfter, Level, ShardText
+from daemon.config_file import default_config_path, read_toml
+from daemon.config_problems import ConfigError, cross_problems
+from daemon.config_secrets import ResolvedSecrets, resolve_secrets
 from daemon.durations import LONGEST_DURATION
-from daemon.models import cancel_message_problem
-from daemon.policy_rules import ESCALATION_LEVELS, CancelRules, Rules, escalate_after_problem
-from daemon.secrets import (
-    Secret,
-    api_key_problem,
-    read_secret,
-    reason,
-    set_sources,
-    source_names,
-)
-from daemon.shards import Shard, ShardError, shard_database
+from daemon.policy_rules import CancelRules, Rules
+from daemon.secrets import Secret, set_sources
+from daemon.shards import Shard, shard_database
 from daemon.web.settings import BoardSection
 
 __all__ = [
@@ -87,21 +76,9 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api-seller.ozon.ru"
 DEFAULT_DATABASE_NAME = "ozon-sync.db"
-SYSTEM_CONFIG_PATH = Path("/etc/ozon-sync/config.toml")
 MIN_REQUESTS_PER_SECOND = 1.0
 """The lowest `max_requests_per_second`: the pause between two requests then stays within the
 shortest `timeout` allowed (1s), and a cycle of a few hundred pages within minutes, not hours."""
-
-
-class ConfigError(Exception):
-    """The config file cannot be used. `problems` holds one line per bad key, each starting with
-    its dotted path; `str()` is a one-line summary naming every one of them."""
-
-    def __init__(self, path: Path | None, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        where = f"config {path}" if path else "config"
-        super().__init__(f"{where} is invalid: " + "; ".join(problems))
 
 
 UNFULFILLED_STATUSES: tuple[str, ...] = (
@@ -124,18 +101,6 @@ CANCELLABLE_STATUSES: tuple[str, ...] = ("awaiting_packaging", "awaiting_deliver
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _shard(value: Any) -> Shard:
-    if isinstance(value, Shard):
-        return value
-    try:
-        return Shard.parse(value)
-    except ShardError as err:
-        raise PydanticCustomError("shard", "{problem}", {"problem": str(err)}) from None
-
-
-ShardText = Annotated[Shard, BeforeValidator(_shard), PlainSerializer(str, return_type=str)]
 
 
 class DaemonSection(_Strict):
@@ -164,33 +129,6 @@ class OzonSection(_Strict):
 
 
 _CANCEL = CancelRules()  # the defaults of [policy.cancel]: defined once, in the policy's rules
-
-
-def _escalate_after(durations: list[timedelta]) -> list[timedelta]:
-    problem = escalate_after_problem(durations)
-    if problem is not None:
-        raise PydanticCustomError("escalate_after", "{problem}", {"problem": problem})
-    return durations
-
-
-def EscalateAfter() -> Any:
-    """`[policy] escalate_after`: up to two growing durations, counted from the first alert."""
-    duration = DurationAtLeast("1s")
-    return Annotated[list[duration], AfterValidator(_escalate_after)]  # type: ignore[valid-type]
-
-
-def _level(value: object) -> int:
-    if type(value) is not int or not 0 <= value <= ESCALATION_LEVELS:
-        raise PydanticCustomError(
-            "level",
-            "{value} is not an escalation level: 0 (every alert it takes, the default), 1 or 2 "
-            "(only escalations of that level)",
-            {"value": show(value)},
-        )
-    return value
-
-
-Level = Annotated[int, BeforeValidator(_level)]
 
 
 class CancelSection(_Strict):
@@ -431,72 +369,13 @@ def _set_fields(override: BaseModel) -> dict[str, Any]:
     }
 
 
-def _sources_problem(name: str, sources: dict[str, str]) -> str:
-    if not sources:
-        return (
-            f'account "{name}" sets no API key; set one of api_key_env, api_key_file, '
-            "api_key_credential, api_key"
-        )
-    return f'account "{name}" sets {" and ".join(sources.values())}; set exactly one API key source'
-
-
-def _route_sources_problem(sources: dict[str, str]) -> str:
-    if not sources:
-        return "sets no URL; set one of url, url_env, url_file, url_credential"
-    return f"sets {' and '.join(sources.values())}; set exactly one URL source"
-
-
-# ---------------------------------------------------------------- loading
-
-
-def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """The config file to use when `--config` is not given (CONTRACT section 2)."""
-    env = os.environ if env is None else env
-    if env.get("OZON_SYNC_CONFIG"):
-        return Path(env["OZON_SYNC_CONFIG"])
-    local = Path("config.toml")
-    try:
-        if local.is_file():
-            return local
-    except OSError:  # e.g. `sudo -u ozon-sync ozon-sync status` from a folder it cannot read
-        pass
-    return SYSTEM_CONFIG_PATH
-
-
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-
-
 def load_config(path: Path) -> Config:
     """Read and validate the config file at `path`.
 
     Raises ConfigError naming every problem by dotted path, the file when it cannot be read, or
-    file:line:column for a TOML syntax error.
+    file:line:column for a TOML syntax error (`daemon.config_file`).
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no TOML error
-    except FileNotFoundError:
-        raise ConfigError(path, [f"file {path} does not exist"]) from None
-    except IsADirectoryError:
-        raise ConfigError(path, [f"{path} is a folder, not a config file"]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(path, [f"file {path} cannot be read ({reason(err)})"]) from None
-    try:
-        raw = tomllib.loads(text)
-    except RecursionError:
-        raise ConfigError(
-            path, [f"{path}: invalid TOML: arrays or tables nested too deeply"]
-        ) from None
-    except tomllib.TOMLDecodeError as err:
-        message = str(err)
-        position = _TOML_POSITION.search(message)
-        if position:
-            message = message[: position.start()]
-            line, column = position.groups()
-            where = f"{path}:{line}:{column}"
-        else:
-            where = str(path)
-        raise ConfigError(path, [f"{where}: invalid TOML: {message}"]) from None
-    return parse_config(raw, path)
+    return parse_config(read_toml(path), path)
 
 
 def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -507,158 +386,10 @@ def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> Config:
         config = Config.model_validate(dict(raw))
     except ValidationError as err:
         problems = field_problems(err)
-    problems += _cross_problems(raw) + calendar_problems(raw)
+    problems += cross_problems(raw) + calendar_problems(raw)
     problems += shared_client_id_problems(raw.get("accounts"))
     if problems or config is None:
         raise ConfigError(path, problems)
     shard = config.daemon.shard  # every shard of it must be able to listen (ports moved by N)
     config.shard_view(Shard(shard.count - 1, shard.count))
     return config.model_copy(update={"path": path.resolve() if path else None})
-
-
-def _cross_problems(raw: Mapping[str, Any]) -> list[str]:
-    """Checks that span several keys, run on the raw data so that they are reported together
-    with the problems of single keys (pydantic skips model validators after field errors)."""
-    problems: list[str] = []
-    accounts = raw.get("accounts")
-    accounts = accounts if isinstance(accounts, list) else []
-    policy_raw = _subtable(raw, "policy")
-    cancel_raw = _subtable(policy_raw, "cancel")
-    seen: dict[str, int] = {}
-    for index, account in enumerate(accounts):
-        if not isinstance(account, dict):
-            continue
-        name = account.get("name")
-        if isinstance(name, str):
-            if name in seen:
-                problems.append(
-                    f'accounts[{index}].name: duplicate account name "{name}" '
-                    f"(also accounts[{seen[name]}])"
-                )
-            seen.setdefault(name, index)
-        sources = {k: v for k, v in source_names("api_key").items() if account.get(v) is not None}
-        if len(sources) != 1:
-            problems.append(f"accounts[{index}]: {_sources_problem(str(name), sources)}")
-        own_cancel = _subtable(_subtable(account, "policy"), "cancel")
-        if "reason_id" in own_cancel and "reason_ids" in own_cancel:
-            problems.append(f"accounts[{index}].policy.cancel.reason_ids: {_BOTH_REASONS}")
-        merged = {"reason_id": _CANCEL.reason_id, "reason_message": _CANCEL.reason_message}
-        merged.update({k: v for k, v in cancel_raw.items() if k in (*merged, "reason_ids")})
-        if "reason_id" in own_cancel:
-            merged.pop("reason_ids", None)
-        merged.update({k: v for k, v in own_cancel.items() if k in (*merged, "reason_ids")})
-        message = merged["reason_message"]
-        wanted = merged.get("reason_ids", [merged["reason_id"]])
-        problem = next(
-            (
-                found
-                for reason_id in (wanted if isinstance(wanted, list) else [])
-                if isinstance(reason_id, int) and isinstance(message, str)
-                and (found := cancel_message_problem(reason_id, message)) is not None
-            ),
-            None,
-        )  # fmt: skip
-        if problem is not None:
-            where = (
-                f"accounts[{index}].policy.cancel.reason_message"
-                if {"reason_message", "reason_id", "reason_ids"} & set(own_cancel)
-                else "policy.cancel.reason_message"
-            )
-            problems.append(f"{where}: {problem}")
-    if "reason_id" in cancel_raw and "reason_ids" in cancel_raw:
-        problems.append(f"policy.cancel.reason_ids: {_BOTH_REASONS}")
-    routes = raw.get("notify")
-    for index, route in enumerate(routes if isinstance(routes, list) else []):
-        if not isinstance(route, dict):
-            continue
-        sources = {k: v for k, v in source_names("url").items() if route.get(v) is not None}
-        if len(sources) != 1:
-            problems.append(f"notify[{index}]: {_route_sources_problem(sources)}")
-        names = route.get("accounts")
-        for name in names if isinstance(names, list) else []:
-            if isinstance(name, str) and name not in seen:
-                problems.append(f'notify[{index}].accounts: no account is named "{name}"')
-    health = _subtable(raw, "health")
-    beats = [v for v in source_names("heartbeat_url").values() if health.get(v) is not None]
-    if len(beats) > 1:
-        problems.append("health: set at most one of " + ", ".join(beats))
-    return list(dict.fromkeys(problems))  # the same reason problem once, not once per account
-
-
-_BOTH_REASONS = (
-    "set either reason_id (one reason) or reason_ids (a list, the first one Ozon allows for a "
-    "posting is used), not both"
-)
-
-
-def _subtable(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = raw.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-# ---------------------------------------------------------------- secrets
-
-
-@dataclass(frozen=True)
-class ResolvedSecrets:
-    """Every secret of a config, read from its source: api keys by account name, route URLs by
-    route index, the heartbeat URL (None when not configured). Values are `Secret`s."""
-
-    api_keys: Mapping[str, Secret]
-    route_urls: tuple[Secret, ...]
-    heartbeat_url: Secret | None
-
-    def all_values(self) -> list[str]:
-        """Every secret value (for the log redaction filter)."""
-        values = [secret.reveal() for secret in self.api_keys.values()]
-        values += [secret.reveal() for secret in self.route_urls]
-        if self.heartbeat_url is not None:
-            values.append(self.heartbeat_url.reveal())
-        return [value for value in values if value]
-
-
-def resolve_secrets(
-    config: Config,
-    env: Mapping[str, str] | None = None,
-    *,
-    accounts: bool = True,
-    routes: bool = True,
-) -> ResolvedSecrets:
-    """Read every secret of `config` from its one source.
-
-    Raises ConfigError naming each account or route whose variable, file or credential is
-    missing or empty. The values never appear in an error message.
-    """
-    env = os.environ if env is None else env
-    problems: list[str] = []
-    keys: dict[str, Secret] = {}
-    if accounts:
-        for index, account in enumerate(config.accounts):
-            value = read_secret(
-                account,
-                "api_key",
-                f"accounts[{index}]",
-                f'account "{account.name}"',
-                env,
-                problems,
-                api_key_problem,
-            )
-            if value is not None:
-                keys[account.name] = value
-    urls: list[Secret] = []
-    if routes:
-        for index, route in enumerate(config.notify):
-            value = read_secret(
-                route, "url", f"notify[{index}]", f"notification route {index}", env, problems,
-                url_problem,
-            )  # fmt: skip
-            urls.append(value if value is not None else Secret(""))
-    heartbeat = None
-    if routes and config.health.secret_fields():
-        heartbeat = read_secret(
-            config.health, "heartbeat_url", "health", "[health]", env, problems,
-            lambda url: url_problem(url, http=True),
-        )  # fmt: skip
-    if problems:
-        raise ConfigError(config.path, problems)
-    return ResolvedSecrets(api_keys=keys, route_urls=tuple(urls), heartbeat_url=heartbeat)

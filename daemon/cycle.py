@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 
@@ -46,11 +47,14 @@ from daemon.policy import CancelSelection, Departed, Watched
 from daemon.policy_keys import rfc3339
 from daemon.store import Store
 
-__all__ = ["CycleResult", "run_cycle", "run_focused"]
+__all__ = ["Cycle", "CycleResult", "run_cycle"]
 
 log = structlog.get_logger(__name__)
 
-LATE_CANCEL = "cancelled by ozon-sync: Ozon applied it after its outcome was reported unknown"
+LATE_CANCEL = (
+    "cancelled after ozon-sync reported its request not applied: Ozon applied that request "
+    "late, or it was cancelled by hand in the seller portal"
+)
 
 LOOK_BACK = timedelta(days=90)  # overdue postings stay visible this long
 LOOK_AHEAD = timedelta(days=180)  # Ozon caps the window at one year
@@ -61,8 +65,6 @@ MAX_GETS_PER_CYCLE = 50  # vanished postings re-read one by one per cycle, at mo
 # sync's ledger keys land on pages all over the ledger: 3,000 per commit write about a third
 # fewer pages than 1,000 (measured at 100,000 postings), for a few MB more peak memory.
 BATCH_POSTINGS = 3000
-FOCUS_GETS = 10  # a wake-up re-reads up to this many postings one by one, more by one listing
-FOCUS_MARGIN = timedelta(minutes=1)  # around the deadlines of a wake-up's narrow listing
 
 
 @dataclass
@@ -97,7 +99,7 @@ class CycleResult:
         return self.error is None
 
 
-class _Cycle:
+class Cycle:
     """The state of one running cycle (one account, one `now`)."""
 
     def __init__(self, store: Store, job: AccountJob, now: datetime) -> None:
@@ -149,7 +151,7 @@ class _Cycle:
         self._record_sync_state()
         return self.result
 
-    async def _page(self, postings: Sequence[Posting]) -> None:
+    async def page(self, postings: Sequence[Posting]) -> None:
         """Cache some postings now and decide their deadline events."""
         self._take(postings)
         await self._flush()
@@ -234,7 +236,7 @@ class _Cycle:
         rules, now = self.job.rules, self.now
         decisions = policy.decide(watched, now, rules, fired, departed)
         for alert in decisions.alerts:
-            facts = alert_facts(alert.event, alert.posting, self.now, self.ratings)
+            facts = partial(alert_facts, alert.event, alert.posting, self.now, self.ratings)
             alerts.add(alert.event, alert.key, alert.posting, alert.reason, details=facts)
         alerts.mark(decisions.mark_done)
         # nobody acknowledged a posting's ladder alert: the next level hears of it
@@ -311,7 +313,7 @@ class _Cycle:
             self.result.reread += 1
         still = [p for p in final.values() if policy.is_watched(p, job.rules)]
         if still:  # listed outside the window or between pages: keep watching
-            await self._page(still)
+            await self.page(still)
         gone = [p for p in final.values() if not policy.is_watched(p, job.rules)]
         if gone:
             await asyncio.to_thread(self._commit_departures, gone)
@@ -372,59 +374,6 @@ def _selection_order(selection: CancelSelection) -> tuple[datetime, str]:
     return selection.posting.shipment_date, selection.posting.posting_number
 
 
-async def _focused(cycle: _Cycle, numbers: Sequence[str]) -> None:
-    """Re-read only `numbers` (one `get` each, or one narrow listing when many) and decide."""
-    job, store = cycle.job, cycle.store
-    wanted = set(numbers)
-    fresh: list[Posting] = []
-    if len(wanted) <= FOCUS_GETS:
-        for number in sorted(wanted):
-            fresh.append(await job.client.get(number))
-            cycle.result.reread += 1
-    else:
-        cached = [store.posting(n, cycle.now, account=job.name) for n in sorted(wanted)]
-        deadlines = [c.posting.shipment_date for c in cached if c is not None]
-        if not deadlines:
-            return
-        listing = job.client.list_unfulfilled(
-            cutoff_from=min(deadlines) - FOCUS_MARGIN,
-            cutoff_to=max(deadlines) + FOCUS_MARGIN,
-            statuses=sorted(job.rules.watch_statuses),
-            warehouse_ids=job.warehouse_ids,
-        )
-        async for page in listing:
-            fresh.extend(p for p in page.postings if p.posting_number in wanted)
-    # Postings that left the watch are the next full cycle's business (it explains departures).
-    await cycle._page([p for p in fresh if policy.is_watched(p, job.rules)])
-
-
-async def run_focused(
-    store: Store, job: AccountJob, now: Callable[[], datetime], numbers: Sequence[str]
-) -> CycleResult:
-    """A precise wake-up: decide only for the postings `numbers` whose threshold is crossing.
-
-    Re-reads just them (one `get` each, or one narrow listing when many cross together), caches
-    them and queues their alerts; departures, cancellation and the sync state stay with the
-    full cycle. `selected` tells the caller that a full cycle should follow (cancel rules).
-    Never raises for Ozon errors (they end up in `error`).
-    """
-    started = time.monotonic()
-    cycle = _Cycle(store, job, now())
-    try:
-        await _focused(cycle, numbers)
-    except OzonError as err:
-        cycle.result.error = err
-    cycle.result.selected = tuple(cycle.selected)
-    result = cycle.result
-    result.duration = time.monotonic() - started
-    log.info(
-        "wakeup_finished", account=job.name, postings=len(numbers), reread=result.reread,
-        alerts=result.alerts, duration=round(result.duration, 3),
-        error=str(result.error) if result.error else None,
-    )  # fmt: skip
-    return result
-
-
 async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) -> CycleResult:
     """Run one cycle for `job`'s account against `store`, deciding at `now()`.
 
@@ -434,7 +383,7 @@ async def run_cycle(store: Store, job: AccountJob, now: Callable[[], datetime]) 
     executor).
     """
     started = time.monotonic()
-    cycle = _Cycle(store, job, now())
+    cycle = Cycle(store, job, now())
     log.info("cycle_started", account=job.name)
     result = await cycle.run()
     result.duration = time.monotonic() - started

@@ -31,13 +31,14 @@ from daemon.cancel import CancelExecutor
 from daemon.cancel_outcome import CancelOutcomes
 from daemon.cancel_plan import ShopPeriod
 from daemon.config import Account, Config, ResolvedSecrets
-from daemon.cycle import CycleResult, run_cycle, run_focused
+from daemon.cycle import CycleResult, run_cycle
 from daemon.job import AccountJob
 from daemon.notify.routes import Route, Router
 from daemon.ozon.client import OzonClient, RequestEvent
 from daemon.ozon.errors import OzonAuthError
 from daemon.policy_rules import Rules
 from daemon.store import Store
+from daemon.wakeup import run_focused
 
 __all__ = [
     "Engine",

@@ -118,7 +118,8 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     shipping-speed tariff steps up next (None: no further step). `tariffication` and
     `tariffication_steps` are Ozon's JSON of the tariff in force when read and of its whole
     timeline, kept unread: only an alert or the advice needs them, so they are read on demand
-    (`tariff`, `tariff_steps`), not for every posting of every sync.
+    (`tariff`, `tariff_steps`), not for every posting of every sync (and the state cache keeps
+    them only for a posting past its deadline).
     """
 
     posting_number: str

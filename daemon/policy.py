@@ -3,8 +3,8 @@
 PURE: `decide(watched, now, rules, fired, departed)` turns postings, the time, one account's
 `Rules` and the ledger keys already recorded into `Decisions`; `next_wakeup` says when the
 next decision is due. No I/O, no clock, no logging; this module imports only `daemon.models`,
-`daemon.policy_keys`, `daemon.policy_rules`, `daemon.policy_notices`, `daemon.alerts` (event
-names) and the standard library.
+`daemon.policy_keys`, `daemon.policy_rules`, `daemon.policy_notices`, `daemon.policy_types`
+(its value types, re-exported here), `daemon.alerts` (event names) and the standard library.
 
 Time semantics (D = shipment_date, left = D - now):
 - reminder for step S: fires once 0 < left < S (strictly: with exactly S left, not yet). Steps
@@ -36,7 +36,6 @@ effect, whether to send or only report (dry run), applying `limit_per_cycle` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -52,6 +51,7 @@ from daemon.policy_calendar import (
 from daemon.policy_keys import format_span, format_step, rfc3339
 from daemon.policy_notices import notice_wakeup, notices
 from daemon.policy_rules import KNOWN_STATUSES, NO_CANCEL_SUBSTATUSES, CancelRules, Rules
+from daemon.policy_types import AlertDecision, CancelSelection, Decisions, Departed, Watched
 from daemon.worktime import Calendar
 
 __all__ = [
@@ -85,88 +85,6 @@ _EVENT_ORDER = {
 }
 # The smallest datetime step: a reminder fires at the first instant strictly after D - S.
 _TICK = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class Watched:
-    """A posting on watch: its current state, its hold and the shipment_date seen before.
-
-    `held` says a hold exists; `held_until` is when it ends (None: until released).
-    `previous_shipment_date` is None the first time the posting is seen. `calendar` is the
-    working calendar of its warehouse (None: clock time only).
-    """
-
-    posting: Posting
-    previous_shipment_date: datetime | None = None
-    held: bool = False
-    held_until: datetime | None = None
-    calendar: Calendar | None = None
-
-    def is_held(self, now: datetime) -> bool:
-        """True while the hold applies at `now`."""
-        return self.held and (self.held_until is None or now < self.held_until)
-
-
-@dataclass(frozen=True)
-class Departed:
-    """A posting that left the watch this cycle, in its final state.
-
-    `cancelled_by_us`: the journal shows this daemon cancelled it. `has_parts`: the caller
-    knows postings split from it (parts passed to `decide` are found without this flag).
-    """
-
-    posting: Posting
-    cancelled_by_us: bool = False
-    has_parts: bool = False
-
-
-@dataclass(frozen=True)
-class AlertDecision:
-    """An event to alert; `reason` goes unchanged into logs and messages."""
-
-    event: Event
-    posting: Posting
-    step: str
-    reason: str
-
-    @property
-    def key(self) -> LedgerKey:
-        """The ledger key recording that this alert was generated."""
-        return LedgerKey(self.posting.posting_number, self.event, self.step)
-
-
-@dataclass(frozen=True)
-class CancelSelection:
-    """A posting the cancel rules select, with why; `step` is its `would_cancel` step."""
-
-    posting: Posting
-    reason: str
-    step: str
-
-    @property
-    def key(self) -> LedgerKey:
-        """The `would_cancel` ledger key of this selection (reported once)."""
-        return LedgerKey(self.posting.posting_number, Event.WOULD_CANCEL, self.step)
-
-
-@dataclass(frozen=True)
-class Decisions:
-    """What one account's cycle should do, each tuple soonest deadline first.
-
-    `alerts`: events to send, then record. `mark_done`: ledger keys to record without alerting.
-    `selected`: postings the cancel rules select, whether cancelling is enabled or not (the
-    executor decides between sending and reporting). `watched`: how many postings are on watch
-    (the share breaker's denominator).
-    """
-
-    alerts: tuple[AlertDecision, ...]
-    mark_done: tuple[LedgerKey, ...]
-    selected: tuple[CancelSelection, ...]
-    watched: int
-
-    def ledger_keys(self) -> tuple[LedgerKey, ...]:
-        """Every key to record: the alerts' keys, then `mark_done`."""
-        return tuple(alert.key for alert in self.alerts) + self.mark_done
 
 
 def is_watched(posting: Posting, rules: Rules) -> bool:

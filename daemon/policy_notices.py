@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from daemon import policy_keys as key
 from daemon.alerts import Event
-from daemon.models import Money, Posting, TariffStep
+from daemon.models import Money, Posting, Tariff, TariffStep
 from daemon.policy_keys import rfc3339
 
 __all__ = ["REQUIREMENT_NAMES", "next_tariff", "notice_wakeup", "notices"]
@@ -87,11 +87,13 @@ def notice_wakeup(
     return warn_at
 
 
-def next_tariff(posting: Posting, starts: datetime) -> tuple[str, float, Money | None]:
+def next_tariff(
+    posting: Posting, starts: datetime, tariff: Tariff | None = None
+) -> tuple[str, float, Money | None]:
     """(type, rate %, charge) of the tariff step starting at `starts`: Ozon's `next_tariff_*`
-    when it gives them, else the step of the timeline in force at that moment; ("", 0, None)
-    when neither says."""
-    tariff = posting.tariff
+    (of `tariff`, the posting's when not given) when it gives them, else the step of the
+    timeline in force at that moment; ("", 0, None) when neither says."""
+    tariff = tariff or posting.tariff
     if tariff is not None and (tariff.next_type or tariff.next_charge is not None):
         return tariff.next_type, tariff.next_rate, tariff.next_charge
     step: TariffStep | None = posting.tariff_step_at(starts)
@@ -105,9 +107,9 @@ def _money(money: Money | None) -> str:
 
 
 def _tariff_reason(posting: Posting, starts: datetime) -> str:
-    kind, rate, charge = next_tariff(posting, starts)
+    tariff = posting.tariff  # read once, here: only for a warning that is new
+    kind, rate, charge = next_tariff(posting, starts, tariff)
     what = f"{kind or 'next tariff'} {rate:g} %, {_money(charge)}"
-    tariff = posting.tariff
     if tariff is not None and tariff.current_type:
         now_costs = (
             f"{tariff.current_type} {tariff.current_rate:g} %, {_money(tariff.current_charge)}"

@@ -90,8 +90,15 @@ def secret_fragments(value: str) -> list[str]:
         parts = urlsplit(value.replace("[", "%5B").replace("]", "%5D"))
     public = {host, port} if network_host(host) else set()
     candidates = [parts.username or "", parts.password or "", host]
-    candidates += re.split(r"[/:@?&=,]", parts.netloc + parts.path + "?" + parts.query)
+    candidates += re.split(r"[/:@?&=,]", parts.netloc)
     candidates.append(parts.netloc.rsplit("@", 1)[-1])
+    # A path or query part is a secret only when it looks like a token: a plain word such as
+    # `/digest` or `/alerts` is the receiver's route, and masking it would mask that word
+    # everywhere (an event named "digest" included).
+    candidates += [
+        part for part in re.split(r"[/:@?&=,]", parts.path + "?" + parts.query)
+        if _token_like(unquote(part))
+    ]  # fmt: skip
     for candidate in candidates:
         candidate = unquote(candidate)
         if (
@@ -102,6 +109,16 @@ def secret_fragments(value: str) -> list[str]:
         ):
             fragments.append(candidate)
     return fragments
+
+
+def _token_like(part: str) -> bool:
+    """A URL path or query part that may be a token: SHORT characters or more with a digit or
+    both cases, or 20 characters or more of anything (a long random lowercase key too)."""
+    if len(part) >= 20:
+        return True
+    if len(part) < SHORT:
+        return False
+    return any(c.isdigit() for c in part) or (part.lower() != part and part.upper() != part)
 
 
 _DNS_NAME = re.compile(r"(?=.{4,253}\Z)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}\Z")
@@ -148,7 +165,7 @@ def _build(secrets: tuple[str, ...]) -> _Masker:
             continue
         for start in range(len(secret) - RUN + 1):
             run = secret[start : start + RUN]
-            if _token_like(run):
+            if _maskable_run(run):
                 runs.setdefault(run, []).append((secret, start))
     pattern = re.compile("|".join([*map(re.escape, whole), *map(_token, short)]))
     if not runs:
@@ -158,11 +175,10 @@ def _build(secrets: tuple[str, ...]) -> _Masker:
     return _Masker(pattern, candidates, {run: tuple(at) for run, at in runs.items()})
 
 
-def _token_like(run: str) -> bool:
+def _maskable_run(run: str) -> bool:
     """True for a run that looks like part of a token, not of words: it holds a digit or both
-    upper- and lower-case letters, and enough different characters. A URL's path may hold
-    words (`json://host/to-reminder` registers `to-reminder`): their runs ("reminder") must
-    not mask the same words everywhere else."""
+    upper- and lower-case letters, and enough different characters. A secret may hold words
+    (`reminder-hook-3f9a...`): their runs ("reminder") must not mask those words elsewhere."""
     if len(set(run)) < _MIN_DISTINCT:
         return False
     return any(c.isdigit() for c in run) or (

@@ -4,7 +4,7 @@ A secret comes from an environment variable, a file, a systemd credential
 (`$CREDENTIALS_DIRECTORY`, see LoadCredential=) or the config itself. `Secret` never shows its
 value in a repr or str; only `reveal()` does, where the value is sent to its owner.
 
-Imports pydantic and the standard library only.
+Imports the standard library only.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-from pydantic import BaseModel
 
 __all__ = ["Secret", "api_key_problem", "read_secret", "reason", "set_sources", "source_names"]
 
@@ -51,7 +49,7 @@ def source_names(prefix: str) -> dict[str, str]:
     }
 
 
-def set_sources(model: BaseModel, prefix: str) -> dict[str, str]:
+def set_sources(model: object, prefix: str) -> dict[str, str]:
     return {
         kind: name
         for kind, name in source_names(prefix).items()
@@ -66,7 +64,7 @@ def reason(err: BaseException) -> str:
 
 
 def read_secret(
-    model: BaseModel,
+    model: object,
     prefix: str,
     where: str,
     owner: str,

@@ -32,6 +32,7 @@ metrics, unwritable, config, store and web.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -255,6 +256,12 @@ class Service:
 
         return job
 
+    def _job_wake(self, name: str) -> Callable[[], Awaitable[None]]:
+        return functools.partial(self._wake, name)
+
+    def _job_settle(self, name: str) -> Callable[[], Awaitable[None]]:
+        return functools.partial(self._settle, name)
+
     async def _cycle(self, name: str, *, extra: bool = False) -> None:
         """One full cycle of one account (`extra`: after a wake-up), then what follows."""
         if self._stopping.is_set() or self.runner is None:
@@ -273,12 +280,6 @@ class Service:
             return
         self.writes.works()
 
-    def _job_wake(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            await self._wake(name)
-
-        return job
-
     async def _wake(self, name: str) -> None:
         """Precise wake-up: re-read only the postings whose threshold is crossing now."""
         if self._stopping.is_set() or self.runner is None:
@@ -291,12 +292,6 @@ class Service:
         await self._deliver()
         if full_cycle:  # shares max_per_cycle with the regular cycle of this interval
             await self._cycle(name, extra=True)
-
-    def _job_settle(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            await self._settle(name)
-
-        return job
 
     async def _settle(self, name: str) -> None:
         """Re-read the postings of the account's cancels whose outcome is unknown; deliver."""

@@ -119,7 +119,8 @@ def _moment(text: str | None) -> datetime | None:
         raise _Unreadable(text) from None
     if len(text) < 20 or text[10] not in "Tt " or value.utcoffset() is None:
         raise _Unreadable(text)
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:  # "Z" gives UTC itself; an offset is converted
+        value = value.astimezone(UTC)
     return value if value.year >= 2000 else None
 
 

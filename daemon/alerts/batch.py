@@ -24,7 +24,7 @@ Imports the store, the models and `daemon.alerts`; never config, ozon, policy or
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from daemon.store import Store
 __all__ = [
     "PAYLOAD_POSTINGS",
     "AlertBatch",
+    "Details",
     "RouteResolver",
     "batch",
     "commit",
@@ -80,11 +81,16 @@ def escalation_level(payload: dict[str, Any]) -> int:
     return int(escalation.get("level", 0)) if isinstance(escalation, dict) else 0
 
 
-def posting_payload(
-    posting: Posting, reason: str = "", details: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+Details = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
+"""What an alert shows of a posting besides its deadline (`daemon.alert_facts`), or a function
+giving it: called only for the postings a payload describes (the first PAYLOAD_POSTINGS)."""
+
+
+def posting_payload(posting: Posting, reason: str = "", details: Details = None) -> dict[str, Any]:
     """What the renderer needs to show one posting (`details`: what the event shows besides,
     such as the ship-or-cancel advice of an overdue alert; see `daemon.alert_facts`)."""
+    if callable(details):
+        details = details()
     payload = {
         "posting_number": posting.posting_number,
         "status": posting.status,
@@ -104,9 +110,7 @@ class _Item:
 
     __slots__ = ("details", "key", "posting", "reason")
 
-    def __init__(
-        self, key: LedgerKey, posting: Posting, reason: str, details: Mapping[str, Any] | None
-    ) -> None:
+    def __init__(self, key: LedgerKey, posting: Posting, reason: str, details: Details) -> None:
         self.key = key
         self.posting = posting
         self.reason = reason
@@ -134,7 +138,7 @@ class AlertBatch:
         reason: str,
         *,
         dry_run: bool = False,
-        details: Mapping[str, Any] | None = None,
+        details: Details = None,
     ) -> None:
         """Alert `event` about `posting` with `reason` (and `details` for the renderer: see
         `posting_payload`), unless `key` is in the ledger already."""

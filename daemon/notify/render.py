@@ -21,32 +21,51 @@ Payload (built by the cycle, stored in the outbox as JSON):
      "digest": {...}}                            # digest counts, for event "digest", with
                                                  # "closed_days" (notify.calendar_text)
 
-Imports only the standard library, its word tables (`notify.words`), the digest's calendar
-lines (`notify.calendar_text`) and the event-specific lines (`notify.details`: the advice, a
-tariff step, missing data, the digest's ratings).
+Imports only the standard library, the building blocks of a message (`notify.text`, whose
+public names it re-exports), the digest's message (`notify.digest`), the calendar lines
+(`notify.calendar_text`) and the event-specific lines (`notify.details`: the advice, a tariff
+step, missing data).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.notify.calendar_text import closed_days_text
-from daemon.notify.details import detail_lines, digest_lines
-from daemon.notify.words import STATUSES, UNITS, WORDS
+from daemon.notify.details import detail_lines
+from daemon.notify.digest import render_digest
+from daemon.notify.text import (
+    FIELD_CAP,
+    MAX_LISTED,
+    MOSCOW,
+    REASON_CAP,
+    Message,
+    MessageLimit,
+    clean,
+    deadline_text,
+    has_deadline,
+    parse_time,
+    plain,
+    span,
+    status_text,
+    words,
+)
 
 __all__ = [
     "FIELD_CAP",
     "MAX_LISTED",
+    "MOSCOW",
     "REASON_CAP",
     "Message",
     "MessageLimit",
     "clean",
+    "deadline_text",
     "fit",
+    "has_deadline",
     "parse_time",
     "plain",
     "render",
@@ -54,125 +73,11 @@ __all__ = [
     "render_parts",
     "render_parts_with_postings",
     "render_test_message",
+    "span",
+    "status_text",
 ]
 
-MAX_LISTED = 20
-FIELD_CAP = 120  # characters of one outside field (a warehouse name, a reason) in a message
-REASON_CAP = 300  # characters of an account-level error text (api_error)
-MOSCOW = ZoneInfo("Europe/Moscow")
-NO_DEADLINE_YEAR = 2100  # from this year on a shipment_date is Ozon's "none" (see ozon/parse.py)
-_MARKUP = re.compile(r"[*_`\[\]~|#\\]")
-# C0 and C1 controls, DEL, LINE SEPARATOR, PARAGRAPH SEPARATOR (NEXT LINE is C1): each one is
-# a space; bidi controls (embeddings, overrides, isolates, marks) are removed outright, so
-# outside text can neither break a line nor reorder what a reader sees.
-_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _PART_RESERVE = " (99/99)"  # room kept in a part's title for its number
-
-
-@dataclass(frozen=True)
-class Message:
-    """A rendered alert: a short title and a plain-text body."""
-
-    title: str
-    body: str
-
-
-def parse_time(text: str) -> datetime:
-    """Parse the RFC 3339 UTC text the payloads carry into an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def clean(text: str, cap: int = FIELD_CAP) -> str:
-    """Text from outside (Ozon, error messages) made safe for any parser and any screen: no
-    markup characters, no C0/C1 controls, no line or paragraph separators, no bidi controls,
-    and at most `cap` characters (cut with an ellipsis)."""
-    text = _MARKUP.sub(" ", _unbroken(text).replace("->", "→"))
-    return _capped(text.strip(), cap)
-
-
-def plain(text: str, cap: int = FIELD_CAP) -> str:
-    """Text from outside made safe for a terminal: as `clean`, but markup characters stay."""
-    return _capped(_unbroken(text).strip(), cap)
-
-
-def _unbroken(text: str) -> str:
-    text = _BIDI.sub("", text)
-    text = _SURROGATE.sub("\ufffd", text)
-    return _BREAKS.sub(" ", text)
-
-
-def _capped(text: str, cap: int) -> str:
-    if len(text) > cap:
-        text = text[: cap - 1].rstrip() + "…"
-    return text
-
-
-@dataclass(frozen=True)
-class MessageLimit:
-    """How much one route's service takes: `size` in `unit` ("bytes" of UTF-8, or "chars"
-    counted as UTF-16 code units, the way Telegram counts, never fewer than code points).
-    `title_in_body`: the service has no title field, so the title is sent as the first line
-    of the body (Apprise joins them with CR LF) and counts too."""
-
-    size: int
-    unit: Literal["bytes", "chars"] = "chars"
-    title_in_body: bool = True
-
-    def measure(self, message: Message) -> int:
-        """The size of `message` as the service counts it."""
-        text = message.body
-        if self.title_in_body and message.title:
-            text = f"{message.title}\r\n{text}"
-        if self.unit == "bytes":
-            return len(text.encode("utf-8"))
-        return len(text.encode("utf-16-le")) // 2
-
-    def fits(self, message: Message) -> bool:
-        """True when the service takes `message` whole."""
-        return self.measure(message) <= self.size
-
-
-def _words(language: str) -> dict[str, str]:
-    return WORDS.get(language, WORDS["en"])
-
-
-def span(delta: timedelta, language: str) -> str:
-    """A duration for people, two largest units: "2d 3h", "2天3小时", "2д 3ч"."""
-    seconds = abs(int(delta.total_seconds()))
-    units = UNITS.get(language, UNITS["en"])
-    counts: list[tuple[int, str]] = []
-    for size, unit in zip((86400, 3600, 60, 1), units, strict=True):
-        count, seconds = divmod(seconds, size)
-        counts.append((count, unit))
-    first = next((index for index, (count, _) in enumerate(counts) if count), 3)
-    parts = [f"{count}{unit}" for count, unit in counts[first : first + 2] if count]
-    joiner = "" if language == "zh" else " "
-    return joiner.join(parts) or f"0{units[3]}"
-
-
-def status_text(status: str, language: str) -> str:
-    """Ozon's status in words of `language` (the raw value when there is no translation)."""
-    known = STATUSES.get(language, STATUSES["en"]).get(status)
-    return known if known is not None else clean(status.replace("_", " "))
-
-
-def deadline_text(moment: datetime, zone: ZoneInfo) -> str:
-    """`moment` in the configured zone and in Moscow time: "2026-11-26 18:00 Asia/Shanghai
-    (13:00 MSK)"; only once when the zone is Moscow's."""
-    local = moment.astimezone(zone)
-    moscow = moment.astimezone(MOSCOW)
-    if local.utcoffset() == moscow.utcoffset() and zone.key == MOSCOW.key:
-        return f"{moscow:%Y-%m-%d %H:%M} MSK"
-    same_day = local.date() == moscow.date()
-    msk = f"{moscow:%H:%M}" if same_day else f"{moscow:%Y-%m-%d %H:%M}"
-    return f"{local:%Y-%m-%d %H:%M} {zone.key} ({msk} MSK)"
-
-
-def has_deadline(moment: datetime) -> bool:
-    """False for Ozon's "no deadline" marker (any year from NO_DEADLINE_YEAR on)."""
-    return moment.year < NO_DEADLINE_YEAR
 
 
 def _deadline_line(
@@ -180,7 +85,7 @@ def _deadline_line(
 ) -> str:
     """The deadline, the time left and, when `working` (seconds) is given and the deadline is
     ahead, the working time left beside it."""
-    w = _words(language)
+    w = words(language)
     if not has_deadline(deadline):
         return f"{w['deadline']}: {w['no_deadline']}"
     line = (
@@ -193,7 +98,7 @@ def _deadline_line(
 
 
 def _left_text(deadline: datetime, now: datetime, language: str) -> str:
-    w = _words(language)
+    w = words(language)
     if not has_deadline(deadline):
         return w["no_deadline"]
     delta = deadline - now
@@ -209,7 +114,7 @@ def _left_text(deadline: datetime, now: datetime, language: str) -> str:
 def _posting_lines(
     item: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: str, event: str
 ) -> list[str]:
-    w = _words(language)
+    w = words(language)
     deadline = parse_time(item["shipment_date"])
     head = (
         f"{clean(str(item['posting_number']))} | "
@@ -341,12 +246,12 @@ class _Draft:
 
 
 def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: str) -> _Draft:
-    w = _words(language)
+    w = words(language)
     event = str(alert["event"])
     account = clean(str(alert.get("account", "")))
     postings: Sequence[Mapping[str, Any]] = alert.get("postings") or []
     if event == "digest":
-        digest = _render_digest(alert, account, language)
+        digest = render_digest(alert, account, language)
         days = closed_days_text(alert, language, lambda moment: deadline_text(moment, zone), clean)
         return _Draft(digest.title, digest.body + days, ())
     if not postings:
@@ -383,32 +288,9 @@ def _compose(alert: Mapping[str, Any], now: datetime, zone: ZoneInfo, language: 
     return _Draft(title, head, tuple(blocks), tuple(numbers))
 
 
-def _render_digest(alert: Mapping[str, Any], account: str, language: str) -> Message:
-    w = _words(language)
-    counts: Mapping[str, Any] = alert.get("digest") or {}
-    share = counts.get("late_share_14d")
-    share_text = f"{share * 100:.1f}%" if isinstance(share, int | float) else w["d_none"]
-    rows = [
-        (w["d_watched"], counts.get("watched", 0)),
-        (w["d_due"], counts.get("due_24h", 0)),
-        (w["d_overdue"], counts.get("overdue", 0)),
-        (w["d_cancelled"], counts.get("cancelled_24h", 0)),
-        (w["d_late"], counts.get("shipped_late_24h", 0)),
-        (w["d_share"], share_text),
-    ]
-    body = "\n".join(
-        [f"{w['account']}: {account}"]
-        + [f"{name}: {value}" for name, value in rows]
-        + digest_lines(counts, language, clean)  # Ozon's ratings, per-warehouse figures
-    )
-    overdue = counts.get("overdue", 0)
-    title = f"[{account}] {w['digest']}: {counts.get('watched', 0)} / {overdue} {w['overdue']}"
-    return Message(title=title, body=body)
-
-
 def render_test_message(accounts: Sequence[str], language: str = "en") -> Message:
     """The message `check --notify` sends to every route."""
-    w = _words(language)
+    w = words(language)
     names = ", ".join(clean(name) for name in accounts) or "-"
     return Message(title=f"ozon-sync: {w['test']}", body=w["test_body"].format(accounts=names))
 
@@ -417,6 +299,6 @@ def render_database_unwritable(reason: str, cycles: int, language: str = "en") -
     """The message `run` sends straight to every route when the state database refuses a
     write (`database_unwritable`); `reason` is the store's one-line error (no secret in it),
     `cycles` the failed cycles after which the daemon stops."""
-    w = _words(language)
+    w = words(language)
     body = w["db_body"].format(reason=clean(reason, REASON_CAP), cycles=cycles)
     return Message(title=f"ozon-sync: {w['database_unwritable']}", body=body)

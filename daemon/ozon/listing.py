@@ -55,12 +55,19 @@ def header_safe(value: str, name: str) -> str:
     return value
 
 
+MAX_PAGES = 5000
+"""The most pages one listing reads (500,000 postings at 100 a page, far beyond any shop's
+unfulfilled postings): an API answering `has_next: true` with a new cursor forever ends the
+listing as unreadable instead of keeping a cycle (and `once`) running without end."""
+
+
 class Listing:
     """An async iterator over the pages of one v4 list request (cursor paging).
 
     `completed` becomes True only once Ozon said `has_next: false`; an OzonError while paging
     propagates from the iteration and leaves it False. A cursor that repeats (or an empty one
-    with `has_next: true`) raises OzonProtocolError instead of looping. Iterate once.
+    with `has_next: true`), or more than MAX_PAGES pages, raises OzonProtocolError instead of
+    looping. Iterate once.
     """
 
     def __init__(self, fetch: Callable[[str], Awaitable[Page]], path: str) -> None:
@@ -95,6 +102,16 @@ class Listing:
                 None,
                 f"has_next is true but the cursor {'is empty' if not page.cursor else 'repeats'}"
                 f" (page {self.pages}); stopped paging instead of looping",
+                self._path,
+                field="cursor",
+            )
+        if self.pages >= MAX_PAGES:
+            self._done = True
+            raise OzonProtocolError(
+                200,
+                None,
+                f"has_next is still true after {MAX_PAGES} pages; stopped paging instead of "
+                "reading without end",
                 self._path,
                 field="cursor",
             )

@@ -283,7 +283,7 @@ def parse_error_body(data: bytes) -> tuple[int | str | None, str]:
     """
     try:
         status = msgspec.json.decode(data, type=wire.ErrorStatus, strict=False)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         status = wire.ErrorStatus()
     found: wire.ErrorStatus | wire.LegacyError = status
     if status.code is None and not status.message and status.error is not None:

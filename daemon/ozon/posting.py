@@ -182,7 +182,7 @@ def _posting_number_of(raw: bytes) -> str:
     """Best effort: the posting number of a posting we could not decode, or ""."""
     try:
         value = msgspec.json.decode(raw, type=wire.NumberOnly).posting_number
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return ""
     return value if isinstance(value, str) else ""
 

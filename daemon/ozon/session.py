@@ -21,6 +21,7 @@ This module imports httpx, msgspec, structlog, tenacity, the standard library an
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ class Session:
         self._http = pool.http
         self._headers = dict(headers)
         self._timeout = timeout
+        bounds = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+        self._deadline = max((bound for bound in bounds if bound is not None), default=30.0)
         self._client_id = client_id
         self.retry_for = retry_for
         self._limiter = limiter
@@ -203,9 +206,16 @@ class Session:
         """One POST: the parsed answer, or the OzonError it maps to."""
         call.status = None
         try:
-            response = await self._http.post(
-                call.path, content=call.content, headers=self._headers, timeout=self._timeout
-            )
+            # httpx bounds each read, not the exchange: a server dripping its answer a byte at a
+            # time would hold one request for minutes. `timeout` bounds the whole exchange.
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.post(
+                    call.path, content=call.content, headers=self._headers, timeout=self._timeout
+                )
+        except TimeoutError as err:
+            self._limiter.answered()
+            late = httpx.ReadTimeout(f"no complete answer within {self._deadline:g} s")
+            raise self._transport_error(call, late) from err
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as err:
             self._limiter.answered()
             raise self._transport_error(call, err) from err

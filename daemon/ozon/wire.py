@@ -275,12 +275,19 @@ def decode(data: bytes, wire: type[Any]) -> Any:
         pass
     except msgspec.DecodeError as err:
         raise NotJSON(f"the body is not JSON ({err})") from None
+    except RecursionError:  # hostile nesting (thousands of levels) anywhere in the body
+        raise NotJSON(_TOO_DEEP) from None
     try:
         return lenient.decode(data)
     except msgspec.ValidationError:
         raise
     except msgspec.DecodeError as err:
         raise NotJSON(f"the body is not JSON ({err})") from None
+    except RecursionError:
+        raise NotJSON(_TOO_DEEP) from None
+
+
+_TOO_DEEP = "the body's JSON is nested too deeply to read"
 
 
 def split_validation(err: msgspec.ValidationError) -> tuple[str, str]:

@@ -20,9 +20,10 @@ Verbs (see each docstring):
   previous status and deadline / unchanged count; unchanged rows are not written),
   `mark_departed(account, postings, now) -> int`, `postings(now, *, account, include_departed)
   -> list[CachedPosting]` (pass a `DecodedPostings` as `decoded` to re-read only what
-  changed), `posting(number, now, *, account)`, `watched_numbers(account)`,
-  `posting_history(number, *, account)`, `deadline_moves(account, after, before)`,
-  `digest_counts(account, now) -> DigestCounts`.
+  changed), `posting(number, now, *, account)`, `watched_numbers(account)`.
+- Reports on them (read-only, `reports`): `posting_history(number, *, account)`,
+  `deadline_moves(account, after, before)`, `digest_counts(account, now) -> DigestCounts`,
+  `watched_due_between(account, start, end) -> list[Posting]`.
 - Postings by number: `posting_numbers(prefix="") -> list[str]` (any account, departed too).
 - Holds (by posting number, any account, cached or not): `hold(number, until, now)`,
   `release(number) -> bool`, `holds(now) -> Holds` (a mapping number -> until that counts
@@ -42,14 +43,17 @@ Verbs (see each docstring):
   LedgerKeys of daemon.models), `fired_times(account, keys) -> {key: datetime}` (when each
   recorded key was recorded).
 - Actions: `claim_action(account, number, kind, now, *, dry_run, reason, client_id="") ->
-  int | None` (a claim is the shop's: one per Client-Id and posting),
+  int | None` (a claim is the shop's: one per Client-Id and posting; none after a claim
+  whose outcome was ever unknown),
   `finish_action(id, "done" | "failed" | "unknown" | "skipped", now, *, reason)`,
   `record_skipped(account, number, kind, now, *, reason, dry_run=False) -> int` (a planned
   action decided against without a claim; history: `cancel_skipped`),
   `record_planned(account, kind, [(number, reason)], now) -> list[str]` (dry-run plans, done
   at once, each posting once), `open_actions(account=None, *, client_id="")`,
   `latest_action(account, number, kind)`, `may_have_acted(account, number, kind, *,
-  client_id="")` (a request may have reached Ozon: its cancellation is ours).
+  client_id="")` (a request may have reached Ozon: its cancellation is ours, and no other
+  request may follow), `acted_among(account, numbers, kind, *, client_id="") -> set[str]`
+  (the same for many postings in one query).
 - Sync state: `record_sync_success(account, now) -> bool` (True: recovered),
   `record_sync_failure(account, error, now) -> bool` (True: streak started),
   `mark_api_error_alerted(account) -> bool`, `get_sync_state(account)`, `sync_states()`.
@@ -75,8 +79,8 @@ Misuse (a naive datetime, an unknown action id, a write on a
 reader) raises ValueError or RuntimeError: bugs, not operating conditions.
 
 Layout: base (open, checks, connections), schema (migrations), lock (writer lock), errors,
-records (returned values), cached (rows read back as cached postings), postings / holds /
-acks / journal / outbox / ratings (the verbs).
+records (returned values), cached (rows read back as cached postings), postings / reports /
+holds / acks / journal / outbox / ratings (the verbs).
 Imports only the standard library, sqlite-utils, msgspec (the codec of daemon.models' Structs)
 and daemon.models; never config, policy, ozon, notify or anything above them.
 """
@@ -101,6 +105,7 @@ from daemon.store.errors import (
     StoreUnavailableError,
     StoreUnwritableError,
 )
+from daemon.store.history import HistoryVerbs
 from daemon.store.holds import HoldVerbs
 from daemon.store.journal import JournalVerbs
 from daemon.store.outbox import OutboxVerbs
@@ -123,6 +128,8 @@ from daemon.store.records import (
     UpsertResult,
     json_timestamp,
 )
+from daemon.store.reports import ReportVerbs
+from daemon.store.syncstate import SyncStateVerbs
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -155,7 +162,17 @@ __all__ = [
 ]
 
 
-class Store(PostingVerbs, HoldVerbs, AckVerbs, JournalVerbs, OutboxVerbs, RatingVerbs):
+class Store(
+    PostingVerbs,
+    ReportVerbs,
+    HoldVerbs,
+    AckVerbs,
+    JournalVerbs,
+    OutboxVerbs,
+    RatingVerbs,
+    SyncStateVerbs,
+    HistoryVerbs,
+):
     """The state cache of one database file; open it with `Store.open(path, mode=...)`.
 
     Every public verb turns a value it cannot decode (a row damaged outside ozon-sync, which

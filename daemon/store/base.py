@@ -28,7 +28,7 @@ from typing import Literal, Self
 
 from sqlite_utils import Database
 
-from daemon.store import schema
+from daemon.store import schema_check as schema
 from daemon.store.errors import (
     StoreCorruptError,
     StoreSchemaError,

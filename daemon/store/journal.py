@@ -1,7 +1,7 @@
-"""Store verbs that make things happen at most once: the alert ledger, the action journal, and
-per-account sync state.
+"""Store verbs that make things happen at most once: the alert ledger and the action journal
+(per-account sync state is in `daemon.store.syncstate`).
 
-All three are compare-and-set: the database decides which call "won" (a primary key or a partial
+Both are compare-and-set: the database decides which call "won" (a primary key or a partial
 unique index), inside one `BEGIN IMMEDIATE` transaction, so a second thread, a restart or a
 second process can never generate an alert twice or cancel a posting twice. Reasons and error
 texts are masked against every known secret (`daemon.redact`) before they are written.
@@ -13,7 +13,6 @@ modules.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, get_args
@@ -24,7 +23,6 @@ from daemon.store.base import StoreBase
 from daemon.store.records import (
     Action,
     ActionOutcome,
-    SyncState,
     from_text,
     optional_from_text,
     to_text,
@@ -40,10 +38,6 @@ _FIRED = "SELECT posting_number, event, step FROM alert_ledger WHERE account = ?
 _FIRED_AMONG = (
     "SELECT posting_number, event, step FROM alert_ledger WHERE account = ? "
     "AND posting_number IN (SELECT value FROM json_each(?))"
-)
-_SYNC_COLUMNS = (
-    "account, last_success_at, last_failure_at, failing_since, consecutive_failures, "
-    "last_error, api_error_alerted"
 )
 
 
@@ -125,17 +119,22 @@ class JournalVerbs(StoreBase):
 
         None means a claim for the same account (or the same `client_id`, the shop: another
         config entry of it, or the account under its old name), posting, kind and dry-run flag
-        exists that is open, done or of unknown outcome: only the call that created a claim may
-        act, so a posting never gets a second cancel unless the first is known to have failed.
-        Record the intent before acting and `finish_action` after.
+        exists that is open, done, of unknown outcome, or was ever of unknown outcome (even if
+        later settled as failed: its request may have reached Ozon): only the call that
+        created a claim may act, so a posting never gets a second cancel unless every earlier
+        one is known not to have been applied (refused, or never sent). Record the intent
+        right before acting and `finish_action` after.
         """
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO actions (account, posting_number, kind, dry_run, reason, claimed_at, "
-                "client_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "client_id) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM actions "
+                "WHERE posting_number = ? AND kind = ? AND dry_run = ? AND unknown_at IS NOT NULL "
+                "AND (account = ? OR (? != '' AND client_id = ?))) ON CONFLICT DO NOTHING",
                 (
                     account, posting_number, kind, int(dry_run), redact_text(reason),
-                    to_text(now), client_id,
+                    to_text(now), client_id, posting_number, kind, int(dry_run), account,
+                    client_id, client_id,
                 ),
             )  # fmt: skip
             return cursor.lastrowid if cursor.rowcount == 1 else None
@@ -285,78 +284,26 @@ class JournalVerbs(StoreBase):
         given, any account of `client_id`) is done, still open, or ever had an unknown outcome
         (even if later settled as failed): the request may have reached Ozon, so a
         cancellation that turns up is this daemon's, never someone else's."""
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM actions WHERE (account = ? OR (? != '' AND client_id = ?)) "
-                "AND posting_number = ? AND kind = ? "
-                "AND dry_run = 0 AND (outcome IS NULL OR outcome IN ('done', 'unknown') "
-                "OR unknown_at IS NOT NULL) LIMIT 1",
-                (account, client_id, client_id, posting_number, kind),
-            ).fetchone()
-        return row is not None
+        return bool(self.acted_among(account, [posting_number], kind, client_id=client_id))
 
-    # -- sync state ---------------------------------------------------------------------------
-
-    def record_sync_success(self, account: str, now: datetime) -> bool:
-        """Record a successful sync of `account` at `now` (also: when postings were last seen).
-
-        Returns True when this ends a failure streak (send `recovered` if `api_error` went out:
-        read `get_sync_state(...).api_error_alerted` before calling).
-        """
-        with self._write() as conn:
-            before = _sync_state(conn, account)
-            conn.execute(
-                "INSERT INTO sync_state (account, last_success_at) VALUES (?, ?) "
-                "ON CONFLICT (account) DO UPDATE SET last_success_at = excluded.last_success_at, "
-                "failing_since = NULL, consecutive_failures = 0, last_error = '', "
-                "api_error_alerted = 0",
-                (account, to_text(now)),
-            )
-        return before.consecutive_failures > 0
-
-    def record_sync_failure(self, account: str, error: str, now: datetime) -> bool:
-        """Record a failed sync of `account` (after retries); True when a failure streak starts.
-
-        `error` is a one-line description without secrets; it is kept as `last_error`.
-        """
-        at = to_text(now)
-        with self._write() as conn:
-            before = _sync_state(conn, account)
-            conn.execute(
-                "INSERT INTO sync_state (account, last_failure_at, failing_since, "
-                "consecutive_failures, last_error) VALUES (?, ?, ?, 1, ?) "
-                "ON CONFLICT (account) DO UPDATE SET last_failure_at = excluded.last_failure_at, "
-                "failing_since = coalesce(failing_since, excluded.failing_since), "
-                "consecutive_failures = consecutive_failures + 1, last_error = excluded.last_error",
-                (account, at, at, redact_text(error)),
-            )
-        return before.consecutive_failures == 0
-
-    def mark_api_error_alerted(self, account: str) -> bool:
-        """Note that `api_error` was alerted for the current failure streak of `account`.
-
-        Compare-and-set: True only for the call that set it (and only while failing).
-        """
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE sync_state SET api_error_alerted = 1 WHERE account = ? AND "
-                "consecutive_failures > 0 AND api_error_alerted = 0",
-                (account,),
-            )
-            return cursor.rowcount == 1
-
-    def get_sync_state(self, account: str) -> SyncState:
-        """The sync state of `account` (a blank one if it was never synced)."""
-        with self._read() as conn:
-            return _sync_state(conn, account)
-
-    def sync_states(self) -> list[SyncState]:
-        """The sync state of every account ever synced, by account name."""
+    def acted_among(
+        self,
+        account: str,
+        posting_numbers: Iterable[str],
+        kind: str = "cancel",
+        *,
+        client_id: str = "",
+    ) -> set[str]:
+        """Those of `posting_numbers` for which `may_have_acted` is true, in one query."""
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_SYNC_COLUMNS} FROM sync_state ORDER BY account"  # noqa: S608 - constant columns
+                "SELECT DISTINCT posting_number FROM actions WHERE (account = ? OR (? != '' AND "
+                "client_id = ?)) AND posting_number IN (SELECT value FROM json_each(?)) "
+                "AND kind = ? AND dry_run = 0 AND (outcome IS NULL OR outcome IN ('done', "
+                "'unknown') OR unknown_at IS NOT NULL)",
+                (account, client_id, client_id, _json_list(posting_numbers), kind),
             ).fetchall()
-        return [_sync_row(row) for row in rows]
+        return {row[0] for row in rows}
 
 
 def _json_list(values: Iterable[str]) -> str:
@@ -376,24 +323,4 @@ def _action(row: tuple[Any, ...]) -> Action:
         outcome_reason=row[8],
         unknown_at=optional_from_text(row[9]),
         finished_at=optional_from_text(row[10]),
-    )
-
-
-def _sync_state(conn: sqlite3.Connection, account: str) -> SyncState:
-    row = conn.execute(
-        f"SELECT {_SYNC_COLUMNS} FROM sync_state WHERE account = ?",  # noqa: S608 - constant columns
-        (account,),
-    ).fetchone()
-    return SyncState(account=account) if row is None else _sync_row(row)
-
-
-def _sync_row(row: tuple[Any, ...]) -> SyncState:
-    return SyncState(
-        account=row[0],
-        last_success_at=optional_from_text(row[1]),
-        last_failure_at=optional_from_text(row[2]),
-        failing_since=optional_from_text(row[3]),
-        consecutive_failures=row[4],
-        last_error=row[5],
-        api_error_alerted=bool(row[6]),
     )

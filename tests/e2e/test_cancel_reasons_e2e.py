@@ -5,8 +5,9 @@ against the sandbox in its own process.
   (Ozon's error index in the red zone) is not cancelled: `cancel_skipped` in the history with the
   advice's reason, `would_cancel` told once; with `respect_advice = false` it is cancelled;
 - `[policy.cancel] reason_ids` (issue 23): the first reason of the list that Ozon allows for
-  the posting is sent; when Ozon allows none of them the one `cancel_failed` alert names the
-  reasons Ozon allows and the key to set, and the log says it once;
+  the posting is sent; when Ozon allows none of them nothing is sent: the journal says
+  `cancel_skipped` (once), the one `cancel_failed` alert names the reasons Ozon allows and the
+  key to set, and the log says it once;
 - `reason_id` and `reason_ids` together: every command exits 78 naming the key.
 """
 
@@ -118,13 +119,17 @@ def test_a_posting_allowing_none_of_the_reasons_is_told_once_with_the_reasons_an
     told = [r for kind, event, r in history if (kind, event) == ("alert", "cancel_failed")]
     assert len(told) == 1, told
     assert "352" in told[0] and "reason_ids" in told[0] and "[policy.cancel]" in told[0], told
+    # No request was sent: the journal says the planned cancel was decided against, once.
+    journal = [(event, r) for kind, event, r in history if kind == "action"]
+    assert [event for event, _ in journal] == ["cancel_skipped"], journal
+    assert "352" in journal[0][1] and "nothing was sent" in journal[0][1], journal
     warnings = [
         json.loads(line)
         for run in runs
         for line in run.stderr.splitlines()
         if line.startswith("{") and '"warning"' in line and number in line
     ]
-    assert [w["event"] for w in warnings] == ["cancel_failed"], warnings
+    assert [w["event"] for w in warnings] == ["cancel_skipped"], warnings
 
 
 @pytest.mark.parametrize("command", [["check", "--offline"], ["once"], ["status"]])

@@ -90,6 +90,10 @@ def test_a_cancel_applied_late_after_a_timeout_is_settled_within_seconds_as_ours
         timeout=150,  # the next regular cycle is 5 minutes away
     )
     settled_after = time.monotonic() - sent
+    # status agrees at once (the cached posting was updated with the journal), no sync needed
+    assert number not in {item["posting_number"] for item in daemon.status()}
+    (cached,) = [item for item in daemon.status("--all") if item["posting_number"] == number]
+    assert (cached["status"], cached["watched"]) == ("cancelled", False), cached
     stderr = stop(running)
 
     assert len(sb.cancel_requests(number)) == 1, "exactly one cancel request, ever"

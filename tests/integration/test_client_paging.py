@@ -19,6 +19,7 @@ from daemon.ozon import (
     OzonUnavailable,
     RateLimiter,
 )
+from daemon.ozon import listing as listing_module
 from tests.conftest import OZON_FIXTURES, FakeTime
 
 BASE = "http://127.0.0.1:9"
@@ -261,3 +262,39 @@ async def test_list_arguments_are_checked_before_any_request(
         with pytest.raises(ValueError, match="changed_since"):
             client.list_changed(NOW + timedelta(hours=1))
     assert route.call_count == 0
+
+
+async def test_has_next_with_a_new_cursor_forever_ends_as_unreadable_after_max_pages(
+    ozon: respx.MockRouter, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing_module, "MAX_PAGES", 7)
+    calls = iter(range(1, 1000))
+    route = ozon.post(UNFULFILLED).mock(
+        side_effect=lambda request: httpx.Response(
+            200, json=page([posting(f"{(n := next(calls))}-1-1")], f"c{n}", True)
+        )
+    )
+    async with make_client(fake_time) as client:
+        listing = client.list_unfulfilled(cutoff_from=NOW, cutoff_to=NOW)
+        seen: list[str] = []
+        with pytest.raises(OzonProtocolError) as caught:
+            async for result in listing:
+                seen.extend(p.posting_number for p in result.postings)
+    assert len(seen) == 6  # the 7th page is read, then paging stops instead of going on
+    assert route.call_count == 7
+    assert listing.completed is False
+    assert "after 7 pages" in str(caught.value)
+
+
+@pytest.mark.parametrize("depth", [1500, 100_000])
+async def test_json_nested_thousands_of_levels_deep_is_an_unreadable_answer_not_a_crash(
+    ozon: respx.MockRouter, fake_time: FakeTime, depth: int
+) -> None:
+    answer = json.dumps(page([posting("1-1-1")], "", False))
+    nested = answer[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    ozon.post(UNFULFILLED).mock(return_value=httpx.Response(200, content=nested.encode()))
+    async with make_client(fake_time, retry_for=1.0) as client:
+        listing = client.list_unfulfilled(cutoff_from=NOW, cutoff_to=NOW)
+        with pytest.raises(OzonUnavailable) as caught:  # retried like any unreadable answer
+            [p async for p in listing]
+    assert "is not JSON" in str(caught.value)  # `once` exits 75, `run` alerts api_error

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon import cycle as cycle_module
-from daemon.cycle import CycleResult, _Cycle, run_cycle
+from daemon.cycle import Cycle, CycleResult, run_cycle
 from daemon.engine import run_account_cycle, run_account_wakeup
 from daemon.job import AccountJob
 from daemon.ozon.client import OzonClient
@@ -158,7 +158,7 @@ async def cycle_dying_at(
         raise RuntimeError(f"killed at {step}")
 
     with monkeypatch.context() as patched:
-        patched.setattr(_Cycle, step, die)
+        patched.setattr(Cycle, step, die)
         with pytest.raises(RuntimeError, match="killed"):
             await cycle(db, now)
 

@@ -84,6 +84,25 @@ def test_a_hanging_cancel_is_applied_although_the_client_times_out(sandbox: Sand
     sandbox.stop()  # wakes the hanging answer instead of waiting a minute
 
 
+def test_the_admin_postings_endpoint_lists_every_deadline(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.base_url) as admin:
+        admin.post(
+            "/__sandbox__/action",
+            json={"action": "add_posting", "shipment_date": "2030-01-01T10:00:00Z",
+                  "posting_number": "77700001-0001-1"},
+        )  # fmt: skip
+        listed = admin.get("/__sandbox__/postings").json()
+    by_number = {item["posting_number"]: item for item in listed}
+    assert len(by_number) == len(sandbox.app.store)
+    added = by_number["77700001-0001-1"]
+    assert (added["status"], added["shipment_date"]) == (
+        "awaiting_packaging",
+        "2030-01-01T10:00:00Z",
+    )
+    assert added["in_process_at"] < added["shipment_date"]
+    assert sandbox.app.calls == []  # an admin request is not an API call
+
+
 def test_admin_endpoints_change_knobs_and_postings(sandbox: Sandbox) -> None:
     with httpx.Client(base_url=sandbox.base_url) as admin:
         knobs = admin.post("/__sandbox__/knobs", json={"fail_next": 2, "wrap_result": True})

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from daemon.models import AccessDenied, Posting
-from daemon.store import Store, StoreCorruptError, schema
+from daemon.store import Store, StoreCorruptError
+from daemon.store import schema_check as schema
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 NUMBER = "1000-0001-1"

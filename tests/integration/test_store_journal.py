@@ -15,7 +15,8 @@ import pytest
 from sqlite_utils import Database
 
 from daemon.models import LedgerKey
-from daemon.store import Store, schema
+from daemon.store import Store
+from daemon.store import schema_check as schema
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -114,8 +115,10 @@ def test_after_a_failed_claim_a_new_claim_is_allowed(store: Store) -> None:
     assert second is not None and second != action_id
 
 
-def test_after_an_unknown_outcome_no_new_claim_until_it_is_resolved(store: Store) -> None:
-    action_id = claim(store)
+def test_after_an_unknown_outcome_no_new_claim_ever(store: Store) -> None:
+    action_id = store.claim_action(
+        "shop-1", "1-1", "cancel", NOW, dry_run=False, reason="overdue", client_id="100500"
+    )
     assert action_id is not None
     store.finish_action(action_id, "unknown", NOW, reason="timeout")
     assert claim(store) is None
@@ -128,7 +131,13 @@ def test_after_an_unknown_outcome_no_new_claim_until_it_is_resolved(store: Store
 
     store.finish_action(action_id, "failed", NOW + timedelta(minutes=5), reason="not cancelled")
     assert store.open_actions() == []
-    assert claim(store) is not None
+    # Settled as not applied, but the request may have reached Ozon: never a second one, by
+    # this account or by another account of the same Client-Id (a renamed entry).
+    assert claim(store) is None
+    renamed = store.claim_action(
+        "renamed", "1-1", "cancel", NOW, dry_run=False, reason="overdue", client_id="100500"
+    )
+    assert renamed is None
 
 
 def test_dry_run_claims_do_not_block_real_ones(store: Store) -> None:
@@ -287,10 +296,16 @@ def test_record_skipped_journals_a_decision_without_a_claim(store: Store) -> Non
     assert latest is not None and (latest.id, latest.outcome) == (done, "unknown")
     assert store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="x") is None
     assert [a.id for a in store.open_actions()] == [done]
-    # Several skips of one posting are all journaled; none blocks a claim later.
+    # Several skips of one posting are all journaled; none blocks a claim later (a refused
+    # claim does not either; one whose outcome was ever unknown always does).
     store.finish_action(done, "failed", NOW + timedelta(minutes=2), reason="re-read: open")
-    store.record_skipped("shop-1", "1-1", "cancel", NOW, reason="again")
-    assert store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="x")
+    refused = store.claim_action("shop-1", "1-2", "cancel", NOW, dry_run=False, reason="late")
+    assert refused is not None
+    store.finish_action(refused, "failed", NOW, reason="Ozon answered 400")
+    for number in ("1-1", "1-2"):
+        store.record_skipped("shop-1", number, "cancel", NOW, reason="again")
+    assert store.claim_action("shop-1", "1-2", "cancel", NOW, dry_run=False, reason="x")
+    assert store.claim_action("shop-1", "1-1", "cancel", NOW, dry_run=False, reason="x") is None
 
 
 def test_the_migration_keeps_every_journal_row_and_the_claim_rule(tmp_path: Path) -> None:
@@ -326,3 +341,28 @@ def test_the_migration_keeps_every_journal_row_and_the_claim_rule(tmp_path: Path
         ]
         migrated.finish_action(9, "skipped", NOW, reason="changed")
         assert claim("shop-1", "1-2", "cancel", NOW, dry_run=False, reason="") == 10
+
+
+def test_acted_among_names_the_postings_a_request_may_have_reached(store: Store) -> None:
+    def claimed(number: str, account: str = "shop-1", *, dry_run: bool = False) -> int:
+        claim = store.claim_action(
+            account, number, "cancel", NOW, dry_run=dry_run, reason="late", client_id="100500"
+        )
+        assert claim is not None
+        return claim
+
+    claimed("1-open")
+    store.finish_action(claimed("1-done"), "done", NOW)
+    store.finish_action(claimed("1-unknown"), "unknown", NOW, reason="timeout")
+    settled = claimed("1-settled", "old-name")  # a renamed entry of the same shop
+    store.finish_action(settled, "unknown", NOW, reason="timeout")
+    store.finish_action(settled, "failed", NOW, reason="not applied")
+    store.finish_action(claimed("1-refused"), "failed", NOW, reason="Ozon answered 400")
+    store.finish_action(claimed("1-429"), "skipped", NOW, reason="429")
+    claimed("1-dry", dry_run=True)
+    numbers = ["1-open", "1-done", "1-unknown", "1-settled", "1-refused", "1-429", "1-dry", "1-x"]
+    reached = {"1-open", "1-done", "1-unknown", "1-settled"}
+    assert store.acted_among("shop-1", numbers, client_id="100500") == reached
+    assert store.acted_among("shop-1", numbers) == reached - {"1-settled"}
+    for number in numbers:
+        assert store.may_have_acted("shop-1", number, client_id="100500") == (number in reached)

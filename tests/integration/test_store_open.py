@@ -27,8 +27,8 @@ from daemon.store import (
     StoreLockedError,
     StoreSchemaError,
     StoreUnavailableError,
-    schema,
 )
+from daemon.store import schema_check as schema
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

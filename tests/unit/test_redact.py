@@ -134,7 +134,7 @@ def runs_of(secret: str) -> set[str]:
     return {
         secret[i : i + redact.RUN]
         for i in range(len(secret) - redact.RUN + 1)
-        if redact._token_like(secret[i : i + redact.RUN])
+        if redact._maskable_run(secret[i : i + redact.RUN])
     }
 
 
@@ -183,7 +183,13 @@ def test_a_short_secret_is_masked_as_a_token_and_never_inside_another_word(
 @settings(max_examples=200, deadline=None)
 @given(
     st.one_of(st.text(WORD_CHARS, min_size=1, max_size=redact.SHORT - 1), long_secrets),
-    st.dictionaries(st.sampled_from(FIELD_NAMES), st.text(max_size=20), max_size=6),
+    # values without "=" or '"': a short secret followed by " =" or '":' reads as a key or a
+    # field name (the program's own words, see `redact._token`), a known limit of short secrets
+    st.dictionaries(
+        st.sampled_from(FIELD_NAMES),
+        st.text(st.characters(blacklist_characters='="'), max_size=20),
+        max_size=6,
+    ),
 )
 def test_json_field_names_and_config_keys_are_never_touched(
     secret: str, fields: dict[str, str]
@@ -208,18 +214,38 @@ def test_a_url_keeps_its_host_while_its_tokens_and_their_parts_are_masked() -> N
         assert redact_text("401 for T0ken-12345 and hook-Pa55wor") == "401 for *** and ***"
 
 
-def test_words_in_a_route_path_mask_that_path_only_not_the_same_words_elsewhere() -> None:
-    routes = [f"json://127.0.0.1:9/to-{event}" for event in ("cancelled", "deadline_changed")]
-    with only(*routes):
-        assert redact_text('{"event": "cancelled", "reason": "deadline moved"}') == (
-            '{"event": "cancelled", "reason": "deadline moved"}'
-        )
-        assert redact_text("posted to to-cancelled and to-deadline_changed") == (
-            "posted to *** and ***"
-        )
-
-
 def test_a_run_of_a_key_that_is_a_word_is_not_masked_but_its_token_part_is() -> None:
     with only("reminder-hook-3f9a2c7e51"):
         assert redact_text("a reminder about the hook") == "a reminder about the hook"
         assert redact_text("Invalid Api-Key reminder-hook-3f9a2c7e5") == "Invalid Api-Key ***"
+
+
+@pytest.mark.parametrize(
+    "url", ["json://127.0.0.1:8080/digest", "json://127.0.0.1:8080/ozon-sync/alerts?event=overdue"]
+)
+def test_a_route_path_of_plain_words_is_not_a_secret_so_event_names_stay_readable(
+    url: str,
+) -> None:
+    # A json:// receiver at /digest masked every "digest" (the event name in the payload
+    # included), and `once` crashed on the masked event.
+    assert secret_fragments(url) == [url]
+    with only(*secret_fragments(url)):
+        assert redact_text('{"event": "digest", "route": "alerts"}') == (
+            '{"event": "digest", "route": "alerts"}'
+        )
+        assert url not in redact_text(f"posting to {url}")
+
+
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [
+        ("json://127.0.0.1:8080/hook?token=Ab3xYz9Q", "Ab3xYz9Q"),
+        ("json://127.0.0.1:8080/h/k3y0f7h3r0ut3", "k3y0f7h3r0ut3"),
+        ("json://127.0.0.1:8080/h/abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz"),
+        ("wecombot://0123456789abcdef", "0123456789abcdef"),
+    ],
+)
+def test_a_token_like_route_path_part_is_still_masked_on_its_own(url: str, token: str) -> None:
+    assert token in secret_fragments(url)
+    with only(*secret_fragments(url)):
+        assert token not in redact_text(f"the library logged {token} alone")
