@@ -145,7 +145,7 @@ class CancelSection(_Strict):
     max_per_cycle: Annotated[int, Field(ge=0)] = _CANCEL.max_per_cycle
     max_share: Annotated[float, Field(ge=0, le=1)] = _CANCEL.max_share
     respect_advice: bool = _CANCEL.respect_advice
-    reason_ids: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] | None = None
+    reason_ids: Annotated[list[OzonId], Field(min_length=1)] | None = None
 
     def cancel_rules(self) -> CancelRules:
         """The policy's CancelRules with these values (every field, by name)."""

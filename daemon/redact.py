@@ -44,9 +44,9 @@ SHORT = 8
 a token of its own, never inside another word, a JSON field name or a config key name: masking
 "a" everywhere would turn `database` into `d***t***b***se`."""
 RUN = 8
-"""Any run of this many consecutive characters of a secret (of at least this length) is masked
-together with the rest of the secret it continues: an error that echoes a key minus its last
-character, or its tail, shows none of it."""
+"""Any run of this many consecutive characters of a secret (of at least this length) that looks
+like part of a token (a digit, or mixed case) is masked together with the rest of the secret it
+continues: an error that echoes a key minus its last character, or its tail, shows none of it."""
 _MIN_DISTINCT = 4  # a run with fewer distinct characters ("0000-000") tells little, matches much
 
 
@@ -164,7 +164,7 @@ def _build(secrets: tuple[str, ...]) -> _Masker:
             continue
         for start in range(len(secret) - RUN + 1):
             run = secret[start : start + RUN]
-            if len(set(run)) >= _MIN_DISTINCT:
+            if _maskable_run(run):
                 runs.setdefault(run, []).append((secret, start))
     pattern = re.compile("|".join([*map(re.escape, whole), *map(_token, short)]))
     if not runs:
@@ -172,6 +172,17 @@ def _build(secrets: tuple[str, ...]) -> _Masker:
     alphabet = "".join(sorted({char for run in runs for char in run}))
     candidates = re.compile(f"[{re.escape(alphabet)}]{{{RUN},}}")
     return _Masker(pattern, candidates, {run: tuple(at) for run, at in runs.items()})
+
+
+def _maskable_run(run: str) -> bool:
+    """True for a run that looks like part of a token, not of words: it holds a digit or both
+    upper- and lower-case letters, and enough different characters. A secret may hold words
+    (`reminder-hook-3f9a...`): their runs ("reminder") must not mask those words elsewhere."""
+    if len(set(run)) < _MIN_DISTINCT:
+        return False
+    return any(c.isdigit() for c in run) or (
+        any(c.isupper() for c in run) and any(c.islower() for c in run)
+    )
 
 
 def _token(secret: str) -> str:

@@ -4,7 +4,7 @@ status table shows it, and `check --offline` refuses bad calendars with exit 78.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,9 +32,15 @@ warehouse_ids = [{listed}]
 
 [[calendars]]
 name = "never"
-workdays = []
+days_off = [{never}]
 default = true
 """
+NEVER = ", ".join(
+    f'"{(datetime.now(UTC).date() + timedelta(days=offset)).isoformat()}"'
+    for offset in range(-2, 90)
+)
+"""Every day from two days ago on for three months: the default calendar is closed throughout
+(a calendar needs a working weekday; these days off take every one of them)."""
 
 OFFICE = """
 [[calendars]]
@@ -73,7 +79,7 @@ def test_status_json_gives_working_seconds_left_from_the_warehouse_calendar(
 
     # The listed warehouse works round the clock; every other one falls to the default that
     # never opens.
-    with_calendars(daemon, ALWAYS.format(listed=listed))
+    with_calendars(daemon, ALWAYS.format(listed=listed, never=NEVER))
     items = daemon.status()
     assert {item["posting_number"] for item in items} == set(expected)
     for item in items:
@@ -118,7 +124,7 @@ def test_the_status_table_shows_working_time_beside_clock_time(
     plain = daemon.run("status")
     assert plain.returncode == 0, explain(plain)
     assert "working time left" not in plain.stdout  # without calendars the table is unchanged
-    with_calendars(daemon, ALWAYS.format(listed=listed))
+    with_calendars(daemon, ALWAYS.format(listed=listed, never=NEVER))
     table = daemon.run("status")
     assert table.returncode == 0, explain(table)
     header = table.stdout.splitlines()[0]

@@ -60,6 +60,9 @@ UNUSABLE = [
      "accounts[0].warehouse_ids[0]"),
     ("a cancel reason beyond int64", ACCOUNT + "[policy.cancel]\nreason_id = 9223372036854775808\n",
      "policy.cancel.reason_id"),
+    ("cancel reasons beyond int64",
+     ACCOUNT + "[policy.cancel]\nreason_ids = [352, 9223372036854775808]\n",
+     "policy.cancel.reason_ids[1]"),
 ]  # fmt: skip
 
 

@@ -134,7 +134,7 @@ def runs_of(secret: str) -> set[str]:
     return {
         secret[i : i + redact.RUN]
         for i in range(len(secret) - redact.RUN + 1)
-        if len(set(secret[i : i + redact.RUN])) >= 4
+        if redact._maskable_run(secret[i : i + redact.RUN])
     }
 
 
@@ -212,6 +212,12 @@ def test_a_url_keeps_its_host_while_its_tokens_and_their_parts_are_masked() -> N
     with only(ROUTE):
         assert redact_text(describe_url(ROUTE)) == "json://hooks.example.com:8443"
         assert redact_text("401 for T0ken-12345 and hook-Pa55wor") == "401 for *** and ***"
+
+
+def test_a_run_of_a_key_that_is_a_word_is_not_masked_but_its_token_part_is() -> None:
+    with only("reminder-hook-3f9a2c7e51"):
+        assert redact_text("a reminder about the hook") == "a reminder about the hook"
+        assert redact_text("Invalid Api-Key reminder-hook-3f9a2c7e5") == "Invalid Api-Key ***"
 
 
 @pytest.mark.parametrize(
