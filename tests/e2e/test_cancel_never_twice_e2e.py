@@ -22,6 +22,7 @@ import json
 import random
 import sqlite3
 import subprocess
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -281,6 +282,7 @@ def test_once_killed_at_random_moments_never_sends_a_cancel_twice(
         extra="[policy.cancel]\nenabled = true\nmax_per_cycle = 2\nmax_share = 1.0\n",
     )  # fmt: skip
     kills = tries = 0
+    runs: list[float] = []
     while kills < KILLS:
         tries += 1
         assert tries < 10 * KILLS, f"seed {seed}: too few kills"
@@ -292,7 +294,7 @@ def test_once_killed_at_random_moments_never_sends_a_cancel_twice(
             cancel_apply_delay=rng.choice([0, 0, 2, 3600]),
             drop_rate=rng.choice([0, 0.03]),
         )
-        kills += _kill_once(daemon, rng)
+        kills += _kill_once(daemon, rng, runs)
         if rng.random() < 0.3:
             age_claims(daemon.database)  # some settling windows end meanwhile
     sb.set_knobs(cancel_outcome="answer", cancel_apply_delay=0, drop_rate=0)
@@ -320,15 +322,22 @@ def test_once_killed_at_random_moments_never_sends_a_cancel_twice(
     assert "one more try" not in " ".join(i["reason"] for i in history), summary
 
 
-def _kill_once(daemon: Daemon, rng: random.Random) -> int:
-    """Start `once` and SIGKILL it after a random moment of up to 4 s; 1 when it was killed,
-    0 when it ended first (then it must have ended well)."""
+def _kill_once(daemon: Daemon, rng: random.Random, runs: list[float]) -> int:
+    """Start `once` and SIGKILL it at a random moment of its run; 1 when it was killed, 0 when
+    it ended first (then it must have ended well, and its length is added to `runs`).
+
+    The moment is drawn from up to 4 s, or from the longest run seen so far once one has ended:
+    on a fast machine a `once` with little left to do ends in about a second, and kills drawn
+    from 4 s would mostly come too late."""
+    longest = max(runs, default=4.0)
+    started = time.monotonic()
     running = daemon.start("once")
     try:
-        running.process.wait(timeout=rng.uniform(0.5, 4.0))
+        running.process.wait(timeout=rng.uniform(0.1, 1.0) * longest)
     except subprocess.TimeoutExpired:
         running.kill()
         return 1
     result = running.wait()
     assert result.returncode == 0, explain(result)
+    runs.append(time.monotonic() - started)
     return 0
