@@ -177,8 +177,8 @@ def board(
     ] = None,
 ) -> None:
     """Serve the packer's board (postings by urgency, acknowledge / hold / release) from the
-    local database alone, no API keys, until Ctrl-C: for setups that run `once` from a timer.
-    A non-loopback address needs a [board] token."""
+    local database alone (every shard's, merged), no API keys, until Ctrl-C: for setups that
+    run `once` from a timer. A non-loopback address needs a [board] token."""
     from daemon.web.server import serve_board
     from daemon.web.settings import DEFAULT_PORT, ListenError, split_listen
 
@@ -188,10 +188,11 @@ def board(
             split_listen(address)
         except ListenError as err:
             raise typer.BadParameter(str(err), param_hint="--listen") from err
-    config = load(ctx).shard_view()
+    config = load(ctx)
     address = address or config.board.listen or f"127.0.0.1:{DEFAULT_PORT}"
     token = _board_token(config)
-    raise typer.Exit(asyncio.run(serve_board(config, address, token, sys.stdout)))
+    every = databases(config, None)  # every shard's database, merged, as `status` reads them
+    raise typer.Exit(asyncio.run(serve_board(config, address, token, sys.stdout, every)))
 
 
 def _board_token(config: Config) -> Secret | None:

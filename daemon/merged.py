@@ -32,7 +32,7 @@ from daemon import hold as holding
 from daemon.models import AccountRatings
 from daemon.store import CachedPosting, HistoryEntry, HoldAll, Mode, Store, SyncState
 
-__all__ = ["Databases", "StatusView"]
+__all__ = ["Databases", "StatusView", "owners"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ class Databases:
         return cls(tuple(found) or (fallback,))
 
     @contextmanager
-    def _open(self, mode: Mode) -> Iterator[list[Store]]:
+    def open_all(self, mode: Mode) -> Iterator[list[Store]]:
+        """Every database open in `mode` (the `board` command serves them all at once)."""
         with ExitStack() as stack:
             yield [stack.enter_context(Store.open(path, mode=mode)) for path in self.paths]
 
@@ -70,24 +71,18 @@ class Databases:
 
     def status(self, now: datetime, *, include_departed: bool) -> StatusView:
         """The merged status at `now` (see the module docstring)."""
-        best: dict[str, tuple[SyncState | None, int]] = {}
         per_db: list[tuple[list[CachedPosting], list[SyncState]]] = []
         hold_all: HoldAll | None = None
         ratings: dict[tuple[int, str], AccountRatings] = {}
-        with self._open("reader") as stores:
+        with self.open_all("reader") as stores:
             for index, store in enumerate(stores):
                 postings = store.postings(now, include_departed=include_departed)
                 states = store.sync_states()
                 per_db.append((postings, states))
                 hold_all = hold_all or store.global_hold(now)
-                seen = {state.account: state for state in states}
-                for account in {p.account for p in postings} | set(seen):
-                    state = seen.get(account)
-                    known = best.get(account)
-                    if known is None or _newer(_synced(state), _synced(known[0])):
-                        best[account] = (state, index)
+                for account in {p.account for p in postings} | {s.account for s in states}:
                     ratings[index, account] = store.account_ratings(account)
-        owner = {account: index for account, (_, index) in best.items()}
+        owner, states = owners(per_db)
         postings = [
             item
             for index, (items, _) in enumerate(per_db)
@@ -95,16 +90,13 @@ class Databases:
             if owner.get(item.account) == index
         ]
         postings.sort(key=lambda item: (item.posting.shipment_date, item.posting_number))
-        states = sorted(
-            (state for state, _ in best.values() if state is not None), key=lambda s: s.account
-        )
         owned = {account: ratings[index, account] for account, index in owner.items()}
         return StatusView(postings, states, hold_all, owned)
 
     def history(self, limit: int) -> list[HistoryEntry]:
         """The newest `limit` journal entries of every database, newest first."""
         entries: list[HistoryEntry] = []
-        with self._open("reader") as stores:
+        with self.open_all("reader") as stores:
             for store in stores:
                 entries += store.history(limit)
         if len(self.paths) > 1:
@@ -113,7 +105,7 @@ class Databases:
 
     def global_hold(self, now: datetime) -> HoldAll | None:
         """The emergency stop in force at `now` in any database, or None."""
-        with self._open("reader") as stores:
+        with self.open_all("reader") as stores:
             return next((h for s in stores if (h := s.global_hold(now)) is not None), None)
 
     # ------------------------------------------------------------------ annotating
@@ -123,7 +115,7 @@ class Databases:
     ) -> holding.HoldTarget:
         """`hold POSTING` in the databases that cache what `text` names; with `force`, a number
         cached nowhere is held in every one. Raises HoldRefused like `hold.hold`."""
-        with self._open("annotate") as stores:
+        with self.open_all("annotate") as stores:
             found = _targets(stores, text, now, "hold")
             if not found:
                 # cached nowhere: the refusal (or, with force, the plain number) of the first
@@ -136,7 +128,7 @@ class Databases:
 
     def acknowledge(self, text: str, by: str, now: datetime) -> holding.HoldTarget:
         """`ack POSTING` in the databases that cache what `text` names; raises HoldRefused."""
-        with self._open("annotate") as stores:
+        with self.open_all("annotate") as stores:
             found = _targets(stores, text, now, "ack")
             if not found:
                 holding.find_target(stores[0], text, now, verb="ack")  # raises the refusal
@@ -146,13 +138,13 @@ class Databases:
 
     def release(self, text: str) -> list[str]:
         """`release POSTING` in every database; the posting numbers released."""
-        with self._open("annotate") as stores:
+        with self.open_all("annotate") as stores:
             released = [number for store in stores for number in holding.release(store, text)]
         return list(dict.fromkeys(released))
 
     def hold_all(self, until: datetime | None, now: datetime) -> None:
         """`hold --all` in every database."""
-        with self._open("annotate") as stores:
+        with self.open_all("annotate") as stores:
             for store in stores:
                 store.hold_all(until, now)
 
@@ -161,7 +153,7 @@ class Databases:
         `target`, created if missing: the database of a shard that did not exist before M
         changed, whose accounts come from the others. Returns how many holds it copied."""
         carried = 0
-        with self._open("reader") as stores, Store.open(target, mode="annotate") as new:
+        with self.open_all("reader") as stores, Store.open(target, mode="annotate") as new:
             for store in stores:
                 for number, until in store.holds(now).own().items():
                     new.hold(number, until, now)
@@ -173,8 +165,29 @@ class Databases:
 
     def release_all(self, now: datetime) -> bool:
         """`release --all` in every database; True when a stop was in force in any."""
-        with self._open("annotate") as stores:
+        with self.open_all("annotate") as stores:
             return any([store.release_all(now) for store in stores])
+
+
+def owners(
+    per_db: Sequence[tuple[Sequence[CachedPosting], Sequence[SyncState]]],
+) -> tuple[dict[str, int], list[SyncState]]:
+    """Which database speaks for each account, given each database's (postings, sync states):
+    the one that synced it last (an account moved to another shard after M changed is still in
+    its old shard's database, with older data). Also those sync states, by account name."""
+    best: dict[str, tuple[SyncState | None, int]] = {}
+    for index, (postings, states) in enumerate(per_db):
+        seen = {state.account: state for state in states}
+        for account in {p.account for p in postings} | set(seen):
+            state = seen.get(account)
+            known = best.get(account)
+            if known is None or _newer(_synced(state), _synced(known[0])):
+                best[account] = (state, index)
+    owner = {account: index for account, (_, index) in best.items()}
+    states = sorted(
+        (state for state, _ in best.values() if state is not None), key=lambda s: s.account
+    )
+    return owner, states
 
 
 def _newer(first: datetime | None, second: datetime | None) -> bool:

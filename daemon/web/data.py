@@ -1,14 +1,17 @@
-"""What the board's endpoints read and write, over the state store.
+"""What the board's endpoints read and write, over the state store (or every shard's).
 
 `BoardData` answers in the shapes of the contract: the postings as `status --json` elements
 (daemon.views.status_json: one serializer for the CLI and the board), each account's last
 successful sync, and the acknowledge / hold / release verbs through daemon.hold, the same code
-the `ack`, `hold` and `release` commands run. Every method is synchronous and may wait on
+the `ack`, `hold` and `release` commands run. Given several stores (the `board` command with
+shards: every shard's database), it shows them merged as `status` does: each account from the
+database that synced it last (daemon.merged.owners), the emergency stop of any; a verb acts in
+every database that caches the posting. Every method is synchronous and may wait on
 SQLite: the app calls them through `asyncio.to_thread`, so a slow read or a write waiting
 behind a cycle's bulk write never stalls the daemon's event loop.
 
-Imports the store, daemon.hold, daemon.views, daemon.worktime (calendar type), msgspec and the
-standard library.
+Imports the store, daemon.hold, daemon.merged, daemon.views, daemon.worktime (calendar type),
+msgspec and the standard library.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any
 import msgspec
 
 from daemon import hold as holding
+from daemon.merged import owners
 from daemon.models import AccountRatings
-from daemon.store import CachedPosting, DecodedPostings, Store, json_timestamp
+from daemon.store import CachedPosting, DecodedPostings, Store, SyncState, json_timestamp
 from daemon.views import STALE_AFTER_INTERVALS, status_json
 from daemon.worktime import WarehouseCalendars
 
@@ -42,7 +46,7 @@ def _utc_now() -> datetime:
 
 
 class BoardData:
-    """The board's view of one state store.
+    """The board's view of one state store, or of several merged (every shard's database).
 
     `accounts` are the configured account names (an account that never synced is reported as
     such), `poll_interval` decides when data is stale (older than STALE_AFTER_INTERVALS of
@@ -52,7 +56,7 @@ class BoardData:
 
     def __init__(
         self,
-        store: Store,
+        stores: Store | Sequence[Store],
         *,
         accounts: Sequence[str] = (),
         poll_interval: timedelta = timedelta(minutes=5),
@@ -60,13 +64,16 @@ class BoardData:
         now: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = store
+        self.stores = (stores,) if isinstance(stores, Store) else tuple(stores)
+        if not self.stores:
+            raise ValueError("the board needs a store")
         self.accounts = tuple(accounts)
         self.poll_interval = poll_interval
         self.calendars = calendars
         self.now = now
         self._monotonic = monotonic
-        self._decoded = DecodedPostings()  # only changed postings are decoded again
+        # only changed postings are decoded again, per store
+        self._decoded = [DecodedPostings() for _ in self.stores]
         self._last_read = monotonic()
 
     # -- reads -------------------------------------------------------------------------------
@@ -76,36 +83,75 @@ class BoardData:
         first (overdue ones, then by time left), encoded; gzip-compressed with `compress`."""
         now = self.now()
         self._last_read = self._monotonic()
-        postings = self.store.postings(now, decoded=self._decoded)
+        postings = self._postings(now)
         data = msgspec.json.encode(
             status_json(postings, now, self.calendars, self._ratings(postings))
         )
         return gzip.compress(data, GZIP_LEVEL, mtime=0) if compress else data
 
+    def _postings(self, now: datetime) -> list[CachedPosting]:
+        """The watched postings at `now`, soonest deadline first; with several stores, each
+        account's from the store that synced it last."""
+        if len(self.stores) == 1:
+            return self.stores[0].postings(now, decoded=self._decoded[0])
+        per_store = [
+            (store.postings(now, decoded=decoded), store.sync_states())
+            for store, decoded in zip(self.stores, self._decoded, strict=True)
+        ]
+        owner, _ = owners(per_store)
+        postings = [
+            item
+            for index, (items, _) in enumerate(per_store)
+            for item in items
+            if owner.get(item.account) == index
+        ]
+        postings.sort(key=lambda item: (item.posting.shipment_date, item.posting_number))
+        return postings
+
     def forget_if_idle(self) -> None:
         """Let the decoded postings go when no screen read them for FORGET_AFTER seconds:
         a board nobody looks at holds no memory for them (the next read decodes again)."""
-        if self._monotonic() - self._last_read > FORGET_AFTER and self._decoded.entries:
-            self._decoded = DecodedPostings()
+        idle = self._monotonic() - self._last_read > FORGET_AFTER
+        if idle and any(decoded.entries for decoded in self._decoded):
+            self._decoded = [DecodedPostings() for _ in self.stores]
+
+    def _owner(self, account: str) -> Store:
+        """The store that speaks for `account` (the one that synced it last)."""
+        if len(self.stores) == 1:
+            return self.stores[0]
+        owner, _ = owners([([], store.sync_states()) for store in self.stores])
+        return self.stores[owner.get(account, 0)]
 
     def element(self, posting_number: str) -> dict[str, Any]:
         """The cached posting `posting_number` as a `status --json` element; raises
         UnknownPosting when no cached posting has that number."""
         now = self.now()
-        cached = self.store.posting(posting_number, now)
-        if cached is None:
+        found = [c for store in self.stores if (c := store.posting(posting_number, now))]
+        if not found:
             raise UnknownPosting(f"no cached posting is numbered {posting_number}")
+        cached = found[0]
+        if len(found) > 1:  # in two shards' databases: the account's current one speaks
+            owner = self._owner(cached.account).posting(posting_number, now)
+            cached = owner or cached
         return status_json([cached], now, self.calendars, self._ratings([cached]))[0]
 
     def _ratings(self, postings: Sequence[CachedPosting]) -> dict[str, AccountRatings]:
         """The kept ratings of the postings' accounts, for the elements' `advice`."""
-        return {name: self.store.account_ratings(name) for name in {p.account for p in postings}}
+        return {
+            name: self._owner(name).account_ratings(name) for name in {p.account for p in postings}
+        }
+
+    def _sync_states(self) -> dict[str, SyncState]:
+        if len(self.stores) == 1:
+            return {state.account: state for state in self.stores[0].sync_states()}
+        _, states = owners([([], store.sync_states()) for store in self.stores])
+        return {state.account: state for state in states}
 
     def sync(self) -> dict[str, Any]:
         """Each account's last successful sync and whether its data is stale, the poll
-        interval, and the emergency stop (`hold --all`) when it is in force."""
+        interval, and the emergency stop (`hold --all`) when it is in force (in any store)."""
         now = self.now()
-        states = {state.account: state for state in self.store.sync_states()}
+        states = self._sync_states()
         stale_after = STALE_AFTER_INTERVALS * self.poll_interval
         accounts = []
         for name in dict.fromkeys([*self.accounts, *states]):
@@ -120,7 +166,7 @@ class BoardData:
                     "consecutive_failures": state.consecutive_failures if state else 0,
                 }
             )
-        stop = self.store.global_hold(now)
+        stop = next((h for s in self.stores if (h := s.global_hold(now)) is not None), None)
         return {
             "now": json_timestamp(now),
             "poll_interval": int(self.poll_interval.total_seconds()),
@@ -136,36 +182,41 @@ class BoardData:
 
     # -- writes: the same code as `ack`, `hold` and `release` ----------------------------------
 
-    def _cached(self, posting_number: str) -> None:
-        if self.store.posting(posting_number, self.now()) is None:
+    def _caching(self, posting_number: str) -> list[Store]:
+        """The stores that cache `posting_number`; raises UnknownPosting when none does."""
+        now = self.now()
+        stores = [store for store in self.stores if store.posting(posting_number, now)]
+        if not stores:
             raise UnknownPosting(f"no cached posting is numbered {posting_number}")
+        return stores
 
     def acknowledge(self, posting_number: str, by: str) -> dict[str, Any]:
         """`ack POSTING --by BY` for one cached posting; returns its updated element. Raises
         UnknownPosting, or ValueError for a bad name (see daemon.hold.ack_name)."""
         name = holding.ack_name(by)
-        self._cached(posting_number)
-        try:
-            holding.acknowledge(self.store, posting_number, name, self.now())
-        except holding.HoldRefused as err:  # pruned in between
-            raise UnknownPosting(str(err)) from err
+        for store in self._caching(posting_number):
+            try:
+                holding.acknowledge(store, posting_number, name, self.now())
+            except holding.HoldRefused as err:  # pruned in between
+                raise UnknownPosting(str(err)) from err
         return self.element(posting_number)
 
     def hold(self, posting_number: str, duration: timedelta | None) -> dict[str, Any]:
         """`hold POSTING [--for DURATION]` for one cached posting; returns its updated
         element. Raises UnknownPosting."""
-        self._cached(posting_number)
+        stores = self._caching(posting_number)
         now = self.now()
         until = None if duration is None else now + duration
-        try:
-            holding.hold(self.store, posting_number, until, now)
-        except holding.HoldRefused as err:  # pruned in between
-            raise UnknownPosting(str(err)) from err
+        for store in stores:
+            try:
+                holding.hold(store, posting_number, until, now)
+            except holding.HoldRefused as err:  # pruned in between
+                raise UnknownPosting(str(err)) from err
         return self.element(posting_number)
 
     def release(self, posting_number: str) -> dict[str, Any]:
         """`release POSTING` for one cached posting; returns its updated element. Raises
         UnknownPosting."""
-        self._cached(posting_number)
-        holding.release(self.store, posting_number)
+        for store in self._caching(posting_number):
+            holding.release(store, posting_number)
         return self.element(posting_number)

@@ -9,11 +9,11 @@
   `[[calendars]]`.
 - `board_server(...)`: that site as a `BoardServer` (a `daemon.web.serve.WebServer` whose
   `start()` raises `BoardListenError` naming the board when its address cannot be bound).
-- `serve_board(config, listen, token, out)`: the `board` command: the local database alone (no
-  API keys), until SIGTERM or SIGINT.
+- `serve_board(config, listen, token, out, databases)`: the `board` command: the local
+  databases alone (every shard's, merged; no API keys), until SIGTERM or SIGINT.
 
-Imports the config, the store, the calendars and daemon.web's app, auth, data, serve and
-settings.
+Imports the config, the store, daemon.merged, the calendars and daemon.web's app, auth, data,
+serve and settings.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 from daemon.calendars import build_calendars
 from daemon.config import Config, ConfigError
 from daemon.health import ListenError
+from daemon.merged import Databases
 from daemon.secrets import Secret
 from daemon.store import Store
 from daemon.web.app import board_app
@@ -103,14 +104,15 @@ def _utc_now() -> datetime:
 
 def board_site(
     config: Config,
-    store: Store,
+    store: Store | Sequence[Store],
     token: Secret | None,
     *,
     listen: str | None = None,
     language: str | None = None,
     now: Callable[[], datetime] = _utc_now,
 ) -> BoardSite:
-    """The board of `config` over the open `store` for `listen` (default `[board] listen`).
+    """The board of `config` over the open `store` (or several, merged) for `listen` (default
+    `[board] listen`).
     Raises ConfigError for a non-loopback address without a token (the config's own check
     covers `[board] listen`; this one covers `board --listen`), ValueError for a `listen`
     that is not HOST:PORT."""
@@ -147,7 +149,7 @@ def board_site(
 
 def board_server(
     config: Config,
-    store: Store,
+    store: Store | Sequence[Store],
     token: Secret | None,
     *,
     listen: str | None = None,
@@ -162,19 +164,22 @@ def board_server(
     )  # fmt: skip
 
 
-async def serve_board(config: Config, listen: str, token: Secret | None, out: TextIO) -> int:
-    """The `board` command: serve the board of `config`'s database on `listen` until SIGTERM
-    or SIGINT, printing its address on `out`; returns 0. Raises ConfigError, StoreError or
-    BoardListenError."""
+async def serve_board(
+    config: Config, listen: str, token: Secret | None, out: TextIO, databases: Databases
+) -> int:
+    """The `board` command: serve the board of `databases` (every shard's, merged) on `listen`
+    until SIGTERM or SIGINT, printing its address on `out`; returns 0. Raises ConfigError,
+    StoreError or BoardListenError."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    with Store.open(config.database_path(), mode="annotate") as store:
-        server = board_server(config, store, token, listen=listen)
+    with databases.open_all("annotate") as stores:
+        server = board_server(config, stores, token, listen=listen)
         await server.start()
         mode = "read-only (no [board] token)" if token is None else "token needed to write"
-        out.write(f"ozon-sync board: serving {server.url} ({mode}); stop with Ctrl-C\n")
+        shards = f", {len(stores)} shard databases" if len(stores) > 1 else ""
+        out.write(f"ozon-sync board: serving {server.url} ({mode}{shards}); stop with Ctrl-C\n")
         out.flush()
         try:
             await stop.wait()

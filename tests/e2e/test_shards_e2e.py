@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 ACCOUNTS = 10
 POLL = 10  # seconds: the shortest poll_interval the config allows
 UNFULFILLED = "/v4/posting/fbs/unfulfilled/list"
+BOARD_TOKEN = "e2e-Shard-B0ard-7c41d9a2"
 
 
 def healthz(port: int) -> tuple[int, str]:
@@ -198,3 +199,56 @@ def test_a_shard_started_after_m_grew_keeps_the_holds_made_before(
 
 def _client_of(accounts: list[AccountSpec], name: str) -> str:
     return next(a.client_id for a in accounts if a.name == name)
+
+
+def test_the_board_command_serves_every_shards_database_and_acts_in_the_one_caching_it(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon
+) -> None:
+    """`once --shard N/2` on a timer writes two databases; `ozon-sync board` on the same config
+    shows both, as `status` does, and an acknowledgement lands in the shard that caches it."""
+    sb = start_sandbox("--clients", "4", "--scenario", "bulk", "--postings", "5",
+                       "--rate-limit", "0")  # fmt: skip
+    accounts = [
+        AccountSpec(f"shop-{i}", c["client_id"], c["api_key"]) for i, c in enumerate(sb.clients)
+    ]
+    assert sorted({shard_of(a.client_id, 2) for a in accounts}) == [0, 1]
+    daemon = make_daemon(
+        sb.base_url, accounts=accounts, extra='[board]\ntoken_env = "BOARD_TOKEN"\n'
+    )
+    daemon.env["BOARD_TOKEN"] = BOARD_TOKEN
+    for shard in ("0/2", "1/2"):
+        result = daemon.run("once", "--dry-run", "--shard", shard)
+        assert result.returncode == 0, explain(result)
+    merged = daemon.status()
+    assert {item["account"] for item in merged} == {a.name for a in accounts}
+    running = daemon.start("board", "--listen", f"127.0.0.1:{free_port()}")
+    try:
+        wait_for(lambda: "serving" in running.stdout_path.read_text(), "the board", 60)
+        assert "2 shard databases" in running.stdout_path.read_text()
+        url = running.stdout_path.read_text().split("serving ", 1)[1].split()[0]
+
+        with urllib.request.urlopen(url + "api/postings", timeout=30) as answer:  # noqa: S310
+            items = json.loads(answer.read())
+        assert [i["posting_number"] for i in items] == [i["posting_number"] for i in merged]
+        with urllib.request.urlopen(url + "api/sync", timeout=30) as answer:  # noqa: S310
+            synced = json.loads(answer.read())
+        assert sorted(a["account"] for a in synced["accounts"] if a["last_success_at"]) == sorted(
+            a.name for a in accounts
+        )
+
+        second = next(i for i in merged if shard_of(_client_of(accounts, i["account"]), 2) == 1)
+        ack = urllib.request.Request(  # noqa: S310 - 127.0.0.1
+            url + f"api/postings/{second['posting_number']}/ack",
+            data=json.dumps({"by": "Wang"}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {BOARD_TOKEN}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(ack, timeout=30) as answer:  # noqa: S310
+            assert json.loads(answer.read())["acknowledged_by"] == "Wang"
+    finally:
+        running.process.terminate()
+        assert running.wait(timeout=30).returncode == 0
+    shard_one = {i["posting_number"]: i for i in daemon.status("--shard", "1/2")}
+    assert shard_one[second["posting_number"]]["acknowledged_by"] == "Wang"
+    shard_zero = daemon.status("--shard", "0/2")
+    assert all(i["acknowledged_by"] is None for i in shard_zero)

@@ -497,8 +497,8 @@ def test_the_board_lets_go_of_decoded_postings_nobody_reads(store: Store, clock:
     assert json.loads(data.postings_json()) == first
     ticks[0] += FORGET_AFTER - 1
     data.forget_if_idle()  # read recently: kept
-    assert data._decoded.entries
+    assert data._decoded[0].entries
     ticks[0] += FORGET_AFTER + 1
     data.forget_if_idle()
-    assert not data._decoded.entries
+    assert not data._decoded[0].entries
     assert json.loads(data.postings_json()) == first  # decoded again on the next read

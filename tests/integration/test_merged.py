@@ -5,6 +5,7 @@ after M changed starts with the others' holds."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from daemon import hold as holding
 from daemon.merged import Databases
 from daemon.models import Posting
 from daemon.store import Store
+from daemon.web.data import BoardData, UnknownPosting
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 DUE = NOW + timedelta(hours=3)
@@ -100,3 +102,31 @@ def test_a_new_shard_database_starts_with_the_other_databases_holds(
         assert held.own() == {"1-1-1": NOW + timedelta(days=2), "2-1-1": None}
         stop = store.global_hold(NOW)
         assert stop is not None and stop.until == NOW + timedelta(hours=5)
+
+
+def test_the_board_over_every_shard_shows_what_status_shows_and_acts_where_cached(
+    shards: Databases,
+) -> None:
+    """The `board` command's data over both databases: the merged status (the old copy of
+    shop-a in shard 1 left out), every account's newest sync, the emergency stop of either,
+    and a verb written where the posting is cached."""
+    with shards.open_all("annotate") as stores:
+        board = BoardData(stores, accounts=["shop-a", "shop-b"], now=lambda: NOW)
+        numbers = [item["posting_number"] for item in json.loads(board.postings_json())]
+        assert numbers == ["1-1-2", "2-1-1", "1-1-1"]  # not 1-9-9: shard 0 synced shop-a last
+        sync = board.sync()
+        assert {a["account"]: a["stale"] for a in sync["accounts"]} == {
+            "shop-a": False, "shop-b": False,
+        }  # fmt: skip
+        assert sync["hold_all"] is None
+        stores[1].hold_all(None, NOW)
+        assert board.sync()["hold_all"] is not None
+        assert board.acknowledge("2-1-1", "Wang")["acknowledged_by"] == "Wang"
+        assert board.hold("1-1-1", timedelta(hours=2))["held"] is True
+        with pytest.raises(UnknownPosting):
+            board.release("7-7-7")
+    with Store.open(shards.paths[0], mode="reader") as zero:
+        assert zero.is_held("1-1-1", NOW) and not zero.is_held("2-1-1", NOW)
+    view = shards.status(NOW, include_departed=False)
+    acked = {p.posting_number: p.acknowledged_by for p in view.postings}
+    assert acked == {"1-1-2": None, "2-1-1": "Wang", "1-1-1": None}
