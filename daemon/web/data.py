@@ -83,17 +83,18 @@ class BoardData:
         first (overdue ones, then by time left), encoded; gzip-compressed with `compress`."""
         now = self.now()
         self._last_read = self._monotonic()
-        postings = self._postings(now)
+        postings, owner = self._postings(now)
         data = msgspec.json.encode(
-            status_json(postings, now, self.calendars, self._ratings(postings))
+            status_json(postings, now, self.calendars, self._ratings(postings, owner))
         )
         return gzip.compress(data, GZIP_LEVEL, mtime=0) if compress else data
 
-    def _postings(self, now: datetime) -> list[CachedPosting]:
-        """The watched postings at `now`, soonest deadline first; with several stores, each
-        account's from the store that synced it last."""
+    def _postings(self, now: datetime) -> tuple[list[CachedPosting], dict[str, int]]:
+        """The watched postings at `now`, soonest deadline first, and which store speaks for
+        each account: with several stores, the one that synced it last (its postings alone
+        are shown)."""
         if len(self.stores) == 1:
-            return self.stores[0].postings(now, decoded=self._decoded[0])
+            return self.stores[0].postings(now, decoded=self._decoded[0]), {}
         per_store = [
             (store.postings(now, decoded=decoded), store.sync_states())
             for store, decoded in zip(self.stores, self._decoded, strict=True)
@@ -106,7 +107,7 @@ class BoardData:
             if owner.get(item.account) == index
         ]
         postings.sort(key=lambda item: (item.posting.shipment_date, item.posting_number))
-        return postings
+        return postings, owner
 
     def forget_if_idle(self) -> None:
         """Let the decoded postings go when no screen read them for FORGET_AFTER seconds:
@@ -115,12 +116,12 @@ class BoardData:
         if idle and any(decoded.entries for decoded in self._decoded):
             self._decoded = [DecodedPostings() for _ in self.stores]
 
-    def _owner(self, account: str) -> Store:
-        """The store that speaks for `account` (the one that synced it last)."""
+    def _owners(self) -> dict[str, int]:
+        """Which store speaks for each account (the one that synced it last); {} with one."""
         if len(self.stores) == 1:
-            return self.stores[0]
-        owner, _ = owners([([], store.sync_states()) for store in self.stores])
-        return self.stores[owner.get(account, 0)]
+            return {}
+        owner, _ = owners([((), store.sync_states()) for store in self.stores])
+        return owner
 
     def element(self, posting_number: str) -> dict[str, Any]:
         """The cached posting `posting_number` as a `status --json` element; raises
@@ -130,15 +131,20 @@ class BoardData:
         if not found:
             raise UnknownPosting(f"no cached posting is numbered {posting_number}")
         cached = found[0]
+        owner = self._owners()
         if len(found) > 1:  # in two shards' databases: the account's current one speaks
-            owner = self._owner(cached.account).posting(posting_number, now)
-            cached = owner or cached
-        return status_json([cached], now, self.calendars, self._ratings([cached]))[0]
+            current = self.stores[owner.get(cached.account, 0)].posting(posting_number, now)
+            cached = current or cached
+        return status_json([cached], now, self.calendars, self._ratings([cached], owner))[0]
 
-    def _ratings(self, postings: Sequence[CachedPosting]) -> dict[str, AccountRatings]:
-        """The kept ratings of the postings' accounts, for the elements' `advice`."""
+    def _ratings(
+        self, postings: Sequence[CachedPosting], owner: dict[str, int]
+    ) -> dict[str, AccountRatings]:
+        """The kept ratings of the postings' accounts (each from the store that speaks for
+        it, see `_owners`), for the elements' `advice`."""
         return {
-            name: self._owner(name).account_ratings(name) for name in {p.account for p in postings}
+            name: self.stores[owner.get(name, 0)].account_ratings(name)
+            for name in {p.account for p in postings}
         }
 
     def _sync_states(self) -> dict[str, SyncState]:
