@@ -192,6 +192,7 @@ def board(
     address = address or config.board.listen or f"127.0.0.1:{DEFAULT_PORT}"
     token = _board_token(config)
     every = databases(config, None)  # every shard's database, merged, as `status` reads them
+    tune_gc()  # the board keeps thousands of decoded postings: see daemon.engine.tune_gc
     raise typer.Exit(asyncio.run(serve_board(config, address, token, sys.stdout, every)))
 
 

@@ -127,7 +127,7 @@ GEN0_THRESHOLD = 20_000
 
 
 def tune_gc() -> None:
-    """Process tuning for syncing, called once by the `run` and `once` entry points after
+    """Process tuning for syncing, called once by the `run`, `once` and `board` entry points after
     start-up (never by a constructor: tests, `check` and the demo keep the interpreter's
     defaults): move everything alive now (modules, classes, the config) out of the garbage
     collector's sight, and collect the young generation less often (GEN0_THRESHOLD). Each full

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from daemon.advice import DEFAULT_SHIP_WITHIN, Advice
 from daemon.alert_facts import advice_json, posting_advice
 from daemon.models import AccountRatings
 from daemon.notify.render import MOSCOW, REASON_CAP, plain, span
@@ -27,6 +28,7 @@ from daemon.store import CachedPosting, HistoryEntry, HoldAll, SyncState, json_t
 from daemon.worktime import WarehouseCalendars, working_seconds_left
 
 __all__ = [
+    "ElementMemo",
     "history_json",
     "hold_all_line",
     "print_history",
@@ -60,11 +62,44 @@ def working_left(
     return out
 
 
+class ElementMemo:
+    """What a caller asking for `status --json` elements again and again (the board, every
+    15 s per screen) keeps between calls, so each element is built once and only its
+    time-dependent parts each time. Entries are keyed by the id of the (frozen) CachedPosting
+    they were made from and keep it (so the id cannot be reused while they live):
+
+    - `fixed`: the element's parts that depend on the cached posting alone;
+    - `advice`: a posting's advice with the account ratings it was weighed with and the span
+      of time it holds for: the advice of a posting past its deadline changes only when its
+      next tariff step starts or comes within the advice's `ship_within` of now (its reason
+      leaves out how late the posting is), or when the ratings change.
+    """
+
+    __slots__ = ("advice", "fixed")
+
+    def __init__(self) -> None:
+        self.fixed: dict[int, tuple[CachedPosting, dict[str, Any]]] = {}
+        self.advice: dict[
+            int,
+            tuple[CachedPosting, AccountRatings | None, datetime, datetime, dict[str, Any]],
+        ] = {}
+
+    def prune(self, postings: Sequence[CachedPosting]) -> None:
+        """Drop the entries of postings not in `postings` once they are half the memo."""
+        if len(self.fixed) + len(self.advice) <= 4 * len(postings):
+            return
+        keep = {id(item) for item in postings}
+        for memo in (self.fixed, self.advice):
+            for key in [key for key in memo if key not in keep]:
+                del memo[key]
+
+
 def status_json(
     postings: Sequence[CachedPosting],
     now: datetime,
     calendars: WarehouseCalendars | None = None,
     ratings: Mapping[str, AccountRatings] | None = None,
+    memo: ElementMemo | None = None,
 ) -> list[dict[str, Any]]:
     """`status --json` elements (CONTRACT sections 5 and 7), soonest deadline first.
 
@@ -75,54 +110,103 @@ def status_json(
     `advice` (an extension) is the ship-or-cancel advice of a watched posting past its
     deadline, weighed with its account's kept `ratings` (none read yet where an account has
     none: `daemon.alert_facts.advice_json`); null for the others.
+
+    With `memo` (see ElementMemo), what holds at `now` is taken from it for a posting seen
+    before, and added to it for the others.
     """
     working = working_left(postings, now, calendars)
-    advice = _advice(postings, now, ratings)
-    return [
-        {
-            "account": item.account,
-            "posting_number": item.posting_number,
-            "status": item.posting.status,
-            "substatus": item.posting.substatus,
-            "shipment_date": json_timestamp(item.posting.shipment_date),
-            "seconds_left": item.seconds_left(now),
-            "no_deadline": not item.posting.has_deadline,
-            "warehouse": item.posting.warehouse_name,
-            "warehouse_id": item.posting.warehouse_id,
-            "held": item.held,
-            "held_until": json_timestamp(item.held_until) if item.held_until else None,
-            "watched": item.watched,
-            "departure": item.departure,
-            "working_seconds_left": left,
-            "requirements": list(item.posting.requirements),
-            "next_tariff_at": (
-                json_timestamp(item.posting.next_tariff_starts_at)
-                if item.posting.next_tariff_starts_at is not None
-                else None
-            ),
-            "acknowledged_by": item.acknowledged_by,
-            "acknowledged_at": (
-                json_timestamp(item.acknowledged_at) if item.acknowledged_at else None
-            ),
-            "advice": advised,
-        }
-        for item, left, advised in zip(postings, working, advice, strict=True)
-    ]
+    advice = _advice(postings, now, ratings, memo)
+    elements = []
+    for item, left, advised in zip(postings, working, advice, strict=True):
+        known = memo.fixed.get(id(item)) if memo is not None else None
+        if known is not None and known[0] is item:
+            element = known[1].copy()
+        else:
+            fixed = _fixed_part(item)
+            if memo is not None:
+                memo.fixed[id(item)] = (item, fixed)
+            element = fixed.copy()
+        element["seconds_left"] = item.seconds_left(now)
+        element["working_seconds_left"] = left
+        element["advice"] = advised
+        elements.append(element)
+    if memo is not None:
+        memo.prune(postings)
+    return elements
+
+
+def _fixed_part(item: CachedPosting) -> dict[str, Any]:
+    """A `status --json` element of `item` with the parts that change with the time (seconds
+    left, working seconds left, advice) still None, in the contract's order."""
+    posting = item.posting
+    return {
+        "account": item.account,
+        "posting_number": item.posting_number,
+        "status": posting.status,
+        "substatus": posting.substatus,
+        "shipment_date": json_timestamp(posting.shipment_date),
+        "seconds_left": None,
+        "no_deadline": not posting.has_deadline,
+        "warehouse": posting.warehouse_name,
+        "warehouse_id": posting.warehouse_id,
+        "held": item.held,
+        "held_until": json_timestamp(item.held_until) if item.held_until else None,
+        "watched": item.watched,
+        "departure": item.departure,
+        "working_seconds_left": None,
+        "requirements": list(posting.requirements),
+        "next_tariff_at": (
+            json_timestamp(posting.next_tariff_starts_at)
+            if posting.next_tariff_starts_at is not None
+            else None
+        ),
+        "acknowledged_by": item.acknowledged_by,
+        "acknowledged_at": json_timestamp(item.acknowledged_at) if item.acknowledged_at else None,
+        "advice": None,
+    }
 
 
 def _advice(
     postings: Sequence[CachedPosting],
     now: datetime,
     ratings: Mapping[str, AccountRatings] | None,
+    memo: ElementMemo | None = None,
 ) -> list[dict[str, Any] | None]:
     """The advice of each watched posting past its deadline (None for the others)."""
     kept = ratings or {}
-    return [
-        advice_json(posting_advice(item.posting, now, kept.get(item.account)))
-        if item.watched and item.posting.has_deadline and item.posting.shipment_date <= now
-        else None
-        for item in postings
-    ]
+    out: list[dict[str, Any] | None] = []
+    for item in postings:
+        posting = item.posting
+        if not (item.watched and posting.has_deadline and posting.shipment_date <= now):
+            out.append(None)
+            continue
+        weighed = kept.get(item.account)
+        known = memo.advice.get(id(item)) if memo is not None else None
+        if (
+            known is not None
+            and known[0] is item
+            and known[2] <= now < known[3]
+            and (known[1] is weighed or known[1] == weighed)
+        ):
+            out.append(known[4])
+            continue
+        advice = posting_advice(posting, now, weighed)
+        data = advice_json(advice)
+        if memo is not None and advice.facts.late > timedelta(0):
+            memo.advice[id(item)] = (item, weighed, now, _advice_holds_until(advice, now), data)
+        out.append(data)
+    return out
+
+
+def _advice_holds_until(advice: Advice, now: datetime) -> datetime:
+    """Until when (not included) the advice given at `now` stays the same: the moment its next
+    tariff step comes within DEFAULT_SHIP_WITHIN (`step_soon`), else the moment it starts;
+    for ever when there is no next step."""
+    step = advice.facts.next_step_at
+    if step is None:
+        return datetime.max.replace(tzinfo=UTC)
+    soon = step - DEFAULT_SHIP_WITHIN
+    return soon if soon > now else step
 
 
 def history_json(entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:

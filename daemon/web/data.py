@@ -28,7 +28,7 @@ from daemon import hold as holding
 from daemon.merged import owners
 from daemon.models import AccountRatings
 from daemon.store import CachedPosting, DecodedPostings, Store, SyncState, json_timestamp
-from daemon.views import STALE_AFTER_INTERVALS, status_json
+from daemon.views import STALE_AFTER_INTERVALS, ElementMemo, status_json
 from daemon.worktime import WarehouseCalendars
 
 __all__ = ["BoardData", "UnknownPosting"]
@@ -74,6 +74,7 @@ class BoardData:
         self._monotonic = monotonic
         # only changed postings are decoded again, per store
         self._decoded = [DecodedPostings() for _ in self.stores]
+        self._elements = ElementMemo()  # each element's fixed part is built once
         self._last_read = monotonic()
 
     # -- reads -------------------------------------------------------------------------------
@@ -85,7 +86,9 @@ class BoardData:
         self._last_read = self._monotonic()
         postings, owner = self._postings(now)
         data = msgspec.json.encode(
-            status_json(postings, now, self.calendars, self._ratings(postings, owner))
+            status_json(
+                postings, now, self.calendars, self._ratings(postings, owner), self._elements
+            )
         )
         return gzip.compress(data, GZIP_LEVEL, mtime=0) if compress else data
 
@@ -115,6 +118,7 @@ class BoardData:
         idle = self._monotonic() - self._last_read > FORGET_AFTER
         if idle and any(decoded.entries for decoded in self._decoded):
             self._decoded = [DecodedPostings() for _ in self.stores]
+            self._elements = ElementMemo()
 
     def _owners(self) -> dict[str, int]:
         """Which store speaks for each account (the one that synced it last); {} with one."""

@@ -241,7 +241,7 @@ def test_dry_run_is_decided_only_where_the_cancel_request_would_be_sent() -> Non
 
 def test_only_the_entry_points_tune_the_garbage_collector() -> None:
     assert calls_of("freeze") == calls_of("set_threshold") == {"daemon.engine"}
-    assert calls_of("tune_gc") == {"daemon.cli"}  # `run` and `once`, before their work
+    assert calls_of("tune_gc") == {"daemon.cli"}  # `run`, `once`, `board`, before their work
 
 
 def test_once_run_and_the_demo_share_one_after_cycle_pipeline() -> None:
