@@ -85,13 +85,15 @@ class ElementMemo:
         ] = {}
 
     def prune(self, postings: Sequence[CachedPosting]) -> None:
-        """Drop the entries of postings not in `postings` once they are half the memo."""
+        """Drop the entries of postings not in `postings` once they are half the memo. Safe
+        beside other threads using the memo (the board's requests run in threads): the
+        mappings are copied in one step and replaced whole, never changed while iterated (an
+        entry another thread adds meanwhile may be lost: it is made again when needed)."""
         if len(self.fixed) + len(self.advice) <= 4 * len(postings):
             return
         keep = {id(item) for item in postings}
-        for memo in (self.fixed, self.advice):
-            for key in [key for key in memo if key not in keep]:
-                del memo[key]
+        self.fixed = {key: value for key, value in list(self.fixed.items()) if key in keep}
+        self.advice = {key: value for key, value in list(self.advice.items()) if key in keep}
 
 
 def status_json(

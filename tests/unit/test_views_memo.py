@@ -5,6 +5,8 @@ and what the memo holds is reused rather than built again."""
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -91,3 +93,32 @@ def test_the_memo_lets_go_of_postings_no_longer_shown() -> None:
     assert len(memo.fixed) + len(memo.advice) <= 4 * len(POSTINGS) + 2 * len(POSTINGS)
     status_json(POSTINGS[:1], now, None, {}, memo)
     assert len(memo.fixed) <= 4
+
+
+def test_requests_in_threads_share_one_memo_safely() -> None:
+    """The board answers requests in threads: several building and pruning at once never
+    break one another, and every answer is the one built without the memo."""
+    memo = ElementMemo()
+    now = SHIP + 2 * H
+    expected = status_json(POSTINGS, now, None, {})
+    failures: list[BaseException] = []
+
+    def screen() -> None:
+        try:
+            for _ in range(300):
+                fresh = [replace(item) for item in POSTINGS]  # new objects: entries to prune
+                assert status_json(fresh, now, None, {}, memo) == expected
+        except BaseException as err:  # noqa: BLE001 - reported below
+            failures.append(err)
+
+    threads = [threading.Thread(target=screen) for _ in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
