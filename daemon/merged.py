@@ -32,7 +32,7 @@ from daemon import hold as holding
 from daemon.models import AccountRatings
 from daemon.store import CachedPosting, HistoryEntry, HoldAll, Mode, Store, SyncState
 
-__all__ = ["Databases", "StatusView", "owners"]
+__all__ = ["Databases", "StatusView", "merge", "owners"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,7 @@ class Databases:
                 hold_all = hold_all or store.global_hold(now)
                 for account in {p.account for p in postings} | {s.account for s in states}:
                     ratings[index, account] = store.account_ratings(account)
-        owner, states = owners(per_db)
-        postings = [
-            item
-            for index, (items, _) in enumerate(per_db)
-            for item in items
-            if owner.get(item.account) == index
-        ]
-        postings.sort(key=lambda item: (item.posting.shipment_date, item.posting_number))
+        postings, owner, states = merge(per_db)
         owned = {account: ratings[index, account] for account, index in owner.items()}
         return StatusView(postings, states, hold_all, owned)
 
@@ -188,6 +181,23 @@ def owners(
         (state for state, _ in best.values() if state is not None), key=lambda s: s.account
     )
     return owner, states
+
+
+def merge(
+    per_db: Sequence[tuple[Sequence[CachedPosting], Sequence[SyncState]]],
+) -> tuple[list[CachedPosting], dict[str, int], list[SyncState]]:
+    """Each database's (postings, sync states) as one: the postings of each account from the
+    database that speaks for it (`owners`), soonest deadline first; that owner of each
+    account; and the sync states, by account name."""
+    owner, states = owners(per_db)
+    postings = [
+        item
+        for index, (items, _) in enumerate(per_db)
+        for item in items
+        if owner.get(item.account) == index
+    ]
+    postings.sort(key=lambda item: (item.posting.shipment_date, item.posting_number))
+    return postings, owner, states
 
 
 def _newer(first: datetime | None, second: datetime | None) -> bool:

@@ -5,7 +5,7 @@
 successful sync, and the acknowledge / hold / release verbs through daemon.hold, the same code
 the `ack`, `hold` and `release` commands run. Given several stores (the `board` command with
 shards: every shard's database), it shows them merged as `status` does: each account from the
-database that synced it last (daemon.merged.owners), the emergency stop of any; a verb acts in
+database that synced it last (daemon.merged.merge), the emergency stop of any; a verb acts in
 every database that caches the posting. Every method is synchronous and may wait on
 SQLite: the app calls them through `asyncio.to_thread`, so a slow read or a write waiting
 behind a cycle's bulk write never stalls the daemon's event loop.
@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from daemon import hold as holding
-from daemon.merged import owners
+from daemon.merged import merge, owners
 from daemon.models import AccountRatings
 from daemon.store import CachedPosting, DecodedPostings, Store, SyncState, json_timestamp
 from daemon.views import STALE_AFTER_INTERVALS, ElementMemo, status_json
@@ -102,14 +102,7 @@ class BoardData:
             (store.postings(now, decoded=decoded), store.sync_states())
             for store, decoded in zip(self.stores, self._decoded, strict=True)
         ]
-        owner, _ = owners(per_store)
-        postings = [
-            item
-            for index, (items, _) in enumerate(per_store)
-            for item in items
-            if owner.get(item.account) == index
-        ]
-        postings.sort(key=lambda item: (item.posting.shipment_date, item.posting_number))
+        postings, owner, _ = merge(per_store)
         return postings, owner
 
     def forget_if_idle(self) -> None:
