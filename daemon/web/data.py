@@ -113,12 +113,10 @@ class BoardData:
             self._decoded = [DecodedPostings() for _ in self.stores]
             self._elements = ElementMemo()
 
-    def _owners(self) -> dict[str, int]:
-        """Which store speaks for each account (the one that synced it last); {} with one."""
-        if len(self.stores) == 1:
-            return {}
-        owner, _ = owners([((), store.sync_states()) for store in self.stores])
-        return owner
+    def _accounts(self) -> tuple[dict[str, int], list[SyncState]]:
+        """Which store speaks for each account (the one that synced it last), and the sync
+        state it keeps of each, by account name."""
+        return owners([((), store.sync_states()) for store in self.stores])
 
     def element(self, posting_number: str) -> dict[str, Any]:
         """The cached posting `posting_number` as a `status --json` element; raises
@@ -128,7 +126,7 @@ class BoardData:
         if not found:
             raise UnknownPosting(f"no cached posting is numbered {posting_number}")
         cached = found[0]
-        owner = self._owners()
+        owner, _ = self._accounts()
         if len(found) > 1:  # in two shards' databases: the account's current one speaks
             current = self.stores[owner.get(cached.account, 0)].posting(posting_number, now)
             cached = current or cached
@@ -138,23 +136,17 @@ class BoardData:
         self, postings: Sequence[CachedPosting], owner: dict[str, int]
     ) -> dict[str, AccountRatings]:
         """The kept ratings of the postings' accounts (each from the store that speaks for
-        it, see `_owners`), for the elements' `advice`."""
+        it, see `_accounts`), for the elements' `advice`."""
         return {
             name: self.stores[owner.get(name, 0)].account_ratings(name)
             for name in {p.account for p in postings}
         }
 
-    def _sync_states(self) -> dict[str, SyncState]:
-        if len(self.stores) == 1:
-            return {state.account: state for state in self.stores[0].sync_states()}
-        _, states = owners([([], store.sync_states()) for store in self.stores])
-        return {state.account: state for state in states}
-
     def sync(self) -> dict[str, Any]:
         """Each account's last successful sync and whether its data is stale, the poll
         interval, and the emergency stop (`hold --all`) when it is in force (in any store)."""
         now = self.now()
-        states = self._sync_states()
+        states = {state.account: state for state in self._accounts()[1]}
         stale_after = STALE_AFTER_INTERVALS * self.poll_interval
         accounts = []
         for name in dict.fromkeys([*self.accounts, *states]):

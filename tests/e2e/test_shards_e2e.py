@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.sandbox import SandboxProcess
 from daemon.shards import shard_of
 from tests.e2e.conftest import (
     AccountSpec,
@@ -136,14 +137,20 @@ def test_two_shards_share_the_accounts_and_a_killed_one_leaves_only_its_own_stal
         assert made <= len(firsts) <= made + owner[account.name], (account.name, firsts, made)
 
 
-def test_once_with_a_shard_syncs_only_its_accounts_into_its_own_database(
-    start_sandbox: StartSandbox, make_daemon: MakeDaemon
-) -> None:
+def four_shops(start_sandbox: StartSandbox) -> tuple[SandboxProcess, list[AccountSpec]]:
+    """A sandbox serving four Client-Ids of five postings each, and an account for each."""
     sb = start_sandbox("--clients", "4", "--scenario", "bulk", "--postings", "5",
                        "--rate-limit", "0")  # fmt: skip
     accounts = [
         AccountSpec(f"shop-{i}", c["client_id"], c["api_key"]) for i, c in enumerate(sb.clients)
     ]
+    return sb, accounts
+
+
+def test_once_with_a_shard_syncs_only_its_accounts_into_its_own_database(
+    start_sandbox: StartSandbox, make_daemon: MakeDaemon
+) -> None:
+    sb, accounts = four_shops(start_sandbox)
     daemon = make_daemon(sb.base_url, accounts=accounts)
     result = daemon.run("once", "--shard", "1/2")
     assert result.returncode == 0, explain(result)
@@ -179,11 +186,7 @@ def test_a_bad_shard_key_is_a_config_error_naming_it(command: str, make_daemon: 
 def test_a_shard_started_after_m_grew_keeps_the_holds_made_before(
     start_sandbox: StartSandbox, make_daemon: MakeDaemon
 ) -> None:
-    sb = start_sandbox("--clients", "4", "--scenario", "bulk", "--postings", "5",
-                       "--rate-limit", "0")  # fmt: skip
-    accounts = [
-        AccountSpec(f"shop-{i}", c["client_id"], c["api_key"]) for i, c in enumerate(sb.clients)
-    ]
+    sb, accounts = four_shops(start_sandbox)
     daemon = make_daemon(sb.base_url, accounts=accounts)
     daemon.once_ok()  # one process, one database
     item = next(p for p in daemon.status() if shard_of(_client_of(accounts, p["account"]), 2) == 1)
@@ -206,11 +209,7 @@ def test_the_board_command_serves_every_shards_database_and_acts_in_the_one_cach
 ) -> None:
     """`once --shard N/2` on a timer writes two databases; `ozon-sync board` on the same config
     shows both, as `status` does, and an acknowledgement lands in the shard that caches it."""
-    sb = start_sandbox("--clients", "4", "--scenario", "bulk", "--postings", "5",
-                       "--rate-limit", "0")  # fmt: skip
-    accounts = [
-        AccountSpec(f"shop-{i}", c["client_id"], c["api_key"]) for i, c in enumerate(sb.clients)
-    ]
+    sb, accounts = four_shops(start_sandbox)
     assert sorted({shard_of(a.client_id, 2) for a in accounts}) == [0, 1]
     daemon = make_daemon(
         sb.base_url, accounts=accounts, extra='[board]\ntoken_env = "BOARD_TOKEN"\n'
